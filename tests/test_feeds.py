@@ -1,0 +1,203 @@
+"""feeds.parse_feed on fixture files: keys, text, dates, TTL, charsets and broken input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from worker.errors import FeedParseError
+from worker.feeds import MAX_KEY_LENGTH, html_to_text, item_key, parse_feed
+
+FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
+
+
+def load(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def test_rss20_items_have_guid_keys_plain_summaries_and_utc_dates():
+    feed = parse_feed(load("rss20.xml"), url="https://news.example.com/rss.xml")
+    assert feed.title == "World News & Analysis"
+    assert feed.warnings == ()
+    first, second = feed.items
+    assert first.key == "guid:urn:example:article:48213"
+    assert first.title == "Putin admits Russian missiles downed Azerbaijan Airlines plane"
+    assert first.summary == (
+        "Russian President Vladimir Putin admitted his country's air defences were "
+        "responsible. Aliyev criticised Moscow."
+    )
+    assert first.published == datetime(2025, 10, 9, 14, 32, tzinfo=UTC)
+    assert first.published.tzinfo is UTC
+    # The link is kept as published (tracking and all): only the key is canonical.
+    assert first.url == "https://news.example.com/world/azal-putin?utm_source=rss&utm_medium=feed"
+    assert second.key == "guid:https://news.example.com/world/ukraine-oryol-depot"
+
+
+def test_relative_item_links_are_resolved_against_the_feed_url():
+    feed = parse_feed(load("rss20.xml"), url="https://news.example.com/feeds/rss.xml")
+    assert feed.items[1].url == "https://news.example.com/world/ukraine-oryol-depot"
+
+
+def test_rss_ttl_minutes_become_seconds():
+    feed = parse_feed(load("rss20.xml"), url="https://news.example.com/rss.xml")
+    assert feed.ttl_seconds == 30 * 60
+
+
+def test_atom_entries_keys_html_titles_content_fallback_and_dates():
+    feed = parse_feed(load("atom.xml"), url="https://climate.example.org/atom.xml")
+    assert feed.title == "Climate Desk"
+    assert feed.ttl_seconds is None
+    finance, overtime = feed.items
+    assert finance.key == "guid:tag:climate.example.org,2024:cop29-finance"
+    assert finance.title == "COP29 agrees $300bn climate finance goal"
+    assert finance.summary == (
+        "Negotiators in Baku agreed to triple finance for developing countries."
+    )
+    assert finance.published == datetime(2024, 11, 23, 22, 40, tzinfo=UTC)  # published wins
+    assert overtime.summary == "The summit ran past its Friday deadline."  # from <content>
+    assert overtime.published == datetime(2024, 11, 23, 12, 0, tzinfo=UTC)  # updated fallback
+
+
+def test_items_without_guid_are_keyed_by_canonical_link_then_content_hash():
+    feed = parse_feed(load("rss_no_guid.xml"), url="https://wire.example.net/feed")
+    linked, bare = feed.items
+    # fbclid is a tracking parameter: a feed that adds one per poll keeps the same key.
+    assert linked.key == "link:https://wire.example.net/2023/04/21/mexico-boeing/"
+    assert linked.url == "https://wire.example.net/2023/04/21/mexico-boeing/?fbclid=IwAR0abc"
+    assert bare.url is None
+    assert bare.key.startswith("hash:")
+    assert len(bare.key) == len("hash:") + 64
+
+
+def test_item_keys_are_stable_across_polls():
+    body = load("rss_no_guid.xml")
+    first = parse_feed(body, url="https://wire.example.net/feed")
+    again = parse_feed(body, url="https://wire.example.net/feed")
+    assert [i.key for i in first.items] == [i.key for i in again.items]
+
+
+def test_sy_update_period_and_frequency_become_seconds():
+    feed = parse_feed(load("rss_no_guid.xml"), url="https://wire.example.net/feed")
+    assert feed.ttl_seconds == 3600 // 4
+
+
+def test_duplicate_guids_keep_the_first_item_and_warn():
+    feed = parse_feed(load("rss_duplicate_guid.xml"), url="https://cms.example.com/rss")
+    assert [item.key for item in feed.items] == ["guid:story-1", "guid:story-2"]
+    assert feed.items[0].title == "Second version of the story"
+    assert any("repeated an earlier item's key" in w for w in feed.warnings)
+
+
+def test_broken_but_readable_xml_returns_items_with_a_warning():
+    feed = parse_feed(load("broken.xml"), url="https://broken.example.com/rss")
+    assert [item.key for item in feed.items] == ["guid:broken-1", "guid:broken-2"]
+    assert feed.items[0].title == "Markets & politics: a bare ampersand breaks strict XML"
+    assert len(feed.warnings) == 1
+    assert "not well-formed" in feed.warnings[0]
+
+
+def test_html_page_is_not_a_feed():
+    with pytest.raises(FeedParseError, match=r"https://example.com/feed is not a readable feed"):
+        parse_feed(
+            load("not_a_feed.html"),
+            url="https://example.com/feed",
+            headers={"Content-Type": "text/html; charset=utf-8"},
+        )
+
+
+@pytest.mark.parametrize("body", [b"", b"   ", b"\x00\x01binary", b'{"items": []}'])
+def test_empty_or_garbage_bodies_are_not_feeds(body: bytes):
+    with pytest.raises(FeedParseError):
+        parse_feed(body, url="https://example.com/feed")
+
+
+def test_valid_feed_without_items_is_an_empty_feed_not_an_error():
+    body = b'<rss version="2.0"><channel><title>Quiet</title></channel></rss>'
+    feed = parse_feed(body, url="https://example.com/feed")
+    assert feed.title == "Quiet"
+    assert feed.items == ()
+
+
+def test_http_charset_wins_over_wrong_xml_declaration():
+    """The fixture declares utf-8 but is ISO-8859-1; the Content-Type charset is right."""
+    feed = parse_feed(
+        load("wrong_charset.xml"),
+        url="https://cafe.example.fr/rss",
+        headers={"Content-Type": "application/rss+xml; charset=ISO-8859-1"},
+    )
+    assert feed.title == "Café du Monde"
+    assert feed.items[0].title == "Décision à Bakou"
+    assert feed.items[0].summary == "Les négociateurs ont conclu."
+    assert feed.warnings == ()
+
+
+def test_wrong_declaration_without_header_still_decodes_with_a_warning():
+    feed = parse_feed(load("wrong_charset.xml"), url="https://cafe.example.fr/rss")
+    assert feed.items[0].title == "Décision à Bakou"
+    assert "CharacterEncodingOverride" in feed.warnings[0]
+
+
+def test_bytes_that_look_like_a_url_or_path_are_never_opened():
+    """feedparser opens URLs and file names given as strings; we must hand it a stream."""
+    with pytest.raises(FeedParseError):
+        parse_feed(b"/etc/hostname", url="https://example.com/feed")
+    with pytest.raises(FeedParseError):
+        parse_feed(b"http://127.0.0.1:9/feed.xml", url="https://example.com/feed")
+
+
+def test_long_guids_are_hashed_to_short_stable_keys():
+    key = item_key(guid="x" * 500, link=None, title=None, summary=None)
+    assert key.startswith("guid:sha256:")
+    assert len(key) <= MAX_KEY_LENGTH
+    assert key == item_key(guid="x" * 500, link="https://a.example/", title="t", summary="s")
+
+
+def test_guid_beats_link_and_link_beats_hash():
+    assert item_key(guid=" g1 ", link="https://a.example/x", title="t", summary=None) == "guid:g1"
+    assert item_key(guid="", link="https://A.example/x#top", title="t", summary=None) == (
+        "link:https://a.example/x"
+    )
+    assert item_key(guid=None, link=None, title="t", summary="s") != item_key(
+        guid=None, link=None, title="t", summary="other"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fragment", "text"),
+    [
+        ("<p>a</p><p>b</p>", "a b"),
+        ("Tom &amp; Jerry&nbsp;&#8212; live", "Tom & Jerry \u2014 live"),  # nbsp -> space
+        ("<script>alert(1)</script>Safe <!-- hidden --> text", "Safe text"),
+        ("line<br/>break", "line break"),
+        ("  ", None),
+        (None, None),
+    ],
+)
+def test_html_to_text_strips_tags_and_decodes_entities(fragment: str | None, text: str | None):
+    assert html_to_text(fragment) == text
+
+
+def test_guid_key_is_the_same_whether_the_feed_is_well_formed_or_broken():
+    """The loose parser (broken XML) must not turn GUID "broken-1" into a URL: keys stay put."""
+    broken = parse_feed(load("broken.xml"), url="https://broken.example.com/rss")
+    fixed_body = load("broken.xml").replace(b" & ", b" &amp; ").replace(b"&y=", b"&amp;y=")
+    fixed_body = fixed_body.replace(b"<unclosed>", b"").rstrip() + b"\n</rss>\n"
+    fixed = parse_feed(fixed_body, url="https://broken.example.com/rss")
+    assert fixed.warnings == ()
+    assert [i.key for i in fixed.items] == [i.key for i in broken.items]
+
+
+def test_xml_entity_bomb_is_not_expanded():
+    """Billion laughs: expat's amplification limit stops it; the loose parser leaves it as text."""
+    entities = '<!ENTITY lol0 "lol">' + "".join(
+        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)
+    )
+    body = (
+        f'<?xml version="1.0"?><!DOCTYPE rss [{entities}]><rss version="2.0"><channel>'
+        "<title>Bomb</title><item><title>&lol9;</title><guid>b1</guid></item></channel></rss>"
+    ).encode()
+    feed = parse_feed(body, url="https://bomb.example/rss")
+    assert all(len(item.title or "") < 100 for item in feed.items)
+    assert feed.warnings

@@ -1,0 +1,110 @@
+"""Matching: the right story for follow-ups, none for confusers."""
+# ruff: noqa: E501  (fixture sentences are quoted whole, as news text reads)
+
+from pathlib import Path
+
+import pytest
+
+from worker.corpus import build_stories
+from worker.match import MatchConfig, StoryProfile, decide_match, rank
+from worker.models import Article, CorpusDocument, Story
+from worker.tracker import Tracker
+
+FOLLOW_UP = Article(
+    id="f1",
+    title="Russian missiles downed Azerbaijan Airlines plane, Putin confirms",
+    text=(
+        "Russian President Vladimir Putin admitted his country's air defences were responsible for "
+        "shooting down an Azerbaijan Airlines Embraer plane that crashed near Aktau in Kazakhstan on "
+        "Christmas Day, killing 38 people. The plane was flying from Baku to Grozny."
+    ),
+)
+CONFUSERS = [
+    Article(
+        id="jeju",
+        title="JEJU air confirms 737-800 crash upon landing at Muan International Airport",
+        text=(
+            "JEJU air confirmed the crash of a Boeing 737-800 aircraft upon landing at Muan International "
+            "Airport. The aircraft was operating from Bangkok to Muan carrying 175 passengers and six crew. "
+            "Investigators are examining a possible bird strike and recovered the black boxes."
+        ),
+    ),
+    Article(
+        id="nba",
+        title="Thunder beat Pacers in Game 7 to win NBA Finals",
+        text="The Oklahoma City Thunder defeated the Indiana Pacers 103-91 in Game 7 of the NBA Finals on Sunday.",
+    ),
+]
+
+
+CORPUS = Path(__file__).resolve().parents[1] / "config" / "corpus"
+
+
+@pytest.fixture(scope="module")
+def seed_stories() -> list[Story]:
+    documents = [
+        CorpusDocument(p.name, p.read_text(encoding="utf-8")) for p in sorted(CORPUS.glob("*.txt"))
+    ]
+    return build_stories(documents)
+
+
+def story_with(stories: list[Story], phrase: str) -> Story:
+    return next(s for s in stories if any(phrase in fact for fact in s.facts))
+
+
+def test_follow_up_matches_its_story_with_reasons(seed_stories):
+    decision = Tracker(seed_stories).decide(FOLLOW_UP)
+    assert decision.match is not None
+    assert decision.story_id == story_with(seed_stories, "Aktau").id
+    assert any("shared" in reason for reason in decision.match.reasons)
+
+
+@pytest.mark.parametrize("article", CONFUSERS, ids=lambda a: a.id)
+def test_confuser_is_not_matched(seed_stories, article):
+    assert Tracker(seed_stories).decide(article).match is None
+
+
+def test_exclusion_rules_out_a_story():
+    story = Story(
+        "s",
+        "Crash",
+        ("Aktau",),
+        ("a",),
+        ("The Embraer plane crashed near Aktau in Kazakhstan.",),
+        exclude=("drill",),
+    )
+    profile = StoryProfile("s", exclude=story.exclude)
+    for fact in story.facts:
+        profile.add_text(fact, learned=False)
+    config = MatchConfig()
+    assert (
+        rank([profile], "Aktau drill", "An Embraer plane drill near Aktau in Kazakhstan.", config)[
+            0
+        ].score
+        == 0.0
+    )
+
+
+def test_keyword_only_story_matches_on_its_keyword():
+    tracker = Tracker([Story("f1", "Baku F1", ("grand prix",), (), (), keywords=("grand prix",))])
+    article = Article(
+        "a",
+        "Azerbaijan Grand Prix wraps up in Baku",
+        "The Formula 1 Azerbaijan Grand Prix was held in Baku.",
+    )
+    assert tracker.decide(article).story_id == "f1"
+    assert tracker.decide(Article("b", "Other", "Nothing about racing here at all.")).match is None
+
+
+def test_ambiguous_article_is_not_matched():
+    profile_a = StoryProfile("a")
+    profile_b = StoryProfile("b")
+    for profile in (profile_a, profile_b):
+        profile.add_text("Embraer plane crashed near Aktau Kazakhstan", learned=False)
+    candidates = rank(
+        [profile_a, profile_b],
+        None,
+        "The Embraer plane crashed near Aktau in Kazakhstan.",
+        MatchConfig(),
+    )
+    assert decide_match(candidates, MatchConfig()) is None

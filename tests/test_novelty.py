@@ -1,0 +1,57 @@
+"""Novelty: new numbers and names are new; copies and paraphrases are not."""
+# ruff: noqa: E501  (fixture sentences are quoted whole, as news text reads)
+
+import pytest
+
+from worker.novelty import NoveltyConfig, assess, known_from
+
+FACTS = [
+    "An Azerbaijan Airlines Embraer 190 crashed near Aktau in Kazakhstan, killing 38 of 67 people on board.",
+    "The plane was flying from Baku to Grozny when it was diverted.",
+    "Kazakhstan set up a government commission to investigate the crash.",
+]
+CONFIG = NoveltyConfig()
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "is_new"),
+    [
+        (
+            None,
+            "An Azerbaijan Airlines Embraer 190 crashed near Aktau in Kazakhstan, killing 38 of 67 people on board.",
+            False,
+        ),
+        (
+            None,
+            "The Embraer 190 of Azerbaijan Airlines crashed near Aktau, Kazakhstan; 38 of the 67 people on board died.",
+            False,
+        ),
+        (
+            None,
+            "Kazakhstan's transport ministry published an interim report finding damage from 412 warhead fragments.",
+            True,
+        ),
+        (
+            None,
+            "ICAO director Nicolas Rallo praised the Kazakh investigation of the Aktau crash.",
+            True,
+        ),
+    ],
+    ids=["copy", "paraphrase", "new-number", "new-name"],
+)
+def test_sentence_level_novelty(title, text, is_new):
+    novelty = assess(known_from(FACTS, CONFIG), title, text, CONFIG)
+    assert novelty.is_new is is_new
+    if is_new:
+        assert 1 <= len(novelty.new_facts) <= 3
+        assert all(fact in text for fact in novelty.new_facts)
+    else:
+        assert novelty.new_facts == ()
+
+
+def test_learned_copy_is_not_new():
+    knowledge = known_from(FACTS, CONFIG)
+    text = "Kazakhstan's transport ministry published an interim report finding damage from 412 warhead fragments."
+    assert assess(knowledge, None, text, CONFIG).is_new
+    knowledge.add(text, CONFIG)
+    assert not assess(knowledge, None, text, CONFIG).is_new

@@ -1,0 +1,348 @@
+"""The use cases against a real database and real local HTTP servers.
+
+Feeds that answer 304, 429, 500, invalid XML, and pages that time out: each is recorded
+with context and scheduled again, and processing goes on. Every test runs on SQLite; the
+ones marked `postgres` repeat the decisive paths on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from sqlalchemy import func, select
+from werkzeug import Request, Response
+
+from tests.conftest import write_config
+from worker import pipeline
+from worker.errors import TransientFetchError
+from worker.pipeline.runtime import Runtime
+from worker.settings import load_settings
+from worker.store.engine import transaction
+from worker.store.schema import Alert, Delivery, Feed, Item
+
+FIXTURES = Path(__file__).parent / "fixtures" / "site"
+RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>Local</title>
+<link>{base}/</link><description>d</description>{items}</channel></rss>"""
+ITEM = """<item><title>{title}</title><link>{link}</link><guid isPermaLink="false">{guid}</guid>
+<description>{summary}</description></item>"""
+
+
+def rss(base: str, *items: tuple[str, str, str, str]) -> str:
+    rendered = "".join(
+        ITEM.format(title=t, link=link, guid=g, summary=s) for t, link, g, s in items
+    )
+    return RSS.format(base=base, items=rendered)
+
+
+def make_runtime(
+    tmp_path: Path, feeds: str, *, database_url: str | None = None, **env: str
+) -> Runtime:
+    config = write_config(tmp_path, feeds=feeds)
+    environ = {
+        "STORYWATCH_CONFIG_DIR": str(config),
+        "STORYWATCH_DATA_DIR": str(tmp_path / "var"),
+        "STORYWATCH_ALLOW_PRIVATE_NETWORKS": "true",
+        "STORYWATCH_FETCH_TIMEOUT_SECONDS": "1",
+        **env,
+    }
+    if database_url:
+        environ["STORYWATCH_DATABASE_URL"] = database_url
+    runtime = pipeline.open_runtime(load_settings(environ, dotenv=False))
+    pipeline.initialise(runtime)
+    return runtime
+
+
+@pytest.fixture
+def feed_toml(httpserver: HTTPServer) -> str:
+    url = httpserver.url_for("/feed.xml")
+    return f'[[feeds]]\nid = "local"\nurl = "{url}"\npoll_every_seconds = 60\n'
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, feed_toml: str) -> Iterator[Runtime]:
+    rt = make_runtime(tmp_path, feed_toml)
+    yield rt
+    rt.close()
+
+
+def feed_row(runtime: Runtime, feed_id: str = "local") -> Feed:
+    with transaction(runtime.sessions) as session:
+        feed = session.get(Feed, feed_id)
+        assert feed is not None
+        return feed
+
+
+def test_conditional_get_sends_validators_and_304_is_not_an_error(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    body = rss(base, ("One", f"{base}/a/1", "g1", "First item summary text."))
+    httpserver.expect_ordered_request("/feed.xml").respond_with_data(
+        body,
+        headers={"ETag": '"v1"', "Last-Modified": "Fri, 20 Nov 2026 10:00:00 GMT"},
+        content_type="application/rss+xml",
+    )
+    httpserver.expect_ordered_request(
+        "/feed.xml",
+        headers={"If-None-Match": '"v1"', "If-Modified-Since": "Fri, 20 Nov 2026 10:00:00 GMT"},
+    ).respond_with_data("", status=304)
+
+    first = pipeline.poll_feed(runtime, "local")
+    second = pipeline.poll_feed(runtime, "local")
+
+    assert (first.status, len(first.new_item_ids)) == ("fetched", 1)
+    assert (second.status, second.new_item_ids) == ("not_modified", ())
+    feed = feed_row(runtime)
+    assert feed.error_count == 0 and feed.last_status == 304 and feed.etag == '"v1"'
+    assert feed.next_check_at > runtime.clock() + timedelta(seconds=50)
+
+
+def test_same_items_polled_twice_are_recorded_once(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    one = ("One", f"{base}/a/1", "g1", "First item summary text.")
+    two = ("Two", f"{base}/a/2", "g2", "Second item summary text.")
+    httpserver.expect_ordered_request("/feed.xml").respond_with_data(rss(base, one))
+    httpserver.expect_ordered_request("/feed.xml").respond_with_data(rss(base, one))
+    httpserver.expect_ordered_request("/feed.xml").respond_with_data(rss(base, two, one))
+
+    polls = [pipeline.poll_feed(runtime, "local") for _ in range(3)]
+
+    assert [p.status for p in polls] == ["fetched", "unchanged", "fetched"]
+    assert [len(p.new_item_ids) for p in polls] == [1, 0, 1]
+    with transaction(runtime.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(Item)) == 2
+
+
+def test_429_honours_retry_after_and_keeps_the_feed_scheduled(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        "slow down", status=429, headers={"Retry-After": "3600"}
+    )
+    before = runtime.clock()
+    summary = pipeline.poll_feed(runtime, "local")
+    feed = feed_row(runtime)
+    assert summary.status == "error"
+    assert feed.error_count == 1 and feed.last_status == 429
+    assert "429" in (feed.last_error or "")
+    assert feed.next_check_at >= before + timedelta(seconds=3600)
+
+
+def test_500_backs_off_exponentially_then_recovers(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    for _ in range(2):
+        httpserver.expect_ordered_request("/feed.xml").respond_with_data("oops", status=500)
+    httpserver.expect_ordered_request("/feed.xml").respond_with_data(
+        rss(base, ("One", f"{base}/a/1", "g1", "First item summary text."))
+    )
+    delays = [pipeline.poll_feed(runtime, "local").next_check_in for _ in range(2)]
+    assert feed_row(runtime).error_count == 2
+    assert delays[0] is not None and delays[1] is not None and delays[1] > delays[0] >= 60 * 2
+    recovered = pipeline.poll_feed(runtime, "local")
+    assert recovered.status == "fetched" and feed_row(runtime).error_count == 0
+
+
+def test_invalid_xml_is_recorded_not_raised(runtime: Runtime, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        "<html><body><p>Not a feed at all, just a page.</p></body></html>", content_type="text/html"
+    )
+    summary = pipeline.poll_feed(runtime, "local")
+    feed = feed_row(runtime)
+    assert summary.status == "error" and feed.error_count == 1
+    assert "FeedParseError" in (feed.last_error or "")
+
+
+def test_due_feeds_are_claimed_once(runtime: Runtime) -> None:
+    assert pipeline.claim_due_feeds(runtime) == ["local"]
+    assert pipeline.claim_due_feeds(runtime) == []
+
+
+def _feed_with(httpserver: HTTPServer, *items: tuple[str, str, str, str]) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    httpserver.expect_request("/feed.xml").respond_with_data(rss(base, *items))
+
+
+def _page(name: str) -> str:
+    return (FIXTURES / name).read_text(encoding="utf-8")
+
+
+def test_page_timeout_retries_then_falls_back_to_the_summary(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    summary = (
+        "Kazakhstan's final report says 147 fragments of a Russian 57E6 missile brought down the "
+        "Azerbaijan Airlines Embraer 190 near Aktau; Baku will seek 410 million dollars."
+    )
+    _feed_with(httpserver, ("AZAL report", f"{base}/slow", "g1", summary))
+
+    def slow(_request: Request) -> Response:
+        time.sleep(2.5)  # beyond the 1 s read timeout and 1.5 s deadline
+        return Response(_page("article-development.html"), content_type="text/html")
+
+    httpserver.expect_request("/slow").respond_with_handler(slow)
+    [item_id] = pipeline.poll_feed(runtime, "local").new_item_ids
+
+    with pytest.raises(TransientFetchError):
+        pipeline.process_item(runtime, item_id, page_attempts=2)
+    with transaction(runtime.sessions) as session:
+        item = session.get(Item, item_id)
+        assert item is not None and item.status == "new" and item.attempts == 1
+
+    result = pipeline.process_item(runtime, item_id, page_attempts=2)
+    assert result.outcome in {"development", "rehash", "unmatched"}
+    with transaction(runtime.sessions) as session:
+        item = session.get(Item, item_id)
+        assert item is not None and item.status == "done" and item.attempts == 2
+
+
+def test_copies_under_other_urls_and_tracking_parameters_are_duplicates(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    page = _page("article-development.html")
+    _feed_with(
+        httpserver,
+        ("Report", f"{base}/a/report", "g1", "s"),
+        ("Report again", f"{base}/a/report?utm_source=rss&amp;utm_campaign=x", "g2", "s"),
+        ("Syndicated", f"{base}/b/copy", "g3", "s"),
+    )
+    httpserver.expect_request("/a/report").respond_with_data(page, content_type="text/html")
+    httpserver.expect_request("/b/copy").respond_with_data(
+        page.replace("Caspian Wire", "Metro Herald"), content_type="text/html"
+    )
+    ids = pipeline.poll_feed(runtime, "local").new_item_ids
+    outcomes = [pipeline.process_item(runtime, item_id).outcome for item_id in ids]
+    assert outcomes[0] == "development"
+    assert outcomes[1:] == ["duplicate", "duplicate"]
+
+
+def _development_setup(runtime: Runtime, httpserver: HTTPServer) -> list[int]:
+    base = httpserver.url_for("").rstrip("/")
+    _feed_with(httpserver, ("Report", f"{base}/a/report", "g1", "s"))
+    httpserver.expect_request("/a/report").respond_with_data(
+        _page("article-development.html"), content_type="text/html"
+    )
+    return list(pipeline.poll_feed(runtime, "local").new_item_ids)
+
+
+def test_failed_delivery_is_retried_later_and_a_refused_one_is_dead(
+    tmp_path: Path, httpserver: HTTPServer, feed_toml: str
+) -> None:
+    receiver = HTTPServer(host="127.0.0.1", port=0)
+    receiver.start()
+    try:
+        destinations = f"""
+[[destinations]]
+id = "flaky"
+kind = "webhook"
+url = "{receiver.url_for("/flaky")}"
+secret_env = "TEST_SECRET"
+
+[[destinations]]
+id = "refusing"
+kind = "webhook"
+url = "{receiver.url_for("/refusing")}"
+secret_env = "TEST_SECRET"
+"""
+        config = write_config(tmp_path, feeds=feed_toml, destinations=destinations)
+        environ = {
+            "STORYWATCH_CONFIG_DIR": str(config),
+            "STORYWATCH_DATA_DIR": str(tmp_path / "var"),
+            "STORYWATCH_ALLOW_PRIVATE_NETWORKS": "true",
+            "TEST_SECRET": "whsec_dGVzdC1zZWNyZXQtZm9yLWRlbGl2ZXJpZXM=",
+        }
+        runtime = pipeline.open_runtime(load_settings(environ, dotenv=False))
+        pipeline.initialise(runtime)
+        receiver.expect_oneshot_request("/flaky").respond_with_data("busy", status=503)
+        receiver.expect_oneshot_request("/flaky").respond_with_data("ok", status=200)
+        receiver.expect_request("/refusing").respond_with_data("no", status=400)
+
+        [item_id] = _development_setup(runtime, httpserver)
+        result = pipeline.process_item(runtime, item_id)
+        assert result.alert_id is not None
+
+        first = pipeline.deliver_alert(runtime, result.alert_id)
+        assert (first.delivered, first.failed, first.dead) == (0, 1, 1)
+        assert first.next_attempt_at is not None
+        # Nothing is due before the backoff expires.
+        assert pipeline.deliver_alert(runtime, result.alert_id).failed == 0
+        later = first.next_attempt_at + timedelta(seconds=1)
+        runtime.clock = lambda: later
+        second = pipeline.deliver_alert(runtime, result.alert_id)
+        assert second.delivered == 1
+        with transaction(runtime.sessions) as session:
+            statuses = dict(session.execute(select(Delivery.destination_id, Delivery.status)).all())
+        assert statuses == {"flaky": "delivered", "refusing": "dead"}
+        runtime.close()
+    finally:
+        receiver.stop()
+
+
+def test_lost_messages_are_found_by_the_sweep(runtime: Runtime, httpserver: HTTPServer) -> None:
+    [item_id] = _development_setup(runtime, httpserver)
+    assert pipeline.find_stalled_work(runtime).item_ids == ()
+    later = runtime.clock() + timedelta(minutes=6)
+    runtime.clock = lambda: later
+    assert pipeline.find_stalled_work(runtime).item_ids == (item_id,)
+    # Re-enqueued items are not reported again until they stall again.
+    assert pipeline.find_stalled_work(runtime).item_ids == ()
+
+
+@pytest.mark.postgres
+def test_two_workers_with_two_copies_make_one_alert_on_postgres(
+    tmp_path: Path, httpserver: HTTPServer, feed_toml: str, postgres_url: str
+) -> None:
+    """Two runtimes (as two processes would have) race on two copies of one development."""
+    base = httpserver.url_for("").rstrip("/")
+    page = _page("article-development.html")
+    _feed_with(
+        httpserver,
+        ("Report", f"{base}/a/report", "g1", "s"),
+        ("Syndicated", f"{base}/b/copy", "g2", "s"),
+    )
+    # Different enough to pass the near-duplicate check: another lead paragraph.
+    rewritten = page.replace(
+        "Kazakhstan's Transport Ministry on Thursday published the final report",
+        "The final report, released on Thursday by the transport ministry of Kazakhstan, is out",
+    )
+    httpserver.expect_request("/a/report").respond_with_data(page, content_type="text/html")
+    httpserver.expect_request("/b/copy").respond_with_data(rewritten, content_type="text/html")
+    first = make_runtime(tmp_path / "one", feed_toml, database_url=postgres_url)
+    second = make_runtime(tmp_path / "two", feed_toml, database_url=postgres_url)
+    ids = pipeline.poll_feed(first, "local").new_item_ids
+    results: dict[int, str] = {}
+    barrier = threading.Barrier(2)
+
+    def work(rt: Runtime, item_id: int) -> None:
+        barrier.wait()
+        for _ in range(5):
+            try:
+                results[item_id] = pipeline.process_item(rt, item_id).outcome
+                return
+            except Exception:
+                time.sleep(0.2)
+
+    threads = [
+        threading.Thread(target=work, args=pair) for pair in zip((first, second), ids, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    with transaction(first.sessions) as session:
+        alerts = session.scalar(select(func.count()).select_from(Alert))
+    first.close()
+    second.close()
+    assert alerts == 1
+    assert sorted(results.values()) in (["development", "duplicate"], ["development", "rehash"])

@@ -1,0 +1,113 @@
+"""Configuration: the documented environment names and TOML files, every error at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_config
+from worker.errors import ConfigError
+from worker.settings import load_settings
+
+
+def env_for(config: Path, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "STORYWATCH_CONFIG_DIR": str(config),
+        "STORYWATCH_DATA_DIR": str(tmp_path / "v"),
+        **extra,
+    }
+
+
+def test_defaults_are_embedded_sqlite_and_a_sqlalchemy_broker(tmp_path: Path) -> None:
+    config = write_config(tmp_path, feeds='[[feeds]]\nurl = "https://example.org/rss"\n')
+    settings = load_settings(env_for(config, tmp_path), dotenv=False)
+    assert settings.database_url.startswith("sqlite:///") and settings.database_url.endswith(
+        "storywatch.db"
+    )
+    assert settings.broker_url.startswith("sqla+sqlite:///")
+    assert not settings.distributed and not settings.allow_private_networks
+    [feed] = settings.feeds
+    assert (feed.id, feed.poll_every_seconds) == ("example-org-rss", 900)
+
+
+def test_redis_url_switches_to_distributed_mode(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    settings = load_settings(
+        env_for(config, tmp_path, STORYWATCH_REDIS_URL="redis://127.0.0.1:6379/3"), dotenv=False
+    )
+    assert settings.distributed and settings.broker_url == "redis://127.0.0.1:6379/3"
+
+
+def test_every_problem_is_reported_at_once_with_file_and_key(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        feeds='[[feeds]]\nurl = "ftp://x"\n\n'
+        '[[feeds]]\nid = "a"\nurl = "https://a"\npoll_every_seconds = "often"\n'
+        '\n[[feeds]]\nid = "a"\nurl = "https://b"\ncolour = "red"\n',
+        destinations='[[destinations]]\nid = "s"\nkind = "slack"\nurl_env = "MISSING_SLACK_URL"\n'
+        '\n[[destinations]]\nid = "w"\nkind = "webhook"\nurl = "https://r/x"\n'
+        'secret_env = "BAD_SECRET"\n'
+        '\n[[destinations]]\nid = "p"\nkind = "pager"\n',
+        stories='[[stories]]\nid = "x"\ndestinations = ["nowhere"]\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            env_for(
+                config, tmp_path, STORYWATCH_ALLOW_PRIVATE_NETWORKS="maybe", BAD_SECRET="plain"
+            ),
+            dotenv=False,
+        )
+    problems = "\n".join(caught.value.problems)
+    expected = [
+        "STORYWATCH_ALLOW_PRIVATE_NETWORKS: expected true or false",
+        "feeds.toml: feeds[0].url: expected an http(s) URL",
+        "feeds.toml: feeds[1].poll_every_seconds: expected int",
+        "feeds.toml: feeds[2].id: duplicate id 'a'",
+        "feeds.toml: feeds[2].colour: unknown key",
+        "destinations.toml: destinations[0].url_env: environment variable MISSING_SLACK_URL",
+        "destinations.toml: destinations[1].secret_env: must name a Standard Webhooks secret",
+        "destinations.toml: destinations[2].kind: expected one of",
+        "stories.toml: stories[0].keywords: a story without `match` needs keywords",
+        "stories.toml: stories[0].destinations: unknown destination 'nowhere'",
+    ]
+    for fragment in expected:
+        assert fragment in problems
+    assert len(caught.value.problems) >= len(expected)
+
+
+def test_secrets_come_from_the_environment_or_a_file(tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("whsec_ZmlsZS1zZWNyZXQ=\n")
+    config = write_config(
+        tmp_path,
+        destinations='[[destinations]]\nid = "hook"\nkind = "webhook"\nurl_env = "HOOK_URL"\n'
+        'secret_env = "HOOK_SECRET"\nstories = ["one"]\n',
+    )
+    settings = load_settings(
+        env_for(
+            config, tmp_path, HOOK_URL="https://hooks.example/x", HOOK_SECRET_FILE=str(secret_file)
+        ),
+        dotenv=False,
+    )
+    [hook] = settings.destinations
+    assert hook.url == "https://hooks.example/x" and hook.secret == "whsec_ZmlsZS1zZWNyZXQ="
+    assert hook.stories == ("one",)
+    assert "whsec" not in repr(hook) and "hooks.example" not in repr(hook)
+
+
+def test_slack_urls_may_not_be_written_into_config(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        destinations='[[destinations]]\nid = "s"\nkind = "slack"\nurl = "https://hooks.slack.com/services/T/B/x"\n',
+    )
+    with pytest.raises(ConfigError, match="a slack URL is a secret"):
+        load_settings(env_for(config, tmp_path), dotenv=False)
+
+
+def test_the_shipped_configuration_is_valid() -> None:
+    repo = Path(__file__).resolve().parent.parent
+    settings = load_settings({"STORYWATCH_CONFIG_DIR": str(repo / "config")}, dotenv=False)
+    assert len(settings.feeds) >= 5
+    assert all(feed.url.startswith("https://") for feed in settings.feeds)
+    assert {d.kind for d in settings.destinations} <= {"console", "jsonl"}

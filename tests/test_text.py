@@ -1,0 +1,80 @@
+"""Text primitives: sentence splitting, terms, background weights, specifics."""
+
+import pytest
+
+from worker.text import (
+    content_terms,
+    extract_dates,
+    extract_entities,
+    extract_numbers,
+    split_sentences,
+    term_weight,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("U.S. Secretary Blinken spoke. He left.", ["U.S. Secretary Blinken spoke.", "He left."]),
+        (
+            "It crashed on Dec. 25 near Aktau. Rescuers came.",
+            ["It crashed on Dec. 25 near Aktau.", "Rescuers came."],
+        ),
+        (
+            "Mr. Kirby spoke to Donald J. Trump today. Then he left.",
+            ["Mr. Kirby spoke to Donald J. Trump today.", "Then he left."],
+        ),
+        (
+            "The package is $1.25 billion. It is large.",
+            ["The package is $1.25 billion.", "It is large."],
+        ),
+        ("“We will help,” he said. “Always.”", ["“We will help,” he said.", "“Always.”"]),
+        ("The aid went to the U.S. The end came.", ["The aid went to the U.S.", "The end came."]),
+        ("Line one\nLine two", ["Line one", "Line two"]),
+    ],
+)
+def test_split_sentences_respects_abbreviations_initials_decimals_and_quotes(text, expected):
+    assert split_sentences(text) == expected
+
+
+def test_inflections_meet_on_one_term():
+    assert content_terms("announce announced")[0] == content_terms("announced")[0]
+    assert content_terms("strikes")[0] == content_terms("strike")[0]
+    assert content_terms("admitted")[0] == content_terms("admits")[0]
+
+
+def test_stopwords_are_not_terms():
+    assert content_terms("the and of said on Wednesday") == []
+
+
+@pytest.mark.parametrize(
+    ("rare", "common"), [("aktau", "plane"), ("embraer", "crash"), ("fico", "said")]
+)
+def test_rare_names_weigh_more_than_common_words(rare, common):
+    assert term_weight(rare) > 1.5 * term_weight(common)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("A $1.25 billion package", {"$1.25e+09"}),
+        ("killing 38 of 67 people", {"38", "67"}),
+        ("Thirty-eight passengers died", {"38"}),
+        ("It rose 3.5%", {"3.5%"}),
+        ("In 2024 it happened", set()),
+    ],
+)
+def test_numbers_are_canonical(sentence, expected):
+    assert extract_numbers(sentence) == expected
+
+
+def test_dates_are_canonical():
+    assert extract_dates("on Dec. 25, 2024") == {"m12-d25", "y2024"}
+    assert extract_dates("on 23 November") == {"m11-d23"}
+
+
+def test_entities_keep_names_and_their_distinctive_parts():
+    entities = extract_entities("The crash of Azerbaijan Airlines near Aktau was investigated.")
+    assert "aktau" in entities
+    assert "azerbaijan" in entities
+    assert not any(e.startswith("the") for e in entities)

@@ -1,0 +1,104 @@
+"""Tracker: decide is pure, learn makes copies old, add_facts restores state."""
+# ruff: noqa: E501  (fixture sentences are quoted whole, as news text reads)
+
+from pathlib import Path
+
+import pytest
+
+from worker.corpus import build_stories
+from worker.models import Article, CorpusDocument, Story
+from worker.replay import read_articles, replay
+from worker.tracker import Tracker
+
+DEVELOPMENT = Article(
+    id="d1",
+    title="Kazakhstan publishes interim report on Azerbaijan Airlines crash near Aktau",
+    text=(
+        "Kazakhstan's transport ministry published an interim report on the Azerbaijan Airlines Embraer "
+        "crash near Aktau, finding the aircraft was damaged by 412 striking elements of a warhead. "
+        "Investigators from Azerbaijan, Brazil and Russia took part."
+    ),
+)
+
+
+CORPUS = Path(__file__).resolve().parents[1] / "config" / "corpus"
+
+
+@pytest.fixture(scope="module")
+def seed_stories() -> list[Story]:
+    documents = [
+        CorpusDocument(p.name, p.read_text(encoding="utf-8")) for p in sorted(CORPUS.glob("*.txt"))
+    ]
+    return build_stories(documents)
+
+
+def story_with(stories: list[Story], phrase: str) -> Story:
+    return next(s for s in stories if any(phrase in fact for fact in s.facts))
+
+
+def test_decide_does_not_mutate(seed_stories):
+    tracker = Tracker(seed_stories)
+    first = tracker.decide(DEVELOPMENT)
+    assert tracker.decide(DEVELOPMENT) == first
+    assert first.new_development
+
+
+def test_learn_then_decide_same_article_is_not_new(seed_stories):
+    tracker = Tracker(seed_stories)
+    decision = tracker.decide(DEVELOPMENT)
+    learned = tracker.learn(DEVELOPMENT, decision)
+    assert learned
+    again = tracker.decide(DEVELOPMENT)
+    assert again.story_id == decision.story_id
+    assert not again.new_development
+
+
+def test_syndicated_copy_after_learning_is_not_new(seed_stories):
+    tracker = Tracker(seed_stories)
+    tracker.learn(DEVELOPMENT, tracker.decide(DEVELOPMENT))
+    copy = Article(
+        id="d2", title=DEVELOPMENT.title, text=DEVELOPMENT.text + " (Reuters)", source="Wire"
+    )
+    assert not tracker.decide(copy).new_development
+
+
+def test_add_facts_restores_what_learn_returned(seed_stories):
+    live = Tracker(seed_stories)
+    learned = live.learn(DEVELOPMENT, live.decide(DEVELOPMENT))
+    restored = Tracker(seed_stories)
+    restored.add_facts(story_with(seed_stories, "Aktau").id, learned)
+    assert restored.decide(DEVELOPMENT) == live.decide(DEVELOPMENT)
+
+
+def test_story_lookup(seed_stories):
+    tracker = Tracker(seed_stories)
+    assert tracker.story_ids == tuple(s.id for s in seed_stories)
+    assert tracker.story(seed_stories[0].id) == seed_stories[0]
+
+
+def test_replay_rows_in_order_with_nulls_and_month_dates(seed_stories):
+    rows = [
+        {
+            "id": "a",
+            "title": None,
+            "text": DEVELOPMENT.text,
+            "published": "2025-03",
+            "url": None,
+            "source": None,
+        },
+        {
+            "id": "b",
+            "title": "NBA",
+            "text": "The Thunder won the NBA Finals.",
+            "published": None,
+            "extra": 1,
+        },
+    ]
+    articles = list(read_articles(rows))
+    assert articles[0].published is not None and articles[0].published.month == 3
+    out = list(replay(Tracker(seed_stories), articles))
+    assert [o["id"] for o in out] == ["a", "b"]
+    assert set(out[0]) == {"id", "story", "score", "new_development", "new_facts"}
+    assert (
+        out[1]["story"] is None and out[1]["new_development"] is False and out[1]["new_facts"] == []
+    )

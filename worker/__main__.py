@@ -1,0 +1,5 @@
+"""`python -m worker` is the same as the `storywatch` command."""
+
+from worker.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""The Celery application: configuration, beat schedule and worker signals. Celery only.
+
+Embedded mode (no STORYWATCH_REDIS_URL): kombu's SQLAlchemy transport on a SQLite file in
+the data directory, so `storywatch run` needs no server. Distributed mode: Redis.
+Configuration is applied lazily (`on_configure`), from the settings the CLI loaded or,
+under `celery -A worker.celery_app ...`, from the environment.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from celery import Celery
+from celery.signals import task_prerun, worker_process_init
+
+from worker.logs import bind_task_context, configure_logging, register_secrets
+from worker.pipeline.runtime import Runtime, open_runtime
+from worker.settings import Settings, load_settings
+
+app = Celery("storywatch", include=["worker.tasks"])
+
+_state_lock = threading.Lock()
+_settings: Settings | None = None
+_runtime: Runtime | None = None
+
+
+def use_settings(settings: Settings) -> None:
+    """Install the settings this process runs with (the CLI calls this first)."""
+    global _settings, _runtime
+    with _state_lock:
+        _settings, _runtime = settings, None
+    register_secrets(
+        [settings.redis_url, settings.database_url]
+        + [d.url for d in settings.destinations]
+        + [d.secret for d in settings.destinations]
+    )
+
+
+def current_settings() -> Settings:
+    if _settings is None:
+        settings = load_settings()
+        configure_logging(settings.log_level, settings.log_format)
+        use_settings(settings)
+        return settings
+    return _settings
+
+
+def runtime() -> Runtime:
+    """This process's Runtime, opened on first use (after the fork, in prefork workers)."""
+    global _runtime  # noqa: PLW0603
+    settings = current_settings()
+    with _state_lock:
+        if _runtime is None:
+            _runtime = open_runtime(settings, run_migrations=False)
+        return _runtime
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "broker_url": settings.broker_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,  # keep reconnecting: Redis may restart
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        # A worker child killed mid-task (OOM, SIGKILL) requeues the message instead of
+        # acking it: every task is idempotent, so running it again is safe.
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
+        "timezone": "UTC",
+        "enable_utc": True,
+        "task_default_queue": "storywatch",
+        "beat_schedule": {
+            "storywatch-tick": {
+                "task": "storywatch.poll_due_feeds",
+                "schedule": settings.tick_seconds,
+                "options": {"expires": max(settings.tick_seconds * 2, 5.0)},
+            }
+        },
+    }
+    if settings.redis_url:
+        # Unacked messages return to the queue after this; longer than any task runs.
+        config["broker_transport_options"] = {"visibility_timeout": 900}
+    return config
+
+
+@app.on_configure.connect
+def _configure(sender: Celery, **_: Any) -> None:
+    sender.conf.update(celery_config(current_settings()))
+
+
+@worker_process_init.connect
+def _after_fork(**_: Any) -> None:
+    # Database connections must not cross a fork: each child opens its own.
+    global _runtime  # noqa: PLW0603
+    with _state_lock:
+        if _runtime is not None:
+            _runtime.engine.dispose(close=False)
+        _runtime = None
+
+
+@task_prerun.connect
+def _bind_context(task_id: str | None = None, task: Any = None, args: Any = None, **_: Any) -> None:
+    request = getattr(task, "request", None)
+    bind_task_context(
+        task=getattr(task, "name", None),
+        task_id=task_id,
+        worker=getattr(request, "hostname", None),
+    )

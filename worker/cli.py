@@ -1,0 +1,286 @@
+"""`storywatch ...` commands (also `python -m worker`), calling the pipeline.
+
+Service commands (run, init, worker, beat) read the full configuration and fail at start
+with every problem listed. Offline commands (stories, replay, check) need only a corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from worker import __version__
+from worker.errors import ConfigError, ExtractionError, FetchError
+from worker.logs import configure_logging
+from worker.models import Article, Decision, Story
+from worker.settings import Settings, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command not in {"worker", "beat"}:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return int(args.handler(args, extra))
+    except ConfigError as exc:
+        print(f"storywatch: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="storywatch",
+        description="Watch news feeds and alert when a tracked story has a new development.",
+    )
+    parser.add_argument("--version", action="version", version=f"storywatch {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the whole service (worker and scheduler)")
+    run.set_defaults(handler=_run)
+    init = commands.add_parser("init", help="migrate the database, load feeds and stories")
+    init.set_defaults(handler=_init)
+    worker = commands.add_parser(
+        "worker", help="run a Celery worker (distributed mode); extra args go to Celery"
+    )
+    worker.set_defaults(handler=_worker)
+    beat = commands.add_parser("beat", help="run the scheduler alone (distributed mode)")
+    beat.set_defaults(handler=_beat)
+
+    stories = commands.add_parser("stories", help="show the stories built from the corpus")
+    stories.add_argument("--corpus", type=Path, help="corpus folder (default: config/corpus)")
+    stories.add_argument("--json", action="store_true", help="print JSON")
+    stories.set_defaults(handler=_stories)
+
+    replay = commands.add_parser(
+        "replay", help="decide a JSONL stream of articles offline, as the service would"
+    )
+    replay.add_argument(
+        "input", type=Path, help="JSONL rows: id, title, text, published, url, source"
+    )
+    replay.add_argument("--corpus", type=Path, help="corpus folder (default: config/corpus)")
+    replay.add_argument("--output", type=Path, help="write decisions here (default: stdout)")
+    replay.set_defaults(handler=_replay)
+
+    check = commands.add_parser("check", help="fetch or read one article and explain the decision")
+    check.add_argument("target", help="an http(s) URL, or a file (HTML or plain text)")
+    check.add_argument("--corpus", type=Path, help="corpus folder (default: config/corpus)")
+    check.set_defaults(handler=_check)
+    return parser
+
+
+# ---------------------------------------------------------------------------------------
+# Service commands
+
+
+def _service_settings() -> Settings:
+    from worker.celery_app import use_settings  # noqa: PLC0415 - keeps offline commands light
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    use_settings(settings)
+    return settings
+
+
+def _prepare(settings: Settings) -> None:
+    from worker.pipeline import initialise, open_runtime  # noqa: PLC0415
+
+    runtime = open_runtime(settings)
+    try:
+        initialise(runtime)
+    finally:
+        runtime.close()
+
+
+def _run(_args: argparse.Namespace, _extra: list[str]) -> int:
+    from worker.celery_app import app  # noqa: PLC0415
+
+    settings = _service_settings()
+    _prepare(settings)
+    # One process: a solo-pool worker with the scheduler embedded, so nothing else runs.
+    app.worker_main(
+        [
+            "worker",
+            "--beat",
+            "--pool=solo",
+            f"--loglevel={settings.log_level}",
+            f"--schedule={(settings.data_dir / 'beat-schedule').resolve()}",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname=storywatch-embedded@%h",
+        ]
+    )
+    return 0
+
+
+def _init(_args: argparse.Namespace, _extra: list[str]) -> int:
+    _prepare(_service_settings())
+    return 0
+
+
+def _worker(_args: argparse.Namespace, extra: list[str]) -> int:
+    from worker.celery_app import app  # noqa: PLC0415
+
+    settings = _service_settings()
+    app.worker_main(["worker", f"--loglevel={settings.log_level}", *extra])
+    return 0
+
+
+def _beat(_args: argparse.Namespace, extra: list[str]) -> int:
+    from worker.celery_app import app  # noqa: PLC0415
+
+    settings = _service_settings()
+    schedule = (settings.data_dir / "beat-schedule").resolve()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app.start(["beat", f"--loglevel={settings.log_level}", f"--schedule={schedule}", *extra])
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+# Offline commands
+
+
+def _offline_stories(corpus: Path | None) -> list[Story]:
+    """Stories from `corpus`, or from the configured corpus with stories.toml applied."""
+    from worker.corpus import build_stories  # noqa: PLC0415
+    from worker.settings import read_corpus  # noqa: PLC0415
+
+    if corpus is not None:
+        if not corpus.is_dir():
+            raise ConfigError([f"--corpus: {corpus} is not a directory"])
+        return build_stories(read_corpus(corpus))
+    settings = load_settings()
+    return build_stories(read_corpus(settings.corpus_dir), settings.story_rules)
+
+
+def _stories(args: argparse.Namespace, _extra: list[str]) -> int:
+    stories = _offline_stories(args.corpus)
+    if args.json:
+        rows = [
+            {
+                "id": s.id,
+                "title": s.title,
+                "key_terms": list(s.key_terms),
+                "documents": list(s.documents),
+                "facts": list(s.facts),
+            }
+            for s in stories
+        ]
+        json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    for story in stories:
+        print(f"{story.id}\n  {story.title}")
+        print(f"  documents: {', '.join(story.documents)}")
+        print(f"  key terms: {', '.join(story.key_terms)}")
+        print(f"  known facts: {len(story.facts)}\n")
+    print(f"{len(stories)} stories")
+    return 0
+
+
+def _replay(args: argparse.Namespace, _extra: list[str]) -> int:
+    from worker.replay import read_articles, replay  # noqa: PLC0415
+    from worker.tracker import Tracker  # noqa: PLC0415
+
+    if not args.input.is_file():
+        print(f"storywatch: {args.input}: no such file", file=sys.stderr)
+        return 2
+    # All state lives in this process's memory and dies with it: never the service's DB.
+    tracker = Tracker(_offline_stories(args.corpus))
+    out: TextIO = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
+    count = alerts = 0
+    try:
+        with args.input.open(encoding="utf-8") as handle:
+            rows = (
+                _json_row(line, number) for number, line in enumerate(handle, 1) if line.strip()
+            )
+            for decision in replay(tracker, read_articles(rows)):
+                out.write(json.dumps(decision, ensure_ascii=False) + "\n")
+                count += 1
+                alerts += bool(decision["new_development"])
+    finally:
+        if args.output:
+            out.close()
+    print(f"replayed {count} articles: {alerts} new developments", file=sys.stderr)
+    return 0
+
+
+def _json_row(line: str, number: int) -> dict[str, Any]:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ConfigError([f"input line {number}: not JSON: {exc.msg}"]) from exc
+    if not isinstance(row, dict):
+        raise ConfigError([f"input line {number}: expected a JSON object"])
+    return row
+
+
+def _check(args: argparse.Namespace, _extra: list[str]) -> int:
+    from worker.extract import extract_page  # noqa: PLC0415
+    from worker.tracker import Tracker  # noqa: PLC0415
+
+    try:
+        article = _read_target(args.target, extract_page)
+    except (FetchError, ExtractionError, OSError) as exc:
+        print(f"storywatch: {exc}", file=sys.stderr)
+        return 2
+    tracker = Tracker(_offline_stories(args.corpus))
+    decision = tracker.decide(article)
+    _explain(article, decision, tracker)
+    return 0
+
+
+def _read_target(target: str, extract_page: Any) -> Article:
+    path = Path(target)
+    if not target.startswith(("http://", "https://")) and path.is_file():
+        raw = path.read_bytes()
+        if raw.lstrip()[:1] == b"<":
+            page = extract_page(raw, url=path.resolve().as_uri())
+            return Article(id=target, title=page.title, text=page.text, source=page.source)
+        return Article(id=target, title=None, text=raw.decode("utf-8", errors="replace"))
+    if not target.startswith(("http://", "https://")):
+        raise OSError(f"{target}: neither an http(s) URL nor a readable file")
+    from worker.net import FetchPolicy, GuardedClient  # noqa: PLC0415
+
+    settings = load_settings()
+    policy = FetchPolicy(allow_private_networks=settings.allow_private_networks)
+    with GuardedClient(policy) as client:
+        result = client.get(target, accept="text/html,application/xhtml+xml")
+    page = extract_page(result.body, url=result.url)
+    return Article(
+        id=target,
+        title=page.title,
+        text=page.text,
+        url=result.url,
+        source=page.source,
+        published=page.published,
+    )
+
+
+def _explain(article: Article, decision: Decision, tracker: Any) -> None:
+    print(f"article: {article.title or article.id}")
+    if article.url:
+        print(f"url: {article.url}")
+    print(f"text: {len(article.text)} characters")
+    if decision.match is None:
+        print("decision: no tracked story matches")
+        return
+    story = tracker.story(decision.match.story_id)
+    print(f"story: {story.id} ({story.title})")
+    print(f"match score: {decision.match.score:.3f}")
+    for reason in decision.match.reasons:
+        print(f"  - {reason}")
+    novelty = decision.novelty
+    verdict = "NEW DEVELOPMENT" if decision.new_development else "nothing new (rehash)"
+    print(f"decision: {verdict}" + (f" (novelty {novelty.score:.3f})" if novelty else ""))
+    if novelty:
+        for reason in novelty.reasons:
+            print(f"  - {reason}")
+        for fact in novelty.new_facts:
+            print(f"  new: {fact}")

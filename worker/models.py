@@ -1,0 +1,213 @@
+"""Typed values that flow between the pipeline stages.
+
+Data flows one way: FeedItem -> Page -> Article -> Decision (Match, Novelty) -> Alert.
+Everything here is a frozen, slotted dataclass with no behaviour beyond small derived
+properties: no I/O, no library imports beyond the standard library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# ---------------------------------------------------------------------------------------
+# Configuration values (parsed and validated by settings.py)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedConfig:
+    """One `[[feeds]]` table of feeds.toml."""
+
+    id: str
+    url: str
+    title: str | None = None
+    poll_every_seconds: int = 900
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationConfig:
+    """One `[[destinations]]` table of destinations.toml, with its secrets resolved.
+
+    `url` and `secret` come from the environment (never from config files) and are kept
+    out of `repr` so that they cannot leak into logs or tracebacks.
+    """
+
+    id: str
+    kind: str  # console | jsonl | slack | webhook | apprise
+    url: str | None = field(default=None, repr=False)
+    secret: str | None = field(default=None, repr=False)
+    path: str | None = None  # jsonl only
+    stories: tuple[str, ...] | None = None  # None: every story
+
+
+@dataclass(frozen=True, slots=True)
+class StoryRule:
+    """One `[[stories]]` table of stories.toml: a hand edit of the stories built from the corpus.
+
+    `match` names the built story it edits by id or by a word of its title; without
+    `match` the rule defines a new story from its keywords alone.
+    """
+
+    id: str
+    match: str | None = None
+    title: str | None = None
+    keywords: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    merge: tuple[str, ...] = ()  # ids of other built stories folded into this one
+    destinations: tuple[str, ...] | None = None
+
+
+# ---------------------------------------------------------------------------------------
+# Network results
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What the guarded HTTP layer returns for one GET (after redirects)."""
+
+    url: str  # final URL, after redirects
+    status_code: int
+    headers: Mapping[str, str]  # lower-cased names
+    body: bytes
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status_code == 304
+
+
+# ---------------------------------------------------------------------------------------
+# Feed and article stages
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """One entry of a parsed feed. `key` is stable across polls: GUID, then link, then hash."""
+
+    key: str
+    url: str | None
+    title: str | None
+    summary: str | None  # plain text, tags stripped
+    published: datetime | None  # timezone-aware UTC
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    title: str | None
+    items: tuple[FeedItem, ...]
+    ttl_seconds: int | None = None  # RSS <ttl> or sy:updatePeriod, when the feed states one
+    warnings: tuple[str, ...] = ()  # feedparser "bozo" problems that did not stop parsing
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Main text and metadata extracted from one article page."""
+
+    text: str
+    title: str | None = None
+    published: datetime | None = None
+    source: str | None = None  # site name
+    canonical_url: str | None = None  # <link rel=canonical> / og:url when present
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """An article ready for story intelligence."""
+
+    id: str
+    title: str | None
+    text: str
+    url: str | None = None
+    source: str | None = None
+    published: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusDocument:
+    name: str  # file name, shown in `storywatch stories`
+    text: str
+
+
+# ---------------------------------------------------------------------------------------
+# Story intelligence
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """A tracked story as built from the corpus (and edited by stories.toml)."""
+
+    id: str
+    title: str
+    key_terms: tuple[str, ...]
+    documents: tuple[str, ...]
+    facts: tuple[str, ...]  # known-fact sentences from the corpus
+    keywords: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    destinations: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    story_id: str
+    score: float
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Novelty:
+    is_new: bool
+    new_facts: tuple[str, ...]  # 1 to 3 sentences quoted from the article when is_new
+    score: float
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The one answer to "does this article make an alert?", with its reasons."""
+
+    article_id: str
+    match: Match | None
+    novelty: Novelty | None
+
+    @property
+    def story_id(self) -> str | None:
+        return self.match.story_id if self.match else None
+
+    @property
+    def new_development(self) -> bool:
+        return self.match is not None and self.novelty is not None and self.novelty.is_new
+
+
+# ---------------------------------------------------------------------------------------
+# Alerts
+
+
+@dataclass(frozen=True, slots=True)
+class AlertContent:
+    """Everything a destination needs to render one alert. `id` is stable across retries."""
+
+    id: str
+    story_id: str
+    story_title: str
+    article_url: str | None
+    article_title: str | None
+    source: str | None
+    published: datetime | None
+    new_facts: tuple[str, ...]
+    score: float
+    reasons: tuple[str, ...]
+    detected_at: datetime
+    also_reported_by: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """What one delivery attempt to one destination came to."""
+
+    ok: bool
+    permanent: bool = False  # True: retrying cannot help (4xx other than 408/429)
+    retry_after_seconds: float | None = None  # from a 429/503 Retry-After header
+    status_code: int | None = None
+    error: str | None = None

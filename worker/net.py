@@ -1,0 +1,490 @@
+"""The one guarded HTTP layer: every outbound GET for feeds and pages goes through here.
+
+What it guarantees, per request:
+1. timeouts on connect and on every read, plus an overall deadline that also bounds a
+   server dripping bytes (enforced inside the socket wrapper, so headers count too);
+2. a cap on the *decoded* body size, applied while decompressing, so a gzip bomb is
+   stopped after at most `max_bytes` of output instead of after inflating in memory;
+3. an SSRF guard: the host is resolved here, every address is checked, and the socket
+   connects to the checked IP (so DNS rebinding cannot swap it), on every redirect hop;
+4. conditional GET (RFC 9110 §13.1.1 If-None-Match, §13.1.3 If-Modified-Since);
+5. one table mapping failures to `TransientFetchError` / `PermanentFetchError`.
+
+It must not: keep a module-level client, send cookies or credentials, use proxies from
+the environment (a proxy would bypass the address guard), or let feedparser/trafilatura
+fetch anything. DNS lookups use the system resolver, whose own timeout applies.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ipaddress
+import socket
+import ssl
+import time
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from types import TracebackType
+from typing import Any
+
+import httpcore
+import httpx
+
+from worker import __version__
+from worker.errors import (
+    BlockedAddressError,
+    FetchError,
+    PermanentFetchError,
+    ResponseTooLargeError,
+    TransientFetchError,
+)
+from worker.models import FetchResult
+
+DEFAULT_USER_AGENT = f"storywatch/{__version__} (+https://github.com/storywatch)"
+MAX_RETRY_AFTER_SECONDS = 86_400.0  # never let a server park a feed for more than a day
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_ALLOW_HINT = "set STORYWATCH_ALLOW_PRIVATE_NETWORKS=true to allow private networks"
+_CHUNK = 64 * 1024
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Cloud metadata endpoints (AWS/GCP/Azure/OpenStack, AWS IPv6). Refused even when private
+# networks are allowed: no feed lives there, and credentials do.
+METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
+    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+)
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")  # RFC 6598 shared space; not "private" in stdlib
+
+
+@dataclass(frozen=True, slots=True)
+class FetchPolicy:
+    """Limits for every request a `GuardedClient` makes."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0  # per socket read
+    deadline_seconds: float = 30.0  # whole request: connect, headers, body, redirects
+    max_bytes: int = 5 * 1024 * 1024  # decoded body
+    max_redirects: int = 5
+    user_agent: str = DEFAULT_USER_AGENT
+    allow_private_networks: bool = False
+
+
+# ---------------------------------------------------------------------------------------
+# Address guard
+
+
+class _AddressRefused(Exception):
+    """Raised inside the transport; `GuardedClient` turns it into `BlockedAddressError`."""
+
+    def __init__(self, why: str, *, allowable: bool) -> None:
+        super().__init__(why)
+        self.why, self.allowable = why, allowable
+
+
+def address_block_reason(ip: IPAddress) -> str | None:
+    """Why `ip` must not be fetched from (e.g. "a loopback address"), or None if public."""
+    if ip in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if isinstance(ip, ipaddress.IPv6Address):
+        # An IPv6 wrapper around an IPv4 address reaches that IPv4 host: judge the inner one.
+        inner = ip.ipv4_mapped or ip.sixtofour
+        if inner is not None:
+            return address_block_reason(inner)
+    checks = (
+        (ip.is_unspecified, "an unspecified address"),
+        (ip.is_loopback, "a loopback address"),
+        (ip.is_link_local, "a link-local address"),
+        (ip.is_multicast, "a multicast address"),
+        (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT, "a carrier-grade NAT address"),
+        (ip.is_private, "a private address"),
+        (ip.is_reserved, "a reserved address"),
+        (not ip.is_global, "a non-public address"),
+    )
+    return next((reason for blocked, reason in checks if blocked), None)
+
+
+def resolve_checked(host: str, port: int, *, allow_private_networks: bool) -> list[str]:
+    """Resolve `host` to IP strings, refusing if ANY answer is blocked.
+
+    Refusing on any bad answer (rather than filtering) keeps a hostile DNS zone from mixing
+    a public decoy with an internal target. An IP literal "resolves" to itself.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+    addresses = [str(info[4][0]).split("%", 1)[0] for info in infos]
+    for address in addresses:
+        ip = ipaddress.ip_address(address)
+        reason = address_block_reason(ip)
+        if reason is None or (allow_private_networks and ip not in METADATA_ADDRESSES):
+            continue
+        literal = _is_ip(host) and ipaddress.ip_address(host) == ip
+        why = f"{host} is {reason}" if literal else f"{host} resolves to {ip}, {reason}"
+        raise _AddressRefused(why, allowable=ip not in METADATA_ADDRESSES)
+    if not addresses:
+        raise httpcore.ConnectError(f"{host} has no addresses")
+    return addresses
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------
+# httpcore network backend: resolve + check + connect to the checked IP, and a deadline
+
+# Monotonic deadline of the request running in this thread/context (None: no deadline).
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "storywatch_fetch_deadline", default=None
+)
+
+
+def _bounded(timeout: float | None) -> float | None:
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise httpcore.ReadTimeout("overall request deadline exceeded")
+    return remaining if timeout is None else min(timeout, remaining)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """Bounds every read/write by the request deadline, so a slow drip cannot hang us."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _bounded(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _bounded(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        # server_hostname is the URL's host (httpcore passes it separately), so SNI and
+        # certificate checks use the name even though we connected to an IP.
+        tls = self._inner.start_tls(ssl_context, server_hostname, _bounded(timeout))
+        return _DeadlineStream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class GuardedBackend(httpcore.NetworkBackend):
+    """A SyncBackend that only ever connects to addresses `resolve_checked` accepted."""
+
+    def __init__(self, *, allow_private_networks: bool) -> None:
+        self._allow_private = allow_private_networks
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        addresses = resolve_checked(host, port, allow_private_networks=self._allow_private)
+        last_error: httpcore.ConnectError | None = None
+        for address in addresses:
+            # Connecting to the IP literal we checked: no second DNS lookup, no rebinding.
+            try:
+                stream = self._inner.connect_tcp(
+                    address, port, _bounded(timeout), local_address, socket_options
+                )
+            except httpcore.ConnectError as exc:
+                last_error = exc
+                continue
+            return _DeadlineStream(stream)
+        raise httpcore.ConnectError(f"cannot connect to {host}:{port}: {last_error}")
+
+
+class _GuardedTransport(httpx.HTTPTransport):
+    """httpx's transport with its pool rebuilt on `GuardedBackend`.
+
+    HTTPTransport does not expose httpcore's `network_backend`, so we keep its request and
+    exception mapping and replace only the pool (httpx 0.28 `_transports/default.py`).
+    """
+
+    def __init__(self, *, allow_private_networks: bool) -> None:
+        super().__init__(trust_env=False)
+        limits = httpx.Limits()
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=GuardedBackend(allow_private_networks=allow_private_networks),
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# Error mapping
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After value (RFC 9110 §10.2.3), capped at one day.
+
+    Both forms are accepted: delta-seconds ("120") and an HTTP-date. Dates in the past give
+    0; anything unparseable gives None (the caller falls back to its own backoff).
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        seconds = float(text)
+    else:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # RFC 9110 dates are GMT; "-0000" parses as naive
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def error_for_status(
+    url: str, status: int, retry_after: str | None, now: datetime, *, final_url: str | None = None
+) -> FetchError:
+    """The error for a non-success status: 408, 429 and 5xx retry later, other codes do not.
+
+    `url` is the URL asked for (kept on the error); `final_url` the hop that answered.
+    """
+    where = url if final_url in (None, url) else f"{final_url} (redirected from {url})"
+    if status in (408, 429) or 500 <= status <= 599:
+        return TransientFetchError(
+            f"GET {where} returned HTTP {status}",
+            url=url,
+            status_code=status,
+            retry_after_seconds=parse_retry_after(retry_after, now),
+        )
+    return PermanentFetchError(f"GET {where} returned HTTP {status}", url=url, status_code=status)
+
+
+# One table from transport exceptions to outcomes (first match wins).
+_TRANSPORT_ERRORS: tuple[tuple[type[Exception], type[FetchError], str], ...] = (
+    (httpx.TimeoutException, TransientFetchError, "timed out"),
+    (httpx.UnsupportedProtocol, PermanentFetchError, "unsupported URL"),
+    (httpx.LocalProtocolError, PermanentFetchError, "invalid request"),
+    (httpx.InvalidURL, PermanentFetchError, "invalid URL"),
+    (httpx.TransportError, TransientFetchError, "connection failed"),
+)
+
+
+def error_for_exception(url: str, exc: Exception) -> FetchError:
+    """Map an httpx exception to our error tree (timeouts and network failures retry)."""
+    for exc_type, error_type, what in _TRANSPORT_ERRORS:
+        if isinstance(exc, exc_type):
+            return error_type(f"GET {url} {what}: {exc}", url=url)
+    return TransientFetchError(f"GET {url} failed: {exc!r}", url=url)
+
+
+# ---------------------------------------------------------------------------------------
+# Bounded decoding
+
+
+# zlib window bits per Content-Encoding we ask for. RFC 9110 §8.4.1.2 says "deflate" is the
+# zlib format; servers that send raw deflate instead are retried below.
+_WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+
+
+def _decode_bounded(chunks: Iterable[bytes], encoding: str, limit: int) -> Iterator[bytes]:
+    """Decompress `chunks`, yielding pieces of at most 64 KB and stopping past `limit`.
+
+    httpx's own decoders inflate a whole network chunk at once (a 64 KB gzip chunk of
+    zeros is ~64 MB), so we use zlib's `max_length` and stop as soon as the cap is passed.
+    """
+    if encoding in ("", "identity"):
+        yield from chunks
+        return
+    wbits = _WBITS.get(encoding)
+    if wbits is None:
+        raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+    decoder = zlib.decompressobj(wbits)
+    produced, started, trailing = 0, False, False
+    for chunk in chunks:
+        data = chunk
+        while data and produced <= limit:
+            try:
+                out = decoder.decompress(data, min(_CHUNK, limit + 1 - produced))
+            except zlib.error:
+                if trailing:  # junk after a complete gzip member: ignore, as browsers do
+                    return
+                if started or encoding != "deflate" or wbits < 0:
+                    raise
+                wbits = -zlib.MAX_WBITS  # servers that send raw deflate despite the RFC
+                decoder = zlib.decompressobj(wbits)
+                continue
+            started = True
+            produced += len(out)
+            if out:
+                yield out
+            data = decoder.unconsumed_tail
+            if decoder.eof:
+                if encoding == "deflate" or not decoder.unused_data:
+                    return
+                data = decoder.unused_data  # a further gzip member (RFC 1952 §2.2)
+                decoder, trailing = zlib.decompressobj(wbits), True
+        if produced > limit:
+            return
+    yield decoder.flush()
+
+
+# ---------------------------------------------------------------------------------------
+# The client
+
+
+class GuardedClient:
+    """A sync HTTP client enforcing `FetchPolicy`. Use as a context manager; share per worker."""
+
+    def __init__(self, policy: FetchPolicy | None = None) -> None:
+        self.policy = policy or FetchPolicy()
+        p = self.policy
+        self._client = httpx.Client(
+            transport=_GuardedTransport(allow_private_networks=p.allow_private_networks),
+            timeout=httpx.Timeout(p.read_timeout, connect=p.connect_timeout),
+            follow_redirects=False,  # each hop is checked and counted below
+            trust_env=False,  # no env proxies (they would bypass the guard), no .netrc
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),  # keep none
+            headers={"User-Agent": p.user_agent, "Accept-Encoding": "gzip, deflate"},
+        )
+
+    def __enter__(self) -> GuardedClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def get(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        accept: str | None = None,
+    ) -> FetchResult:
+        """GET `url` following up to `max_redirects` redirects; 2xx or 304, else raise.
+
+        `etag`/`last_modified` are the validators of the previous response; a 304 comes
+        back as a FetchResult with an empty body (RFC 9110 §15.4.5).
+        """
+        headers = {"Accept": accept or "*/*"}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        token = _DEADLINE.set(time.monotonic() + self.policy.deadline_seconds)
+        try:
+            return self._follow(url, headers)
+        finally:
+            _DEADLINE.reset(token)
+
+    def _follow(self, url: str, headers: dict[str, str]) -> FetchResult:
+        current = url
+        for _hop in range(self.policy.max_redirects + 1):
+            target = _checked_url(url, current)
+            try:
+                with self._client.stream("GET", target, headers=headers) as response:
+                    location = response.headers.get("location")
+                    if response.status_code in _REDIRECT_STATUSES and location:
+                        current = str(target.join(location))
+                        continue
+                    return self._result(url, response)
+            except _AddressRefused as refused:
+                raise _blocked(url, current, refused) from None
+            except httpx.HTTPError as exc:
+                deadline = _DEADLINE.get() or float("inf")
+                if isinstance(exc, httpx.TimeoutException) and time.monotonic() > deadline - 0.01:
+                    raise TransientFetchError(
+                        f"GET {url} exceeded the {self.policy.deadline_seconds:g}s deadline",
+                        url=url,
+                    ) from exc
+                raise error_for_exception(url, exc) from exc
+        raise PermanentFetchError(
+            f"GET {url} redirected more than {self.policy.max_redirects} times", url=url
+        )
+
+    def _result(self, url: str, response: httpx.Response) -> FetchResult:
+        status, final_url, headers = response.status_code, str(response.url), response.headers
+        if status != 304 and not 200 <= status <= 299:
+            retry_after, now = headers.get("retry-after"), datetime.now(UTC)
+            raise error_for_status(url, status, retry_after, now, final_url=final_url)
+        body = b"" if status == 304 else self._read_body(url, response)
+        return FetchResult(
+            url=final_url,
+            status_code=status,
+            # The body we return is decoded: encoding and length headers would now lie.
+            headers={k.lower(): v for k, v in headers.items() if k.lower() not in _BODY_HEADERS},
+            body=body,
+            etag=headers.get("etag"),
+            last_modified=headers.get("last-modified"),
+        )
+
+    def _read_body(self, url: str, response: httpx.Response) -> bytes:
+        limit, status = self.policy.max_bytes, response.status_code
+        encoding = response.headers.get("content-encoding", "").strip().lower()
+        declared = response.headers.get("content-length", "")
+        too_large = f"GET {url}: body exceeds the {limit} byte cap"
+        if not encoding and declared.isdigit() and int(declared) > limit:
+            too_large += f" (Content-Length: {declared})"
+            raise ResponseTooLargeError(too_large, url=url, status_code=status)
+        parts: list[bytes] = []
+        size = 0
+        try:
+            for piece in _decode_bounded(response.iter_raw(_CHUNK), encoding, limit):
+                size += len(piece)
+                if size > limit:  # counted after decoding: a gzip bomb stops here
+                    raise ResponseTooLargeError(too_large, url=url, status_code=status)
+                parts.append(piece)
+        except (ValueError, zlib.error) as exc:
+            raise PermanentFetchError(
+                f"GET {url}: cannot decode {encoding} body: {exc}", url=url, status_code=status
+            ) from exc
+        return b"".join(parts)
+
+
+def _checked_url(asked: str, current: str) -> httpx.URL:
+    try:
+        target = httpx.URL(current)
+    except httpx.InvalidURL as exc:
+        raise PermanentFetchError(f"invalid URL {current!r}: {exc}", url=asked) from exc
+    if target.scheme not in ("http", "https") or not target.host:
+        raise PermanentFetchError(
+            f"refusing to fetch {current!r}: only http and https URLs with a host", url=asked
+        )
+    return target
+
+
+def _blocked(asked: str, current: str, refused: _AddressRefused) -> BlockedAddressError:
+    where = current if current == asked else f"{current} (redirected from {asked})"
+    hint = _ALLOW_HINT if refused.allowable else "never allowed"
+    return BlockedAddressError(f"refusing to fetch {where}: {refused.why} ({hint})", url=asked)

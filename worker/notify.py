@@ -1,0 +1,350 @@
+"""Alert delivery: one attempt to one destination, and the retry schedule between attempts.
+
+What this module is for: sending a rendered alert (see `alerts.py`) to a console, a JSONL
+file, a Slack incoming webhook, a Standard Webhooks receiver or an Apprise URL, and
+describing how that one attempt went as a `DeliveryOutcome` (ok, transient or permanent,
+status code, Retry-After). `next_attempt_delay` and `MAX_ATTEMPTS` are the retry policy the
+delivery task applies; the ledger of attempts and the dead letter live in the store.
+
+What it must not do:
+- raise for a delivery failure: a failing receiver is an expected outcome, returned;
+- retry, sleep or loop: one call is one attempt, the task scheduler owns the waiting;
+- follow redirects (Standard Webhooks, "Delivery success and failure": a 3xx is a failure
+  and the URL should be updated instead);
+- put a destination URL's path or query, or a secret, into an error string: Slack webhook
+  URLs are bearer secrets, so only `scheme://host` of a URL ever appears.
+Destinations are configured by the operator, so there is no SSRF guard here (that is the
+feed fetcher's job), but every request has a timeout.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import random
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+import httpx
+from standardwebhooks import Webhook
+
+from worker.alerts import console_text, jsonl_record, slack_payload, webhook_payload
+from worker.models import AlertContent, DeliveryOutcome, DestinationConfig
+
+# One reading of RFC 9110 Retry-After (delay-seconds or HTTP-date, capped) for the project.
+from worker.net import DEFAULT_USER_AGENT, parse_retry_after
+
+# Retry policy. With full jitter the expected wait is half of each window; windows double
+# from 30 s up to the 6 h cap, so 16 attempts span about 19 hours on average: a receiver
+# that is down overnight still gets the alert (Standard Webhooks, "Deliverability and
+# reliability", recommends a schedule spanning days with exponential backoff and jitter).
+MAX_ATTEMPTS = 16
+BASE_DELAY_SECONDS = 30.0
+MAX_DELAY_SECONDS = 6 * 3600.0
+
+# Connect, read, write and pool timeouts, each. Standard Webhooks ("Request timeouts")
+# suggests giving receivers 15-30 s; 10 s keeps a stuck receiver from holding a worker, and
+# a receiver slower than that sees a retry it can drop by its webhook-id.
+TIMEOUT_SECONDS = 10.0
+_ERROR_EXCERPT_CHARS = 200  # of a failing receiver's body, to explain the failure
+_JSON_SEPARATORS = (",", ":")  # compact, and exactly the bytes that get signed
+
+_RNG = random.Random()
+
+
+def deliver(
+    alert: AlertContent,
+    destination: DestinationConfig,
+    *,
+    client: httpx.Client,
+    now: datetime | None = None,
+    timeout: float = TIMEOUT_SECONDS,
+    stream: TextIO | None = None,
+) -> DeliveryOutcome:
+    """Make one delivery attempt of `alert` to `destination`; never raises for a failure.
+
+    `now` is the attempt time (the `webhook-timestamp`, and the reference for an HTTP-date
+    Retry-After); `stream` receives console alerts (default: standard output).
+    """
+    match destination.kind:
+        case "console":
+            return _to_console(alert, stream if stream is not None else sys.stdout)
+        case "jsonl":
+            return _to_jsonl(alert, destination)
+        case "slack":
+            body = _json_bytes(slack_payload(alert))
+            headers = {"content-type": "application/json; charset=utf-8"}
+            return _post(client, destination, body, headers, timeout=timeout, now=_utc(now))
+        case "webhook":
+            return _to_webhook(alert, destination, client, timeout=timeout, now=_utc(now))
+        case "apprise":
+            return _to_apprise(alert, destination)
+        case other:
+            return _failed(f"destination {destination.id!r} has unknown kind {other!r}", True)
+
+
+def next_attempt_delay(
+    attempt: int,
+    *,
+    retry_after: float | None = None,
+    base: float = BASE_DELAY_SECONDS,
+    cap: float = MAX_DELAY_SECONDS,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1 = the first attempt).
+
+    Exponential backoff with full jitter: a uniform draw from [0, min(cap, base * 2^(n-1))],
+    which spreads retries of many alerts to one recovering receiver instead of having them
+    arrive in waves (AWS Architecture Blog, "Exponential Backoff And Jitter").
+    A receiver's Retry-After is a minimum (RFC 9110 §10.2.3), but the cap still wins, so a
+    bogus "Retry-After: 31536000" cannot park an alert for a year.
+    """
+    if attempt < 1:
+        raise ValueError(f"attempt numbers start at 1, got {attempt}")
+    window = min(cap, base * 2.0 ** min(attempt - 1, 64))
+    delay = (rng if rng is not None else _RNG).uniform(0.0, window)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return min(delay, cap)
+
+
+def classify_status(status_code: int) -> DeliveryOutcome:
+    """The outcome of an HTTP answer, before Retry-After and error text are added.
+
+    1. 2xx: delivered.
+    2. 408, 429 and 5xx: transient; the receiver is slow, throttling or down.
+    3. 3xx: permanent; redirects are not followed, the configured URL needs updating.
+    4. Other 4xx, including 410 Gone (the receiver wants no more): permanent.
+    5. Anything else (a stray 1xx): transient, since a later attempt may do better.
+    """
+    if 200 <= status_code < 300:
+        return DeliveryOutcome(ok=True, status_code=status_code)
+    transient = status_code in (408, 429) or 500 <= status_code < 600
+    permanent = not transient and 300 <= status_code < 500
+    return DeliveryOutcome(ok=False, permanent=permanent, status_code=status_code)
+
+
+def redact_url(url: str) -> str:
+    """`scheme://host[:port]/…`: what an error string may say about a destination URL.
+
+    Slack incoming-webhook URLs carry their token in the path, other receivers in the
+    query or userinfo; none of them may reach logs or the delivery ledger.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparseable URL>"
+    return f"{parts.scheme or '?'}://{host}{port}/…"
+
+
+# ---------------------------------------------------------------------------------------
+# Kinds of destination
+
+
+def _to_console(alert: AlertContent, stream: TextIO) -> DeliveryOutcome:
+    try:
+        stream.write(console_text(alert) + "\n")
+        stream.flush()
+    except OSError as exc:  # a closed pipe or a full disk behind a redirect
+        return _failed(f"could not write to the console: {exc}", False)
+    return DeliveryOutcome(ok=True)
+
+
+def _to_jsonl(alert: AlertContent, destination: DestinationConfig) -> DeliveryOutcome:
+    if not destination.path:
+        return _failed(f"jsonl destination {destination.id!r} has no path", True)
+    path = Path(destination.path)
+    data = _json_bytes(jsonl_record(alert)) + b"\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # O_APPEND places each write() at the current end of file atomically (POSIX
+        # write(2)), so workers appending at once never interleave their lines.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)  # an alert reported as delivered survives a power cut
+        finally:
+            os.close(fd)
+    except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+        return _failed(f"cannot append to {path}: {exc.strerror or exc}", True)
+    except OSError as exc:  # e.g. a full disk: an operator may free space
+        return _failed(f"could not append to {path}: {exc.strerror or exc}", False)
+    return DeliveryOutcome(ok=True)
+
+
+def _to_webhook(
+    alert: AlertContent,
+    destination: DestinationConfig,
+    client: httpx.Client,
+    *,
+    timeout: float,
+    now: datetime,
+) -> DeliveryOutcome:
+    if not destination.secret:
+        return _failed(f"webhook destination {destination.id!r} has no signing secret", True)
+    # Standard Webhooks signs "{msg_id}.{timestamp}.{payload}": an id with a "." in it
+    # would make two different messages sign alike.
+    if "." in alert.id:
+        return _failed(f"alert id {alert.id!r} contains '.', which cannot be signed", True)
+    try:
+        signer = Webhook(destination.secret)
+    except Exception:  # binascii.Error, EmptyWebhookSecretError, RuntimeError, ...
+        # Say nothing about the value: it is the secret.
+        return _failed(
+            f"webhook destination {destination.id!r}: the secret is not a Standard Webhooks "
+            "secret (whsec_ followed by base64)",
+            True,
+        )
+    body = json.dumps(webhook_payload(alert), ensure_ascii=False, separators=_JSON_SEPARATORS)
+    # Standard Webhooks headers: webhook-id is the event's id, the same on every retry so
+    # receivers can drop duplicates; webhook-timestamp is this attempt's time in integer
+    # Unix seconds, signed with it so receivers can reject replays.
+    headers = {
+        "webhook-id": alert.id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signer.sign(msg_id=alert.id, timestamp=now, data=body),
+        "content-type": "application/json",
+    }
+    # The signed string and the sent bytes must be identical: encode what was signed.
+    return _post(client, destination, body.encode("utf-8"), headers, timeout=timeout, now=now)
+
+
+def _to_apprise(alert: AlertContent, destination: DestinationConfig) -> DeliveryOutcome:
+    """Apprise (optional extra `storywatch[apprise]`) speaks to ~100 services; it does its
+    own HTTP with its own timeouts (4 s connect and read by default, `cto`/`rto` in the
+    URL), and reports success or failure only, so a failure is always retried."""
+    if not destination.url:
+        return _failed(f"apprise destination {destination.id!r} has no url", True)
+    try:
+        apprise: Any = importlib.import_module("apprise")
+    except ImportError:
+        return _failed("apprise is not installed: pip install 'storywatch[apprise]'", True)
+    notifier = apprise.Apprise()
+    where = redact_url(destination.url)
+    if not notifier.add(destination.url):
+        return _failed(f"apprise does not understand the URL {where}", True)
+    result = notifier.notify(
+        title=f"New development: {alert.story_title}", body=console_text(alert)
+    )
+    ok = bool(result)  # a bool before Apprise 2, an AppriseResult (truthy on success) after
+    close = getattr(result, "close", None)
+    if callable(close):
+        close()
+    if ok:
+        return DeliveryOutcome(ok=True)
+    return _failed(f"apprise could not deliver to {where}", False)
+
+
+# ---------------------------------------------------------------------------------------
+# HTTP
+
+
+# Transport failures to outcomes, first match wins (STYLE habit 7: one table, no ladder).
+_EXCEPTION_OUTCOMES: tuple[tuple[type[Exception], bool, str], ...] = (
+    (httpx.InvalidURL, True, "invalid URL"),
+    (httpx.UnsupportedProtocol, True, "unsupported URL scheme"),
+    (httpx.LocalProtocolError, True, "request could not be built"),
+    (httpx.TimeoutException, False, "timed out"),
+    (httpx.TransportError, False, "connection failed"),
+    (httpx.HTTPError, False, "HTTP error"),
+)
+
+
+def _post(
+    client: httpx.Client,
+    destination: DestinationConfig,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    timeout: float,
+    now: datetime,
+) -> DeliveryOutcome:
+    url = destination.url
+    if not url:
+        return _failed(f"{destination.kind} destination {destination.id!r} has no url", True)
+    where = redact_url(url)
+    headers = {**headers, "user-agent": DEFAULT_USER_AGENT}
+    try:
+        with client.stream(
+            "POST",
+            url,
+            content=body,
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+        ) as response:
+            outcome = classify_status(response.status_code)
+            if outcome.ok:
+                return outcome
+            excerpt = _read_excerpt(response)
+            retry_after = None
+            if response.status_code in (429, 503):
+                retry_after = parse_retry_after(response.headers.get("retry-after"), now=now)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        permanent, label = next((p, lbl) for t, p, lbl in _EXCEPTION_OUTCOMES if isinstance(exc, t))
+        detail = _scrub(str(exc), url)
+        message = f"{label} posting to {where} ({type(exc).__name__}" + (
+            f": {detail})" if detail else ")"
+        )
+        return _failed(message, permanent)
+    reason = response.reason_phrase or "error"
+    message = f"HTTP {response.status_code} {reason} from {where}"
+    if excerpt:
+        message += f": {_scrub(excerpt, url)}"
+    return DeliveryOutcome(
+        ok=False,
+        permanent=outcome.permanent,
+        retry_after_seconds=retry_after,
+        status_code=response.status_code,
+        error=message,
+    )
+
+
+def _read_excerpt(response: httpx.Response) -> str:
+    """The start of an error body, on one line. Read as a stream so an endless body cannot
+    hold the worker; a body that fails to arrive just leaves the excerpt empty."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= 4 * _ERROR_EXCERPT_CHARS:
+                break
+    except httpx.HTTPError:
+        pass
+    text = b"".join(chunks).decode("utf-8", errors="replace")
+    return " ".join(text.split())[:_ERROR_EXCERPT_CHARS]
+
+
+def _scrub(text: str, url: str) -> str:
+    """Remove the URL and each of its secret-bearing parts from a message."""
+    parts = urlsplit(url)
+    secrets = [url, parts.path if len(parts.path) > 1 else "", parts.query, parts.password or ""]
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "…")
+    return text
+
+
+def _json_bytes(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=_JSON_SEPARATORS).encode("utf-8")
+
+
+def _failed(error: str, permanent: bool) -> DeliveryOutcome:
+    return DeliveryOutcome(ok=False, permanent=permanent, error=error)
+
+
+def _utc(now: datetime | None) -> datetime:
+    # standardwebhooks' sign() replaces tzinfo with UTC rather than converting, so the
+    # attempt time must already be in UTC for the signature to match the header.
+    if now is None:
+        return datetime.now(UTC)
+    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)

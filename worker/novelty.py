@@ -1,0 +1,194 @@
+"""Novelty: does a matched article report a new development of its story?
+
+What this module is for: comparing an article's sentences with what the story already
+knows (seed facts plus every accepted article) and saying whether something new is
+reported, quoting the 1 to 3 sentences that carry it. New numbers, names, dates and
+claims count; paraphrases, background paragraphs and syndicated copies do not.
+
+How (numbered because the order matters):
+1. Each sentence is compared with every known sentence sharing a term (an inverted
+   index keeps this cheap): its *coverage* is the largest share of its rarity-weighted
+   terms found in one known sentence. Sentence-level max-similarity, not a bag over the
+   whole story, so that a rehash assembled from many known sentences is still covered.
+2. A sentence is *novel* when its coverage is low and it brings specifics the story has
+   never seen (a number, a date, a name) or enough rare unseen terms.
+3. News puts the development first (inverted pyramid): the article is new when its
+   title or lead carries a novel sentence, or when novel sentences dominate the body.
+
+What it must not do: decide topic (the matcher does), mutate knowledge while assessing
+(the tracker calls `KnowledgeBase.add` only on learn), or do I/O.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from worker.models import Novelty
+from worker.text import SentenceFeatures, sentence_features, split_sentences, term_weight
+
+# Terms under this background weight ("people", "government") are not indexed: they would
+# make every lookup scan most known sentences while adding little to coverage.
+_INDEXED_WEIGHT = 1.5
+
+
+@dataclass(frozen=True, slots=True)
+class NoveltyConfig:
+    """Novelty knobs.
+
+    - `covered`: coverage at or above which a sentence is known (a paraphrase or a copy).
+    - `min_novel_weight`: rarity weight of unseen terms that alone makes a claim new.
+    - `lead_sentences`: sentences after the title that count as the lead.
+    - `body_share`: share of novel sentences in the body that makes an article new even
+      when its lead is known (a follow-up that starts with background).
+    - `duplicate`: coverage above which a learned sentence is not stored again.
+    """
+
+    covered: float = 0.5
+    min_novel_weight: float = 12.0
+    lead_sentences: int = 3
+    body_share: float = 0.5
+    duplicate: float = 0.9
+    min_words: int = 6
+    rare_name_weight: float = 3.0
+
+
+@dataclass(slots=True)
+class KnowledgeBase:
+    """The known facts of one story, indexed. Mutable: only `add` changes it."""
+
+    sentences: list[SentenceFeatures] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    index: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    specifics: Counter[str] = field(default_factory=Counter)
+    terms: Counter[str] = field(default_factory=Counter)
+
+    def coverage(self, features: SentenceFeatures) -> float:
+        """Largest share of the sentence's term weight found in one known sentence."""
+        total = sum(term_weight(t) for t in features.terms)
+        if total == 0.0:
+            return 1.0
+        overlap: dict[int, float] = defaultdict(float)
+        for term in features.terms:
+            weight = term_weight(term)
+            if weight < _INDEXED_WEIGHT:
+                continue  # common words: long posting lists, little evidence (kept cheap)
+            for i in self.index.get(term, ()):
+                overlap[i] += weight
+        return max(overlap.values(), default=0.0) / total
+
+    def add(self, sentence: str, config: NoveltyConfig) -> bool:
+        """Learn a sentence; False when it adds nothing (a copy of a known one)."""
+        features = sentence_features(sentence)
+        if not features.terms or (self.sentences and self.coverage(features) >= config.duplicate):
+            return False
+        number = len(self.sentences)
+        self.sentences.append(features)
+        for term in features.terms:
+            if term_weight(term) >= _INDEXED_WEIGHT:
+                self.index[term].append(number)
+        self.specifics.update(features.specifics)
+        self.terms.update(features.terms)
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceNovelty:
+    sentence: str
+    coverage: float
+    new_specifics: tuple[str, ...]
+    new_weight: float
+    novel: bool
+
+
+def _informative_number(number: str) -> bool:
+    """Money, percentages and figures of 10 or more; "two sources" or "one child" is prose."""
+    if number.startswith("$") or number.endswith("%"):
+        return True
+    try:
+        return float(number) >= 10
+    except ValueError:
+        return True
+
+
+def assess_sentence(
+    knowledge: KnowledgeBase, sentence: str, config: NoveltyConfig
+) -> SentenceNovelty:
+    features = sentence_features(sentence)
+    coverage = knowledge.coverage(features)
+    # Specifics the story has never seen: figures, and rare words of names. Dates alone do
+    # not count: every rehash carries its own publication date.
+    new_numbers = {n for n in features.numbers if _informative_number(n)} - set(knowledge.specifics)
+    name_parts = {part for entity in features.entities for part in entity.split()}
+    new_names = {
+        part
+        for part in name_parts
+        if part not in knowledge.terms and term_weight(part) >= config.rare_name_weight
+    }
+    new_specifics = tuple(sorted(new_numbers | new_names))
+    new_weight = sum(term_weight(t) for t in features.terms if t not in knowledge.terms)
+    novel = (
+        coverage < config.covered
+        and len(sentence.split()) >= config.min_words
+        and (bool(new_specifics) or new_weight >= config.min_novel_weight)
+    )
+    return SentenceNovelty(sentence, coverage, new_specifics, new_weight, novel)
+
+
+def article_sentences(title: str | None, text: str) -> list[str]:
+    """Title first, then the body's sentences, without repeating a title the body opens with."""
+    sentences = split_sentences(text)
+    if title and title.strip():
+        title = " ".join(title.split())
+        if sentences and sentences[0].startswith(title):
+            rest = sentences[0][len(title) :].strip()
+            sentences = ([rest] if rest else []) + sentences[1:]
+        sentences = [title, *sentences]
+    return sentences
+
+
+def assess(
+    knowledge: KnowledgeBase,
+    title: str | None,
+    text: str,
+    config: NoveltyConfig,
+) -> Novelty:
+    """Is this (matched) article a new development of the story `knowledge` describes?"""
+    sentences = article_sentences(title, text)
+    assessed = [assess_sentence(knowledge, s, config) for s in sentences]
+    lead_count = config.lead_sentences + (1 if title else 0)
+    lead = [a for a in assessed[:lead_count] if a.novel]
+    body = assessed[lead_count:]
+    body_novel = [a for a in body if a.novel]
+    body_share = len(body_novel) / len(body) if body else 0.0
+    is_new = bool(lead) or (len(body_novel) >= 2 and body_share >= config.body_share)
+    ranked = sorted(
+        (a for a in assessed if a.novel),
+        key=lambda a: (a not in lead, -len(a.new_specifics), a.coverage),
+    )
+    new_facts = tuple(a.sentence for a in ranked[:3]) if is_new else ()
+    mean_coverage = sum(a.coverage for a in assessed) / len(assessed) if assessed else 1.0
+    reasons = [f"lead novel sentences: {len(lead)}", f"body novel: {len(body_novel)}/{len(body)}"]
+    specifics = sorted({s for a in ranked[:3] for s in a.new_specifics})
+    if specifics and is_new:
+        reasons.append("new specifics: " + ", ".join(specifics[:8]))
+    return Novelty(
+        is_new=is_new,
+        new_facts=new_facts,
+        score=round(1.0 - mean_coverage, 4),
+        reasons=tuple(reasons),
+    )
+
+
+def learn_sentences(
+    knowledge: KnowledgeBase, sentences: Iterable[str], config: NoveltyConfig
+) -> tuple[str, ...]:
+    """Add sentences to the knowledge; returns those actually stored, in order."""
+    return tuple(s for s in sentences if knowledge.add(s, config))
+
+
+def known_from(facts: Sequence[str], config: NoveltyConfig) -> KnowledgeBase:
+    knowledge = KnowledgeBase()
+    learn_sentences(knowledge, facts, config)
+    return knowledge

@@ -1,0 +1,30 @@
+"""The use cases: set up, poll a feed, process an item, deliver an alert, sweep stalled work.
+
+Celery tasks and CLI commands call these functions; they call the pure core (feeds,
+extract, urls, dedupe, tracker, alerts) and the edges (net, notify, store). Each function
+is idempotent: running it twice for the same id changes nothing the first run did not.
+"""
+
+from worker.pipeline.delivery import DeliverySummary, deliver_alert
+from worker.pipeline.polling import PollSummary, claim_due_feeds, poll_feed
+from worker.pipeline.processing import ItemResult, process_item
+from worker.pipeline.runtime import Runtime, open_runtime
+from worker.pipeline.setup import initialise, sync_feeds, sync_stories
+from worker.pipeline.sweep import StalledWork, find_stalled_work
+
+__all__ = [
+    "DeliverySummary",
+    "ItemResult",
+    "PollSummary",
+    "Runtime",
+    "StalledWork",
+    "claim_due_feeds",
+    "deliver_alert",
+    "find_stalled_work",
+    "initialise",
+    "open_runtime",
+    "poll_feed",
+    "process_item",
+    "sync_feeds",
+    "sync_stories",
+]

@@ -1,0 +1,377 @@
+"""Process one feed item: fetch and clean the page, drop copies, match, detect novelty,
+and write the development, its alert and the alert's deliveries in one transaction.
+
+The decision "is this new for story S" runs under a lock on story S (a row lock on
+PostgreSQL, the database write lock on SQLite) after the tracker has caught up with every
+fact committed before the lock was taken: two workers holding two copies of one
+development therefore produce exactly one alert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from structlog.typing import FilteringBoundLogger
+
+from worker.alerts import alert_id
+from worker.dedupe import (
+    MinHashSignature,
+    is_near_duplicate,
+    lsh_band_keys,
+    minhash_signature,
+    signature_from_bytes,
+    signature_to_bytes,
+    text_fingerprint,
+)
+from worker.errors import ExtractionError, FetchError, TransientFetchError
+from worker.extract import extract_page
+from worker.logs import get_logger
+from worker.models import AlertContent, Article, Decision, DestinationConfig, Page, Story
+from worker.pipeline.delivery import alert_to_json
+from worker.pipeline.runtime import Runtime
+from worker.store import schema
+from worker.store.engine import transaction
+from worker.store.schema import ArticleBand, Delivery, Development, Feed, Item, StoryFact, StoryRow
+from worker.urls import canonicalize_url
+
+log = get_logger(__name__)
+
+NEAR_DUPLICATE = 0.8  # Jaccard or containment of word 5-shingles
+MAX_ITEM_ATTEMPTS = 6
+MIN_SUMMARY_CHARS = 40  # a summary shorter than this carries no fact worth deciding on
+CONSOLE = DestinationConfig(id="console", kind="console")
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    item_id: int
+    outcome: str  # development | rehash | unmatched | duplicate | failed | missing | done
+    story_id: str | None = None
+    alert_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    feed_id: str
+    feed_title: str | None
+    url: str | None
+    title: str | None
+    summary: str | None
+    published: datetime | None
+    key: str
+    attempts: int
+
+
+def process_item(runtime: Runtime, item_id: int, *, page_attempts: int = 3) -> ItemResult:
+    """Take one item from `new` to `done` (or `failed`), idempotently.
+
+    A transient page failure raises TransientFetchError during the first `page_attempts`
+    attempts, so the caller can retry later; after that, and at once for permanent
+    failures, the feed's summary stands in for the page.
+    """
+    snapshot = _load(runtime, item_id)
+    if isinstance(snapshot, ItemResult):
+        return snapshot
+    allow_fallback = snapshot.attempts >= page_attempts
+    bound = log.bind(item_id=item_id, feed_id=snapshot.feed_id, url=snapshot.url)
+    canonical = (
+        canonicalize_url(snapshot.url)
+        if snapshot.url
+        else f"urn:storywatch:{snapshot.feed_id}:{snapshot.key}"
+    )
+    with transaction(runtime.sessions) as session:
+        existing = _article_by_url(session, canonical)
+        if existing is not None:
+            return _finish(session, item_id, "duplicate", article_id=existing)
+
+    page, extraction = _obtain_text(runtime, snapshot, allow_fallback=allow_fallback, log=bound)
+    if page is None:
+        with transaction(runtime.sessions) as session:
+            return _finish(session, item_id, "failed", error=extraction)
+
+    text = page.text
+    signature = minhash_signature(text)
+    bands = lsh_band_keys(signature)
+    with transaction(runtime.sessions) as session:
+        duplicate_of = _find_copy(session, canonical, page, text, signature, bands)
+        row = schema.Article(
+            canonical_url=canonical,
+            url=snapshot.url,
+            title=page.title or snapshot.title,
+            source=page.source or snapshot.feed_title or _host(snapshot.url),
+            published=snapshot.published or page.published,
+            text=text,
+            extraction=extraction,
+            content_hash=text_fingerprint(text),
+            signature=signature_to_bytes(signature),
+            duplicate_of=duplicate_of,
+        )
+        session.add(row)
+        session.flush()
+        if duplicate_of is not None:
+            bound.info("item.duplicate", duplicate_of=duplicate_of)
+            return _finish(session, item_id, "duplicate", article_id=row.id)
+        session.add_all(ArticleBand(band=band, article_id=row.id) for band in set(bands))
+        article = Article(
+            id=str(row.id),
+            title=row.title,
+            text=text,
+            url=snapshot.url,
+            source=row.source,
+            published=row.published,
+        )
+        try:
+            return _decide_and_record(runtime, session, row, article, item_id, bound)
+        except BaseException:
+            # The tracker may have learned facts this rolled-back transaction never stored.
+            runtime.trackers.invalidate()
+            raise
+
+
+def _load(runtime: Runtime, item_id: int) -> _Snapshot | ItemResult:
+    with transaction(runtime.sessions) as session:
+        item = session.get(Item, item_id)
+        if item is None:
+            return ItemResult(item_id, "missing")
+        if item.status != "new":
+            # Redelivered message (acks_late) or a sweep that raced the first run.
+            return ItemResult(item_id, item.outcome or item.status)
+        if item.attempts >= MAX_ITEM_ATTEMPTS:
+            # A poison item (one that crashes every run) must not be retried forever.
+            return _finish(session, item_id, "failed", error=item.error or "too many attempts")
+        item.attempts += 1
+        feed = session.get(Feed, item.feed_id)
+        return _Snapshot(
+            feed_id=item.feed_id,
+            feed_title=feed.title if feed else None,
+            url=item.url,
+            title=item.title,
+            summary=item.summary,
+            published=item.published,
+            key=item.key,
+            attempts=item.attempts,
+        )
+
+
+def _obtain_text(
+    runtime: Runtime, snapshot: _Snapshot, *, allow_fallback: bool, log: FilteringBoundLogger
+) -> tuple[Page | None, str]:
+    """(page, "page") from the article page, or (page, "summary") from the feed, or
+    (None, reason) when neither gives text."""
+    bound = log
+    failure: str
+    if snapshot.url:
+        try:
+            with runtime.fetch_client() as client:
+                result = client.get(snapshot.url, accept="text/html,application/xhtml+xml")
+            return extract_page(result.body, url=result.url), "page"
+        except TransientFetchError as exc:
+            if not allow_fallback:
+                bound.warning("item.page_retry", error=str(exc), status_code=exc.status_code)
+                raise
+            failure = f"{type(exc).__name__}: {exc}"
+        except (FetchError, ExtractionError) as exc:
+            failure = f"{type(exc).__name__}: {exc}"
+    else:
+        failure = "the item has no link"
+    summary = (snapshot.summary or "").strip()
+    if len(summary) >= MIN_SUMMARY_CHARS:
+        bound.warning("item.summary_fallback", reason=failure)
+        return Page(text=summary, title=snapshot.title), "summary"
+    bound.warning("item.no_text", reason=failure)
+    return None, failure[:2000]
+
+
+def _article_by_url(session: Session, canonical: str) -> int | None:
+    return session.scalar(
+        select(schema.Article.id).where(schema.Article.canonical_url == canonical)
+    )
+
+
+def _find_copy(
+    session: Session,
+    canonical: str,
+    page: Page,
+    text: str,
+    signature: MinHashSignature,
+    bands: list[str],
+) -> int | None:
+    """The id of an earlier article this one copies: same URL, same text, or near-same text."""
+    for url in (canonical, canonicalize_url(page.canonical_url) if page.canonical_url else None):
+        if url and (found := _article_by_url(session, url)) is not None:
+            return found
+    exact = session.scalar(
+        select(schema.Article.id)
+        .where(schema.Article.content_hash == text_fingerprint(text))
+        .order_by(schema.Article.id)
+        .limit(1)
+    )
+    if exact is not None:
+        return exact
+    candidates = session.execute(
+        select(schema.Article.id, schema.Article.signature)
+        .join(ArticleBand, ArticleBand.article_id == schema.Article.id)
+        .where(ArticleBand.band.in_(bands))
+        .distinct()
+        .order_by(schema.Article.id)
+    )
+    for candidate_id, blob in candidates:
+        if blob and is_near_duplicate(signature, signature_from_bytes(blob), NEAR_DUPLICATE):
+            return int(candidate_id)
+    return None
+
+
+def _decide_and_record(
+    runtime: Runtime,
+    session: Session,
+    row: schema.Article,
+    article: Article,
+    item_id: int,
+    bound: FilteringBoundLogger,
+) -> ItemResult:
+    trackers = runtime.trackers
+    with trackers.lock:
+        tracker = trackers.current(session)
+        first = tracker.decide(article)
+        if first.match is None:
+            bound.info("item.unmatched")
+            return _finish(session, item_id, "unmatched", article_id=row.id)
+        # Serialize per story, then decide again on the state as of the lock.
+        session.execute(
+            select(StoryRow.id).where(StoryRow.id == first.match.story_id).with_for_update()
+        )
+        tracker = trackers.current(session)
+        decision = tracker.decide(article)
+        if decision.match is None:
+            return _finish(session, item_id, "unmatched", article_id=row.id)
+        learned = tracker.learn(article, decision)
+        facts = [
+            StoryFact(story_id=decision.match.story_id, text=text, article_id=row.id)
+            for text in learned
+        ]
+        session.add_all(facts)
+        session.flush()
+        if facts:
+            trackers.advance(decision.match.story_id, facts[-1].id)
+    row.story_id, row.score = decision.match.story_id, decision.match.score
+    story = trackers.story(decision.match.story_id)
+    if not decision.new_development:
+        bound.info(
+            "item.rehash", story_id=decision.match.story_id, score=round(decision.match.score, 3)
+        )
+        return _finish(
+            session, item_id, "rehash", article_id=row.id, story_id=decision.match.story_id
+        )
+    alert = _record_development(runtime, session, row, decision, story)
+    bound.info(
+        "item.development",
+        story_id=decision.match.story_id,
+        alert_id=alert,
+        score=round(decision.match.score, 3),
+        new_facts=len(decision.novelty.new_facts) if decision.novelty else 0,
+    )
+    return _finish(
+        session,
+        item_id,
+        "development",
+        article_id=row.id,
+        story_id=decision.match.story_id,
+        alert=alert,
+    )
+
+
+def _record_development(
+    runtime: Runtime,
+    session: Session,
+    row: schema.Article,
+    decision: Decision,
+    story: Story | None,
+) -> str:
+    assert decision.match is not None and decision.novelty is not None
+    now = runtime.clock()
+    reasons = (*decision.match.reasons, *decision.novelty.reasons)
+    development = Development(
+        story_id=decision.match.story_id,
+        article_id=row.id,
+        new_facts=list(decision.novelty.new_facts),
+        score=decision.match.score,
+        reasons=list(reasons),
+        detected_at=now,
+    )
+    session.add(development)
+    session.flush()
+    ident = alert_id(decision.match.story_id, f"development:{development.id}:{row.canonical_url}")
+    content = AlertContent(
+        id=ident,
+        story_id=decision.match.story_id,
+        story_title=story.title if story else decision.match.story_id,
+        article_url=row.url,
+        article_title=row.title,
+        source=row.source,
+        published=row.published,
+        new_facts=decision.novelty.new_facts,
+        score=decision.match.score,
+        reasons=reasons,
+        detected_at=now,
+    )
+    session.add(
+        schema.Alert(
+            id=ident,
+            development_id=development.id,
+            story_id=decision.match.story_id,
+            content=alert_to_json(content),
+            created_at=now,
+        )
+    )
+    session.flush()
+    for destination in route(story, decision.match.story_id, runtime.settings.destinations):
+        session.add(
+            Delivery(
+                alert_id=ident, destination_id=destination, status="pending", next_attempt_at=now
+            )
+        )
+    return ident
+
+
+def route(
+    story: Story | None, story_id: str, destinations: tuple[DestinationConfig, ...]
+) -> list[str]:
+    """Destination ids for a story's alerts.
+
+    1. No destination configured: the console.
+    2. The story names destinations (stories.toml): exactly those.
+    3. Otherwise every destination whose `stories` list is absent or includes the story.
+    """
+    if not destinations:
+        return [CONSOLE.id]
+    if story is not None and story.destinations is not None:
+        return list(story.destinations)
+    return [d.id for d in destinations if d.stories is None or story_id in d.stories]
+
+
+def _finish(
+    session: Session,
+    item_id: int,
+    outcome: str,
+    *,
+    article_id: int | None = None,
+    story_id: str | None = None,
+    alert: str | None = None,
+    error: str | None = None,
+) -> ItemResult:
+    item = session.get(Item, item_id)
+    if item is not None:
+        item.status = "failed" if outcome == "failed" else "done"
+        item.outcome = outcome
+        item.article_id = article_id
+        item.error = error
+        item.processed_at = schema.utcnow()
+    return ItemResult(item_id, outcome, story_id, alert)
+
+
+def _host(url: str | None) -> str | None:
+    return urlsplit(url).hostname if url else None

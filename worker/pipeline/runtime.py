@@ -1,0 +1,139 @@
+"""What every use case needs: settings, the database, clients, the clock, the story tracker.
+
+One Runtime per process. The Tracker is cached in memory and brought up to date from the
+database before every decision (stories by version, learned facts by per-story cursor), so
+every worker process decides from the same state the database holds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.models import Story
+from worker.net import FetchPolicy, GuardedClient
+from worker.settings import Settings
+from worker.store.engine import make_engine, make_sessions, migrate
+from worker.store.schema import Meta, StoryFact, StoryRow, utcnow
+from worker.tracker import Tracker
+
+STORIES_VERSION_KEY = "stories_version"
+
+
+def story_to_json(story: Story) -> dict[str, Any]:
+    return {
+        "id": story.id,
+        "title": story.title,
+        "key_terms": list(story.key_terms),
+        "documents": list(story.documents),
+        "facts": list(story.facts),
+        "keywords": list(story.keywords),
+        "exclude": list(story.exclude),
+        "destinations": None if story.destinations is None else list(story.destinations),
+    }
+
+
+def story_from_json(data: dict[str, Any]) -> Story:
+    destinations = data.get("destinations")
+    return Story(
+        id=data["id"],
+        title=data["title"],
+        key_terms=tuple(data.get("key_terms", ())),
+        documents=tuple(data.get("documents", ())),
+        facts=tuple(data.get("facts", ())),
+        keywords=tuple(data.get("keywords", ())),
+        exclude=tuple(data.get("exclude", ())),
+        destinations=None if destinations is None else tuple(destinations),
+    )
+
+
+class TrackerCache:
+    """The process's Tracker, synchronised with the database on demand."""
+
+    def __init__(self) -> None:
+        self._tracker: Tracker | None = None
+        self._version: str | None = None
+        self._cursors: dict[str, int] = {}
+        self._stories: dict[str, Story] = {}
+        self.lock = threading.RLock()
+
+    def invalidate(self) -> None:
+        self._tracker = None
+        self._version = None
+
+    def story(self, story_id: str) -> Story | None:
+        return self._stories.get(story_id)
+
+    def current(self, session: Session) -> Tracker:
+        """The tracker as of this session's snapshot of stories and learned facts."""
+        version = session.get(Meta, STORIES_VERSION_KEY)
+        version_value = version.value if version else None
+        if self._tracker is None or version_value != self._version:
+            rows = session.scalars(select(StoryRow).order_by(StoryRow.position, StoryRow.id))
+            stories = [story_from_json(row.data) for row in rows]
+            self._stories = {story.id: story for story in stories}
+            self._tracker = Tracker(stories)
+            self._version = version_value
+            self._cursors = {story.id: 0 for story in stories}
+        floor = min(self._cursors.values(), default=0)
+        facts = session.execute(
+            select(StoryFact.id, StoryFact.story_id, StoryFact.text)
+            .where(StoryFact.id > floor)
+            .order_by(StoryFact.id)
+        )
+        pending: dict[str, list[tuple[int, str]]] = {}
+        for fact_id, story_id, text in facts:
+            if story_id in self._cursors and fact_id > self._cursors[story_id]:
+                pending.setdefault(story_id, []).append((fact_id, text))
+        for story_id, rows_ in pending.items():
+            self._tracker.add_facts(story_id, [text for _, text in rows_])
+            self._cursors[story_id] = rows_[-1][0]
+        return self._tracker
+
+    def advance(self, story_id: str, last_fact_id: int) -> None:
+        """Record that facts up to `last_fact_id` were learned in memory and committed."""
+        if story_id in self._cursors:
+            self._cursors[story_id] = max(self._cursors[story_id], last_fact_id)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    trackers: TrackerCache = field(default_factory=TrackerCache)
+    clock: Callable[[], datetime] = utcnow
+
+    def fetch_policy(self) -> FetchPolicy:
+        return FetchPolicy(
+            allow_private_networks=self.settings.allow_private_networks,
+            read_timeout=self.settings.fetch_timeout_seconds,
+            deadline_seconds=self.settings.fetch_timeout_seconds * 1.5,
+            max_bytes=self.settings.max_response_bytes,
+        )
+
+    def fetch_client(self) -> GuardedClient:
+        """The guarded client for feeds and pages (SSRF guard, size caps, deadlines)."""
+        return GuardedClient(self.fetch_policy())
+
+    def delivery_client(self) -> httpx.Client:
+        """Destinations are configured by the operator: timeouts, but no address guard."""
+        return httpx.Client(timeout=httpx.Timeout(10.0), follow_redirects=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_runtime(settings: Settings, *, run_migrations: bool = True) -> Runtime:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    if run_migrations:
+        migrate(engine)
+    return Runtime(settings=settings, engine=engine, sessions=make_sessions(engine))

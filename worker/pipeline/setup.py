@@ -1,0 +1,115 @@
+"""Bring the database in line with the configuration: feeds from feeds.toml, stories from
+the corpus and stories.toml. Runs at `storywatch init` and `storywatch run`.
+
+Stories are rebuilt only when the corpus or the rules change (a fingerprint in `meta`);
+facts the stories learned from articles are kept for every story id that survives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from worker.corpus import build_stories
+from worker.logs import get_logger
+from worker.models import CorpusDocument, FeedConfig, Story, StoryRule
+from worker.pipeline.runtime import STORIES_VERSION_KEY, Runtime, story_to_json
+from worker.settings import read_corpus
+from worker.store.engine import transaction
+from worker.store.schema import Feed, Meta, StoryFact, StoryRow
+
+log = get_logger(__name__)
+FINGERPRINT_KEY = "corpus_fingerprint"
+
+
+def corpus_fingerprint(documents: list[CorpusDocument], rules: tuple[StoryRule, ...]) -> str:
+    digest = hashlib.sha256()
+    for document in documents:
+        digest.update(document.name.encode() + b"\0" + document.text.encode() + b"\0")
+    digest.update(json.dumps([asdict(rule) for rule in rules], sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def sync_feeds(session: Session, feeds: tuple[FeedConfig, ...]) -> None:
+    """Upsert configured feeds; disable feeds that left the configuration (keep history)."""
+    existing = {feed.id: feed for feed in session.scalars(select(Feed))}
+    for config in feeds:
+        row = existing.pop(config.id, None)
+        if row is None:
+            session.add(
+                Feed(
+                    id=config.id,
+                    url=config.url,
+                    title=config.title,
+                    poll_every_seconds=config.poll_every_seconds,
+                    enabled=True,
+                )
+            )
+            continue
+        if row.url != config.url:
+            # A new URL is a new resource: its validators and body hash do not apply.
+            row.url, row.etag, row.last_modified, row.body_hash = config.url, None, None, None
+        row.title = config.title
+        row.poll_every_seconds = config.poll_every_seconds
+        row.enabled = True
+    for row in existing.values():
+        row.enabled = False
+
+
+def sync_stories(session: Session, stories: list[Story], fingerprint: str) -> bool:
+    """Replace the stories when the corpus changed. Returns True when they were rebuilt."""
+    current = session.get(Meta, FINGERPRINT_KEY)
+    if current is not None and current.value == fingerprint:
+        return False
+    keep = {story.id for story in stories}
+    for row in session.scalars(select(StoryRow)):
+        if row.id not in keep:
+            session.execute(delete(StoryFact).where(StoryFact.story_id == row.id))
+            session.delete(row)
+    session.flush()
+    for position, story in enumerate(stories):
+        existing = session.get(StoryRow, story.id)
+        if existing is None:
+            session.add(
+                StoryRow(
+                    id=story.id, title=story.title, position=position, data=story_to_json(story)
+                )
+            )
+        else:
+            existing.title, existing.position = story.title, position
+            existing.data = story_to_json(story)
+    _set_meta(session, FINGERPRINT_KEY, fingerprint)
+    _set_meta(session, STORIES_VERSION_KEY, fingerprint[:16])
+    return True
+
+
+def _set_meta(session: Session, key: str, value: str) -> None:
+    row = session.get(Meta, key)
+    if row is None:
+        session.add(Meta(key=key, value=value))
+    else:
+        row.value = value
+
+
+def initialise(runtime: Runtime) -> list[Story]:
+    """Feeds and stories from the configuration into the database; returns the stories."""
+    settings = runtime.settings
+    documents = read_corpus(settings.corpus_dir)
+    stories = build_stories(documents, settings.story_rules)
+    fingerprint = corpus_fingerprint(documents, settings.story_rules)
+    with transaction(runtime.sessions) as session:
+        sync_feeds(session, settings.feeds)
+        rebuilt = sync_stories(session, stories, fingerprint)
+    runtime.trackers.invalidate()
+    log.info(
+        "setup.synced",
+        feeds=len(settings.feeds),
+        stories=len(stories),
+        stories_rebuilt=rebuilt,
+        documents=len(documents),
+    )
+    return stories

@@ -1,0 +1,53 @@
+"""Find work whose broker message may be lost, so the periodic tick can enqueue it again.
+
+The database is the source of truth; the broker only carries ids. An item still `new`
+long after it was queued, or a delivery due and not leased, means a message was lost
+(worker killed before acking, broker restarted empty): enqueueing again is safe because
+every task is idempotent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from worker.pipeline.runtime import Runtime
+from worker.store.engine import transaction
+from worker.store.schema import Delivery, Item
+
+ITEM_STALL_AFTER = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class StalledWork:
+    item_ids: tuple[int, ...]
+    alert_ids: tuple[str, ...]
+
+
+def find_stalled_work(
+    runtime: Runtime, *, item_stall_after: timedelta = ITEM_STALL_AFTER, limit: int = 500
+) -> StalledWork:
+    now = runtime.clock()
+    with transaction(runtime.sessions) as session:
+        items = session.scalars(
+            select(Item)
+            .where(Item.status == "new", Item.queued_at < now - item_stall_after)
+            .order_by(Item.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for item in items:
+            item.queued_at = now
+        alert_ids = session.scalars(
+            select(Delivery.alert_id)
+            .where(
+                Delivery.status.in_(("pending", "failed")),
+                Delivery.next_attempt_at <= now,
+                (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
+            )
+            .distinct()
+            .limit(limit)
+        ).all()
+        return StalledWork(tuple(item.id for item in items), tuple(alert_ids))

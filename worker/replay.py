@@ -1,0 +1,77 @@
+"""Pure helpers behind `storywatch replay` (DESIGN §4): rows in, decisions out, in order.
+
+What this module is for: turning input rows into `Article`s (tolerating nulls and
+month-only dates) and running them through a `Tracker` exactly as the live service does:
+decide, then learn. The CLI owns files and the temporary state; this module owns none.
+
+What it must not do: read or write files, or decide anything itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from worker.models import Article
+from worker.tracker import Tracker
+
+_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?$")
+
+
+def parse_published(value: object) -> datetime | None:
+    """ISO timestamps, dates, "2025-03" or "2025"; naive values are taken as UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = str(value).strip()
+    partial = _PARTIAL_DATE.match(text)
+    if partial:
+        year, month, day = (int(g) if g else 1 for g in partial.groups())
+        try:
+            return datetime(year, month, day, tzinfo=UTC)
+        except ValueError:
+            return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def read_articles(rows: Iterable[Mapping[str, Any]]) -> Iterator[Article]:
+    """Articles from replay input rows; unknown fields are ignored, nulls allowed."""
+    for number, row in enumerate(rows):
+        article_id = _text(row.get("id")) or f"row-{number}"
+        yield Article(
+            id=article_id,
+            title=_text(row.get("title")),
+            text=str(row.get("text") or ""),
+            url=_text(row.get("url")),
+            source=_text(row.get("source")),
+            published=parse_published(row.get("published")),
+        )
+
+
+def replay(tracker: Tracker, articles: Iterable[Article]) -> Iterator[dict[str, Any]]:
+    """Decide then learn each article in order; one output row per article."""
+    for article in articles:
+        decision = tracker.decide(article)
+        tracker.learn(article, decision)
+        novelty = decision.novelty
+        yield {
+            "id": article.id,
+            "story": decision.story_id,
+            "score": decision.match.score if decision.match else 0.0,
+            "new_development": decision.new_development,
+            "new_facts": list(novelty.new_facts) if novelty and novelty.is_new else [],
+        }

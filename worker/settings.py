@@ -1,0 +1,395 @@
+"""Runtime settings from the environment and domain configuration from TOML, validated once.
+
+Environment (`STORYWATCH_*`, a `.env` file in the working directory, `*_FILE` for secrets)
+holds how to run; `config/` (feeds.toml, stories.toml, destinations.toml, corpus/) holds
+what to watch. Secrets never live in `config/`: destinations name the environment variable
+that holds their URL or signing secret. Every problem is collected and reported at once,
+with file and key, so an operator fixes a configuration in one pass.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+from worker.errors import ConfigError
+from worker.models import CorpusDocument, DestinationConfig, FeedConfig, StoryRule
+
+DESTINATION_KINDS = ("console", "jsonl", "slack", "webhook", "apprise")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    config_dir: Path
+    data_dir: Path
+    database_url: str
+    redis_url: str | None = field(default=None, repr=False)
+    allow_private_networks: bool = False
+    log_level: str = "INFO"
+    log_format: str = "auto"  # auto | console | json
+    tick_seconds: float = 15.0  # how often beat looks for due feeds and stalled work
+    fetch_timeout_seconds: float = 20.0
+    max_response_bytes: int = 5_000_000
+    page_retry_seconds: float = 30.0  # first retry of a page that failed transiently
+    delivery_retry_seconds: float = 30.0  # base of the delivery backoff
+    feeds: tuple[FeedConfig, ...] = ()
+    destinations: tuple[DestinationConfig, ...] = ()
+    story_rules: tuple[StoryRule, ...] = ()
+
+    @property
+    def corpus_dir(self) -> Path:
+        return self.config_dir / "corpus"
+
+    @property
+    def broker_url(self) -> str:
+        """Redis when configured; otherwise kombu's SQLAlchemy transport on a local file."""
+        if self.redis_url:
+            return self.redis_url
+        return f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
+
+    @property
+    def distributed(self) -> bool:
+        return self.redis_url is not None
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
+    """Read the environment and `config/`; raise ConfigError listing every problem."""
+    if environ is None:
+        if dotenv:
+            _load_dotenv()
+        environ = os.environ
+    problems: list[str] = []
+    env = _EnvReader(environ, problems)
+
+    config_dir = Path(env.text("STORYWATCH_CONFIG_DIR", "config"))
+    data_dir = Path(env.text("STORYWATCH_DATA_DIR", "var"))
+    default_db = f"sqlite:///{(data_dir / 'storywatch.db').resolve()}"
+    settings_kwargs: dict[str, Any] = {
+        "config_dir": config_dir,
+        "data_dir": data_dir,
+        "database_url": env.secret("STORYWATCH_DATABASE_URL") or default_db,
+        "redis_url": env.secret("STORYWATCH_REDIS_URL") or None,
+        "allow_private_networks": env.flag("STORYWATCH_ALLOW_PRIVATE_NETWORKS", default=False),
+        "log_level": env.choice(
+            "STORYWATCH_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
+        ),
+        "log_format": env.choice("STORYWATCH_LOG_FORMAT", "auto", ("auto", "console", "json")),
+        "tick_seconds": env.number("STORYWATCH_TICK_SECONDS", 15.0, minimum=0.5),
+        "fetch_timeout_seconds": env.number("STORYWATCH_FETCH_TIMEOUT_SECONDS", 20.0, minimum=1),
+        "page_retry_seconds": env.number("STORYWATCH_PAGE_RETRY_SECONDS", 30.0, minimum=0.1),
+        "delivery_retry_seconds": env.number(
+            "STORYWATCH_DELIVERY_RETRY_SECONDS", 30.0, minimum=0.1
+        ),
+        "max_response_bytes": int(
+            env.number("STORYWATCH_MAX_RESPONSE_BYTES", 5_000_000, minimum=10_000)
+        ),
+    }
+    if not config_dir.is_dir():
+        problems.append(f"STORYWATCH_CONFIG_DIR: {config_dir} is not a directory")
+    else:
+        settings_kwargs["feeds"] = _load_feeds(config_dir / "feeds.toml", problems)
+        settings_kwargs["destinations"] = _load_destinations(
+            config_dir / "destinations.toml", environ, data_dir, problems
+        )
+        rules = _load_story_rules(config_dir / "stories.toml", problems)
+        known = {d.id for d in settings_kwargs["destinations"]} | {"console"}
+        for index, rule in enumerate(rules):
+            for dest in rule.destinations or ():
+                if dest not in known:
+                    problems.append(
+                        f"stories.toml: stories[{index}].destinations: unknown destination {dest!r}"
+                    )
+        settings_kwargs["story_rules"] = rules
+        corpus = config_dir / "corpus"
+        if not corpus.is_dir() or not any(corpus.glob("*.txt")):
+            problems.append(f"{corpus}: the corpus folder must hold at least one .txt document")
+    if problems:
+        raise ConfigError(problems)
+    return Settings(**settings_kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# Environment
+
+
+def _load_dotenv() -> None:
+    load_dotenv(Path.cwd() / ".env", override=False)
+
+
+class _EnvReader:
+    """Reads typed values from an environment, appending problems instead of raising."""
+
+    def __init__(self, environ: Mapping[str, str], problems: list[str]) -> None:
+        self._env = environ
+        self._problems = problems
+
+    def text(self, name: str, default: str) -> str:
+        return self._env.get(name, "").strip() or default
+
+    def secret(self, name: str) -> str | None:
+        return read_secret(self._env, name, self._problems)
+
+    def flag(self, name: str, *, default: bool) -> bool:
+        raw = self._env.get(name)
+        if raw is None:
+            return default
+        if raw.strip().lower() in _TRUE:
+            return True
+        if raw.strip().lower() in _FALSE:
+            return False
+        self._problems.append(f"{name}: expected true or false, got {raw!r}")
+        return default
+
+    def choice(
+        self, name: str, default: str, allowed: tuple[str, ...], *, upper: bool = False
+    ) -> str:
+        raw = self._env.get(name, "").strip() or default
+        value = raw.upper() if upper else raw.lower()
+        if value not in allowed:
+            self._problems.append(f"{name}: expected one of {', '.join(allowed)}, got {raw!r}")
+            return default
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float) -> float:
+        raw = self._env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            self._problems.append(f"{name}: expected a number, got {raw!r}")
+            return default
+        if value < minimum:
+            self._problems.append(f"{name}: must be at least {minimum:g}, got {raw}")
+            return default
+        return value
+
+
+def read_secret(environ: Mapping[str, str], name: str, problems: list[str]) -> str | None:
+    """`NAME` from the environment, or the contents of the file named by `NAME_FILE`."""
+    value = environ.get(name, "").strip()
+    if value:
+        return value
+    path = environ.get(f"{name}_FILE", "").strip()
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        problems.append(f"{name}_FILE: cannot read {path}: {exc.strerror}")
+        return None
+
+
+# ---------------------------------------------------------------------------------------
+# TOML files
+
+
+def _read_toml(path: Path, problems: list[str]) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(f"{path.name}: not valid TOML: {exc}")
+    except OSError as exc:
+        problems.append(f"{path.name}: cannot read: {exc.strerror}")
+    return None
+
+
+class _Table:
+    """One `[[name]]` table, with typed getters that record problems as `file: key: why`."""
+
+    def __init__(self, data: Any, where: str, allowed: set[str], problems: list[str]) -> None:
+        self.where = where
+        self._problems = problems
+        self._data: dict[str, Any] = data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            self.problem("", "expected a table")
+        for key in sorted(set(self._data) - allowed):
+            self.problem(key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+    def problem(self, key: str, message: str) -> None:
+        self._problems.append(f"{self.where}{'.' + key if key else ''}: {message}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], *, required: bool = False) -> Any:
+        if key not in self._data:
+            if required:
+                self.problem(key, "is required")
+            return None
+        value = self._data[key]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            names = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
+            self.problem(key, f"expected {names}, got {type(value).__name__}")
+            return None
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...] | None:
+        value = self.get(key, list)
+        if value is None:
+            return None
+        if not all(isinstance(v, str) and v.strip() for v in value):
+            self.problem(key, "expected a list of non-empty strings")
+            return None
+        return tuple(v.strip() for v in value)
+
+
+def _tables(doc: dict[str, Any] | None, name: str, file: str, problems: list[str]) -> list[Any]:
+    if doc is None:
+        return []
+    for key in sorted(set(doc) - {name}):
+        problems.append(f"{file}: {key}: unknown top-level key (expected [[{name}]] tables)")
+    tables = doc.get(name, [])
+    if not isinstance(tables, list):
+        problems.append(f"{file}: {name}: expected an array of tables ([[{name}]])")
+        return []
+    return tables
+
+
+def _unique_id(table: _Table, raw: str | None, fallback: str, seen: set[str]) -> str:
+    ident = raw if raw is not None else fallback
+    if raw is not None and not _ID_RE.match(raw):
+        table.problem("id", "use 1-64 lower-case letters, digits, '.', '_' or '-'")
+    if ident in seen:
+        table.problem("id", f"duplicate id {ident!r}")
+    seen.add(ident)
+    return ident
+
+
+def _load_feeds(path: Path, problems: list[str]) -> tuple[FeedConfig, ...]:
+    feeds: list[FeedConfig] = []
+    seen: set[str] = set()
+    for index, data in enumerate(_tables(_read_toml(path, problems), "feeds", path.name, problems)):
+        table = _Table(
+            data,
+            f"{path.name}: feeds[{index}]",
+            {"id", "url", "title", "poll_every_seconds"},
+            problems,
+        )
+        url = table.get("url", str, required=True)
+        if url is not None and not re.match(r"^https?://[^\s/]+", url):
+            table.problem("url", f"expected an http(s) URL, got {url!r}")
+        every = table.get("poll_every_seconds", int)
+        if every is not None and every < 1:
+            table.problem("poll_every_seconds", "must be at least 1")
+        fallback = feed_id_for(url or f"feed-{index}")
+        ident = _unique_id(table, table.get("id", str), fallback, seen)
+        if url:
+            feeds.append(FeedConfig(ident, url, table.get("title", str), every or 900))
+    return tuple(feeds)
+
+
+def read_corpus(directory: Path) -> list[CorpusDocument]:
+    """The corpus documents (`*.txt`, UTF-8) in name order."""
+    return [
+        CorpusDocument(path.name, path.read_text(encoding="utf-8", errors="replace"))
+        for path in sorted(directory.glob("*.txt"))
+    ]
+
+
+def feed_id_for(url: str) -> str:
+    """A readable, stable id for a feed without one: host and path, slugged."""
+    slug = re.sub(r"[^a-z0-9]+", "-", re.sub(r"^https?://(www\.)?", "", url.lower())).strip("-")
+    return slug[:64].rstrip("-") or "feed"
+
+
+def _load_destinations(
+    path: Path, environ: Mapping[str, str], data_dir: Path, problems: list[str]
+) -> tuple[DestinationConfig, ...]:
+    allowed = {"id", "kind", "url", "url_env", "secret_env", "stories", "path"}
+    result: list[DestinationConfig] = []
+    seen: set[str] = set()
+    doc = _read_toml(path, problems)
+    for index, data in enumerate(_tables(doc, "destinations", path.name, problems)):
+        table = _Table(data, f"{path.name}: destinations[{index}]", allowed, problems)
+        kind = table.get("kind", str, required=True)
+        if kind is not None and kind not in DESTINATION_KINDS:
+            table.problem("kind", f"expected one of {', '.join(DESTINATION_KINDS)}, got {kind!r}")
+        ident = _unique_id(table, table.get("id", str), kind or f"destination-{index}", seen)
+        url = _destination_url(table, kind, environ, problems)
+        secret = None
+        if kind == "webhook":
+            secret = _env_value(table, "secret_env", environ, problems, required=True)
+            if secret is not None and not secret.startswith("whsec_"):
+                table.problem("secret_env", "must name a Standard Webhooks secret (whsec_…)")
+        elif "secret_env" in (data if isinstance(data, dict) else {}):
+            table.problem("secret_env", "only webhook destinations take a signing secret")
+        jsonl_path = table.get("path", str)
+        if kind == "jsonl":
+            jsonl_path = str(data_dir / "alerts.jsonl") if jsonl_path is None else jsonl_path
+        result.append(
+            DestinationConfig(
+                ident, kind or "console", url, secret, jsonl_path, table.strings("stories")
+            )
+        )
+    return tuple(result)
+
+
+def _destination_url(
+    table: _Table, kind: str | None, environ: Mapping[str, str], problems: list[str]
+) -> str | None:
+    if kind not in {"slack", "webhook", "apprise"}:
+        return None
+    literal: str | None = table.get("url", str)
+    if literal is not None and kind in {"slack", "apprise"}:
+        # Slack webhook URLs and most Apprise URLs carry their token in the URL itself.
+        table.problem("url", f"a {kind} URL is a secret: name its variable with url_env instead")
+        return None
+    if literal is not None:
+        return literal
+    url = _env_value(table, "url_env", environ, problems, required=True)
+    if url is not None and kind != "apprise" and not url.startswith(("http://", "https://")):
+        table.problem("url_env", "the variable must hold an http(s) URL")
+    return url
+
+
+def _env_value(
+    table: _Table, key: str, environ: Mapping[str, str], problems: list[str], *, required: bool
+) -> str | None:
+    name: str | None = table.get(key, str, required=required)
+    if name is None:
+        return None
+    value = read_secret(environ, name, problems)
+    if value is None:
+        table.problem(key, f"environment variable {name} (or {name}_FILE) is not set")
+    return value
+
+
+def _load_story_rules(path: Path, problems: list[str]) -> tuple[StoryRule, ...]:
+    allowed = {"id", "match", "title", "keywords", "exclude", "merge", "destinations"}
+    rules: list[StoryRule] = []
+    seen: set[str] = set()
+    for index, data in enumerate(
+        _tables(_read_toml(path, problems), "stories", path.name, problems)
+    ):
+        table = _Table(data, f"{path.name}: stories[{index}]", allowed, problems)
+        raw_id = table.get("id", str, required=True)
+        ident = _unique_id(table, raw_id, f"story-{index}", seen)
+        match = table.get("match", str)
+        keywords = table.strings("keywords") or ()
+        if match is None and not keywords:
+            table.problem("keywords", "a story without `match` needs keywords")
+        rules.append(
+            StoryRule(
+                id=ident,
+                match=match,
+                title=table.get("title", str),
+                keywords=keywords,
+                exclude=table.strings("exclude") or (),
+                merge=table.strings("merge") or (),
+                destinations=table.strings("destinations"),
+            )
+        )
+    return tuple(rules)

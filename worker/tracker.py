@@ -1,0 +1,88 @@
+"""The story tracker: the in-memory state the live service and `storywatch replay` share.
+
+What this module is for: holding, per tracked story, the matcher's profile and the
+novelty knowledge, and answering the one question "does this article make an alert?"
+(`decide`), then letting the story learn the article (`learn`). The service persists the
+fact sentences `learn` returns and restores them with `add_facts`, so a restarted worker
+and a replay decide identically.
+
+What it must not do: I/O, clocks, randomness or logging; `decide` never mutates state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from worker.match import MatchConfig, StoryProfile, decide_match, rank
+from worker.models import Article, Decision, Story
+from worker.novelty import KnowledgeBase, NoveltyConfig, article_sentences, assess
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerConfig:
+    """Every knob of story intelligence in one value, with documented defaults."""
+
+    match: MatchConfig = field(default_factory=MatchConfig)
+    novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
+
+
+class Tracker:
+    """Stories, their profiles and their known facts; decides and learns articles."""
+
+    def __init__(self, stories: Sequence[Story], config: TrackerConfig | None = None) -> None:
+        self.config = config or TrackerConfig()
+        self._stories = {story.id: story for story in stories}
+        if len(self._stories) != len(stories):
+            raise ValueError("story ids must be unique")
+        self._profiles: dict[str, StoryProfile] = {}
+        self._knowledge: dict[str, KnowledgeBase] = {}
+        for story in stories:
+            profile = StoryProfile(story.id, keywords=story.keywords, exclude=story.exclude)
+            knowledge = KnowledgeBase()
+            for fact in story.facts:
+                profile.add_text(fact, learned=False)
+                knowledge.add(fact, self.config.novelty)
+            for keyword in story.keywords:
+                profile.add_text(keyword, learned=False)
+            self._profiles[story.id] = profile
+            self._knowledge[story.id] = knowledge
+
+    @property
+    def story_ids(self) -> tuple[str, ...]:
+        return tuple(self._stories)
+
+    def story(self, story_id: str) -> Story:
+        return self._stories[story_id]
+
+    def add_facts(self, story_id: str, facts: Sequence[str]) -> None:
+        """Restore facts learned earlier (as returned by `learn`), in the same order."""
+        self._learn_sentences(story_id, facts)
+
+    def decide(self, article: Article) -> Decision:
+        """Match the article, then judge novelty against the matched story. No mutation."""
+        candidates = rank(self._profiles.values(), article.title, article.text, self.config.match)
+        match = decide_match(candidates, self.config.match)
+        if match is None:
+            return Decision(article_id=article.id, match=None, novelty=None)
+        novelty = assess(
+            self._knowledge[match.story_id], article.title, article.text, self.config.novelty
+        )
+        return Decision(article_id=article.id, match=match, novelty=novelty)
+
+    def learn(self, article: Article, decision: Decision) -> tuple[str, ...]:
+        """The matched story learns the article; returns the fact sentences it stored."""
+        if decision.match is None:
+            return ()
+        sentences = article_sentences(article.title, article.text)
+        return self._learn_sentences(decision.match.story_id, sentences)
+
+    def _learn_sentences(self, story_id: str, sentences: Sequence[str]) -> tuple[str, ...]:
+        knowledge = self._knowledge[story_id]
+        profile = self._profiles[story_id]
+        added: list[str] = []
+        for sentence in sentences:
+            if knowledge.add(sentence, self.config.novelty):
+                profile.add_text(sentence, learned=True)
+                added.append(sentence)
+        return tuple(added)

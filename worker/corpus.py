@@ -409,6 +409,26 @@ def build_stories(
     return apply_rules(stories, rules)
 
 
+def story_from_documents(
+    story_id: str,
+    documents: Sequence[CorpusDocument],
+    *,
+    title: str | None = None,
+    config: CorpusConfig | None = None,
+) -> Story:
+    """One story from documents known to be about it (no grouping): cleaned the same way,
+    with its key terms, facts and a title. For evaluation protocols and for corpora that
+    come one folder per story."""
+    config = config or CorpusConfig()
+    paragraphs = [
+        p
+        for document in sorted(documents, key=lambda d: d.name)
+        for p in clean_paragraphs(document)
+    ]
+    story = _story(paragraphs, config)
+    return replace(story, id=story_id, title=title or story.title)
+
+
 # ---------------------------------------------------------------------------------------
 # stories.toml rules
 

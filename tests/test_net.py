@@ -22,7 +22,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from worker import net
+from worker import guard, net
 from worker.errors import (
     BlockedAddressError,
     PermanentFetchError,
@@ -30,7 +30,8 @@ from worker.errors import (
     TransientFetchError,
     is_transient,
 )
-from worker.net import FetchPolicy, GuardedClient, address_block_reason, parse_retry_after
+from worker.guard import address_block_reason
+from worker.net import FetchPolicy, GuardedClient, parse_retry_after
 
 LOCAL = FetchPolicy(allow_private_networks=True)
 
@@ -412,13 +413,13 @@ def test_public_looking_hostname_resolving_to_private_address_is_refused(
 def test_any_private_answer_refuses_the_host(monkeypatch: pytest.MonkeyPatch):
     """A decoy public address next to an internal one must not get the request through."""
     fake_dns(monkeypatch, {"mixed.example.com": ["93.184.216.34", "127.0.0.1"]})
-    with pytest.raises(net._AddressRefused):
-        net.resolve_checked("mixed.example.com", 80, allow_private_networks=False)
+    with pytest.raises(guard.AddressRefused):
+        guard.resolve_checked("mixed.example.com", 80, allow_private_networks=False)
 
 
 def test_public_answers_are_returned_for_connecting(monkeypatch: pytest.MonkeyPatch):
     fake_dns(monkeypatch, {"public.example.com": ["93.184.216.34", "2606:2800:220:1::1"]})
-    resolved = net.resolve_checked("public.example.com", 443, allow_private_networks=False)
+    resolved = guard.resolve_checked("public.example.com", 443, allow_private_networks=False)
     assert resolved == ["93.184.216.34", "2606:2800:220:1::1"]
 
 
@@ -436,12 +437,12 @@ def test_connects_to_the_address_it_checked_and_keeps_host_header(
 
 def treat_test_server_as_public(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let 127.0.0.1 (the test server) pass the guard; every other address is judged as usual."""
-    real = net.address_block_reason
+    real = guard.address_block_reason
 
     def reason(ip: Any) -> str | None:
         return None if str(ip) == "127.0.0.1" else real(ip)
 
-    monkeypatch.setattr(net, "address_block_reason", reason)
+    monkeypatch.setattr(guard, "address_block_reason", reason)
 
 
 @pytest.mark.parametrize(

@@ -252,7 +252,7 @@ def _read_target(target: str, extract_page: Any) -> Article:
     policy = FetchPolicy(allow_private_networks=settings.allow_private_networks)
     with GuardedClient(policy) as client:
         result = client.get(target, accept="text/html,application/xhtml+xml")
-    page = extract_page(result.body, url=result.url)
+    page = extract_page(result.body, url=result.url, headers=result.headers)
     return Article(
         id=target,
         title=page.title,

@@ -17,10 +17,6 @@ fetch anything. DNS lookups use the system resolver, whose own timeout applies.
 
 from __future__ import annotations
 
-import contextvars
-import ipaddress
-import socket
-import ssl
 import time
 import zlib
 from collections.abc import Iterable, Iterator
@@ -29,9 +25,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
-from typing import Any
 
-import httpcore
 import httpx
 
 from worker import __version__
@@ -42,6 +36,7 @@ from worker.errors import (
     ResponseTooLargeError,
     TransientFetchError,
 )
+from worker.guard import REQUEST_DEADLINE, AddressRefused, GuardedTransport
 from worker.models import FetchResult
 
 DEFAULT_USER_AGENT = f"storywatch/{__version__} (+https://github.com/storywatch)"
@@ -50,15 +45,6 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _ALLOW_HINT = "set STORYWATCH_ALLOW_PRIVATE_NETWORKS=true to allow private networks"
 _CHUNK = 64 * 1024
 _BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-# Cloud metadata endpoints (AWS/GCP/Azure/OpenStack, AWS IPv6). Refused even when private
-# networks are allowed: no feed lives there, and credentials do.
-METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
-    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
-)
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")  # RFC 6598 shared space; not "private" in stdlib
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,170 +58,6 @@ class FetchPolicy:
     max_redirects: int = 5
     user_agent: str = DEFAULT_USER_AGENT
     allow_private_networks: bool = False
-
-
-# ---------------------------------------------------------------------------------------
-# Address guard
-
-
-class _AddressRefused(Exception):
-    """Raised inside the transport; `GuardedClient` turns it into `BlockedAddressError`."""
-
-    def __init__(self, why: str, *, allowable: bool) -> None:
-        super().__init__(why)
-        self.why, self.allowable = why, allowable
-
-
-def address_block_reason(ip: IPAddress) -> str | None:
-    """Why `ip` must not be fetched from (e.g. "a loopback address"), or None if public."""
-    if ip in METADATA_ADDRESSES:
-        return "a cloud metadata address"
-    if isinstance(ip, ipaddress.IPv6Address):
-        # An IPv6 wrapper around an IPv4 address reaches that IPv4 host: judge the inner one.
-        inner = ip.ipv4_mapped or ip.sixtofour
-        if inner is not None:
-            return address_block_reason(inner)
-    checks = (
-        (ip.is_unspecified, "an unspecified address"),
-        (ip.is_loopback, "a loopback address"),
-        (ip.is_link_local, "a link-local address"),
-        (ip.is_multicast, "a multicast address"),
-        (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT, "a carrier-grade NAT address"),
-        (ip.is_private, "a private address"),
-        (ip.is_reserved, "a reserved address"),
-        (not ip.is_global, "a non-public address"),
-    )
-    return next((reason for blocked, reason in checks if blocked), None)
-
-
-def resolve_checked(host: str, port: int, *, allow_private_networks: bool) -> list[str]:
-    """Resolve `host` to IP strings, refusing if ANY answer is blocked.
-
-    Refusing on any bad answer (rather than filtering) keeps a hostile DNS zone from mixing
-    a public decoy with an internal target. An IP literal "resolves" to itself.
-    """
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-    addresses = [str(info[4][0]).split("%", 1)[0] for info in infos]
-    for address in addresses:
-        ip = ipaddress.ip_address(address)
-        reason = address_block_reason(ip)
-        if reason is None or (allow_private_networks and ip not in METADATA_ADDRESSES):
-            continue
-        literal = _is_ip(host) and ipaddress.ip_address(host) == ip
-        why = f"{host} is {reason}" if literal else f"{host} resolves to {ip}, {reason}"
-        raise _AddressRefused(why, allowable=ip not in METADATA_ADDRESSES)
-    if not addresses:
-        raise httpcore.ConnectError(f"{host} has no addresses")
-    return addresses
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-# ---------------------------------------------------------------------------------------
-# httpcore network backend: resolve + check + connect to the checked IP, and a deadline
-
-# Monotonic deadline of the request running in this thread/context (None: no deadline).
-_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "storywatch_fetch_deadline", default=None
-)
-
-
-def _bounded(timeout: float | None) -> float | None:
-    deadline = _DEADLINE.get()
-    if deadline is None:
-        return timeout
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise httpcore.ReadTimeout("overall request deadline exceeded")
-    return remaining if timeout is None else min(timeout, remaining)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """Bounds every read/write by the request deadline, so a slow drip cannot hang us."""
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _bounded(timeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _bounded(timeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        # server_hostname is the URL's host (httpcore passes it separately), so SNI and
-        # certificate checks use the name even though we connected to an IP.
-        tls = self._inner.start_tls(ssl_context, server_hostname, _bounded(timeout))
-        return _DeadlineStream(tls)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class GuardedBackend(httpcore.NetworkBackend):
-    """A SyncBackend that only ever connects to addresses `resolve_checked` accepted."""
-
-    def __init__(self, *, allow_private_networks: bool) -> None:
-        self._allow_private = allow_private_networks
-        self._inner = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        addresses = resolve_checked(host, port, allow_private_networks=self._allow_private)
-        last_error: httpcore.ConnectError | None = None
-        for address in addresses:
-            # Connecting to the IP literal we checked: no second DNS lookup, no rebinding.
-            try:
-                stream = self._inner.connect_tcp(
-                    address, port, _bounded(timeout), local_address, socket_options
-                )
-            except httpcore.ConnectError as exc:
-                last_error = exc
-                continue
-            return _DeadlineStream(stream)
-        raise httpcore.ConnectError(f"cannot connect to {host}:{port}: {last_error}")
-
-
-class _GuardedTransport(httpx.HTTPTransport):
-    """httpx's transport with its pool rebuilt on `GuardedBackend`.
-
-    HTTPTransport does not expose httpcore's `network_backend`, so we keep its request and
-    exception mapping and replace only the pool (httpx 0.28 `_transports/default.py`).
-    """
-
-    def __init__(self, *, allow_private_networks: bool) -> None:
-        super().__init__(trust_env=False)
-        limits = httpx.Limits()
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(allow_private_networks=allow_private_networks),
-        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -362,7 +184,7 @@ class GuardedClient:
         self.policy = policy or FetchPolicy()
         p = self.policy
         self._client = httpx.Client(
-            transport=_GuardedTransport(allow_private_networks=p.allow_private_networks),
+            transport=GuardedTransport(allow_private_networks=p.allow_private_networks),
             timeout=httpx.Timeout(p.read_timeout, connect=p.connect_timeout),
             follow_redirects=False,  # each hop is checked and counted below
             trust_env=False,  # no env proxies (they would bypass the guard), no .netrc
@@ -402,11 +224,11 @@ class GuardedClient:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        token = _DEADLINE.set(time.monotonic() + self.policy.deadline_seconds)
+        token = REQUEST_DEADLINE.set(time.monotonic() + self.policy.deadline_seconds)
         try:
             return self._follow(url, headers)
         finally:
-            _DEADLINE.reset(token)
+            REQUEST_DEADLINE.reset(token)
 
     def _follow(self, url: str, headers: dict[str, str]) -> FetchResult:
         current = url
@@ -419,10 +241,10 @@ class GuardedClient:
                         current = str(target.join(location))
                         continue
                     return self._result(url, response)
-            except _AddressRefused as refused:
+            except AddressRefused as refused:
                 raise _blocked(url, current, refused) from None
             except httpx.HTTPError as exc:
-                deadline = _DEADLINE.get() or float("inf")
+                deadline = REQUEST_DEADLINE.get() or float("inf")
                 if isinstance(exc, httpx.TimeoutException) and time.monotonic() > deadline - 0.01:
                     raise TransientFetchError(
                         f"GET {url} exceeded the {self.policy.deadline_seconds:g}s deadline",
@@ -484,7 +306,7 @@ def _checked_url(asked: str, current: str) -> httpx.URL:
     return target
 
 
-def _blocked(asked: str, current: str, refused: _AddressRefused) -> BlockedAddressError:
+def _blocked(asked: str, current: str, refused: AddressRefused) -> BlockedAddressError:
     where = current if current == asked else f"{current} (redirected from {asked})"
     hint = _ALLOW_HINT if refused.allowable else "never allowed"
     return BlockedAddressError(f"refusing to fetch {where}: {refused.why} ({hint})", url=asked)

@@ -168,7 +168,7 @@ def _obtain_text(
         try:
             with runtime.fetch_client() as client:
                 result = client.get(snapshot.url, accept="text/html,application/xhtml+xml")
-            return extract_page(result.body, url=result.url), "page"
+            return extract_page(result.body, url=result.url, headers=result.headers), "page"
         except TransientFetchError as exc:
             if not allow_fallback:
                 bound.warning("item.page_retry", error=str(exc), status_code=exc.status_code)

@@ -39,6 +39,7 @@ class DestinationConfig:
     secret: str | None = field(default=None, repr=False)
     path: str | None = None  # jsonl only
     stories: tuple[str, ...] | None = None  # None: every story
+    max_per_second: float | None = None  # None: no rate limit
 
 
 @dataclass(frozen=True, slots=True)

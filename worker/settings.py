@@ -23,6 +23,8 @@ from worker.errors import ConfigError
 from worker.models import CorpusDocument, DestinationConfig, FeedConfig, StoryRule
 
 DESTINATION_KINDS = ("console", "jsonl", "slack", "webhook", "apprise")
+# Slack allows about one message per second per incoming webhook (api.slack.com/apis/rate-limits).
+DEFAULT_RATES = {"slack": 1.0}
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -308,7 +310,7 @@ def feed_id_for(url: str) -> str:
 def _load_destinations(
     path: Path, environ: Mapping[str, str], data_dir: Path, problems: list[str]
 ) -> tuple[DestinationConfig, ...]:
-    allowed = {"id", "kind", "url", "url_env", "secret_env", "stories", "path"}
+    allowed = {"id", "kind", "url", "url_env", "secret_env", "stories", "path", "max_per_second"}
     result: list[DestinationConfig] = []
     seen: set[str] = set()
     doc = _read_toml(path, problems)
@@ -329,9 +331,21 @@ def _load_destinations(
         jsonl_path = table.get("path", str)
         if kind == "jsonl":
             jsonl_path = str(data_dir / "alerts.jsonl") if jsonl_path is None else jsonl_path
+        rate = table.get("max_per_second", (int, float))
+        if rate is not None and rate <= 0:
+            table.problem("max_per_second", "must be positive")
+            rate = None
+        if rate is None and "max_per_second" not in (data if isinstance(data, dict) else {}):
+            rate = DEFAULT_RATES.get(kind or "")
         result.append(
             DestinationConfig(
-                ident, kind or "console", url, secret, jsonl_path, table.strings("stories")
+                ident,
+                kind or "console",
+                url,
+                secret,
+                jsonl_path,
+                table.strings("stories"),
+                float(rate) if rate is not None else None,
             )
         )
     return tuple(result)

@@ -9,11 +9,13 @@ a receiver that saw an attempt whose answer we lost can drop the repeat.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from worker.alerts import iso_utc
 from worker.logs import get_logger
@@ -21,7 +23,8 @@ from worker.models import AlertContent, DeliveryOutcome, DestinationConfig
 from worker.notify import MAX_ATTEMPTS, deliver, next_attempt_delay
 from worker.pipeline.runtime import Runtime
 from worker.store.engine import transaction
-from worker.store.schema import Alert, Delivery
+from worker.store.schema import Alert, Delivery, DestinationState
+from worker.throttle import MAX_INLINE_WAIT_SECONDS, Circuit, after_failure, after_success
 
 log = get_logger(__name__)
 
@@ -36,6 +39,7 @@ class DeliverySummary:
     failed: int = 0
     dead: int = 0
     next_attempt_at: datetime | None = None
+    postponed: int = 0  # held back by an open circuit or a rate limit; no attempt made
 
 
 def alert_to_json(alert: AlertContent) -> dict[str, Any]:
@@ -78,7 +82,14 @@ def alert_from_json(data: dict[str, Any]) -> AlertContent:
 
 
 def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
-    """Attempt every due delivery of one alert; returns counts and the next attempt time."""
+    """Attempt every due delivery of one alert; returns counts and the next attempt time.
+
+    Per delivery, in order:
+    1. its destination's circuit is open: postpone to when it closes (no attempt counted);
+    2. its destination's rate limit has no token within MAX_INLINE_WAIT_SECONDS: postpone
+       to when one is due (no attempt counted); a shorter wait is slept here;
+    3. otherwise send once and record delivered, failed (next attempt after backoff) or dead.
+    """
     now = runtime.clock()
     with transaction(runtime.sessions) as session:
         alert = session.get(Alert, alert_id)
@@ -97,25 +108,28 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
         ).all()
         for delivery in claimed:
             delivery.lease_until = now + LEASE
-            delivery.attempts += 1
-        work = [(d.id, d.destination_id, d.attempts) for d in claimed]
+        work = [(d.id, d.destination_id, d.attempts + 1) for d in claimed]
 
     destinations = {d.id: d for d in runtime.settings.destinations} or {CONSOLE.id: CONSOLE}
-    counts = {"delivered": 0, "failed": 0, "dead": 0}
+    counts = {"delivered": 0, "failed": 0, "dead": 0, "postponed": 0}
     with runtime.delivery_client() as client:
         for delivery_id, destination_id, attempt in work:
             destination = destinations.get(destination_id)
+            postpone_until = _hold_back(runtime, destination) if destination else None
+            if postpone_until is not None:
+                _postpone(runtime, delivery_id, postpone_until)
+                counts["postponed"] += 1
+                continue
             if destination is None:
                 outcome = DeliveryOutcome(
                     ok=False, permanent=True, error="destination is no longer configured"
                 )
             else:
                 outcome = deliver(content, destination, client=client)
-            status = _record(runtime, delivery_id, attempt, outcome)
-            counts[status if status != "pending" else "failed"] += 1
-            event = "delivery.succeeded" if outcome.ok else "delivery.failed"
+            status = _record(runtime, delivery_id, destination_id, attempt, outcome)
+            counts[status if status in counts else "failed"] += 1
             (log.info if outcome.ok else log.warning)(
-                event,
+                "delivery.succeeded" if outcome.ok else "delivery.failed",
                 alert_id=alert_id,
                 destination_id=destination_id,
                 attempt=attempt,
@@ -131,15 +145,60 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
             .order_by(Delivery.next_attempt_at)
             .limit(1)
         )
-    return DeliverySummary(alert_id, counts["delivered"], counts["failed"], counts["dead"], next_at)
+    return DeliverySummary(
+        alert_id,
+        counts["delivered"],
+        counts["failed"],
+        counts["dead"],
+        next_at,
+        counts["postponed"],
+    )
 
 
-def _record(runtime: Runtime, delivery_id: int, attempt: int, outcome: DeliveryOutcome) -> str:
+def _hold_back(runtime: Runtime, destination: DestinationConfig) -> datetime | None:
+    """When the delivery must wait (open circuit, no rate-limit token soon), until when."""
+    now = runtime.clock()
+    with transaction(runtime.sessions) as session:
+        state = session.get(DestinationState, destination.id)
+        circuit = Circuit(state.failures, state.open_until) if state else Circuit()
+    if circuit.is_open(now):
+        assert circuit.open_until is not None
+        log.info(
+            "delivery.circuit_open", destination_id=destination.id, until=str(circuit.open_until)
+        )
+        return circuit.open_until
+    if destination.max_per_second:
+        wait = runtime.limiter.reserve(destination.id, destination.max_per_second)
+        if wait > MAX_INLINE_WAIT_SECONDS:
+            return now + timedelta(seconds=wait)
+        if wait > 0:
+            time.sleep(wait)
+            if runtime.limiter.reserve(destination.id, destination.max_per_second) > 0:
+                return now + timedelta(seconds=wait)
+    return None
+
+
+def _postpone(runtime: Runtime, delivery_id: int, until: datetime) -> None:
+    with transaction(runtime.sessions) as session:
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is not None:
+            delivery.lease_until = None
+            delivery.next_attempt_at = until
+
+
+def _record(
+    runtime: Runtime,
+    delivery_id: int,
+    destination_id: str,
+    attempt: int,
+    outcome: DeliveryOutcome,
+) -> str:
     now = runtime.clock()
     with transaction(runtime.sessions) as session:
         delivery = session.get(Delivery, delivery_id)
         if delivery is None:
             return "dead"
+        delivery.attempts = attempt
         delivery.lease_until = None
         delivery.last_status_code = outcome.status_code
         if outcome.ok:
@@ -154,4 +213,31 @@ def _record(runtime: Runtime, delivery_id: int, attempt: int, outcome: DeliveryO
             )
             delivery.status, delivery.last_error = "failed", outcome.error
             delivery.next_attempt_at = now + timedelta(seconds=delay)
+        _update_circuit(session, destination_id, outcome, now)
         return delivery.status
+
+
+def _update_circuit(
+    session: Session, destination_id: str, outcome: DeliveryOutcome, now: datetime
+) -> None:
+    """Only transient failures (timeouts, 429, 5xx) say a destination is down; a refused
+    payload (4xx) is about the alert, not the destination."""
+    state = session.get(DestinationState, destination_id)
+    if state is None:
+        state = DestinationState(destination_id=destination_id, failures=0)
+        session.add(state)
+    if outcome.ok:
+        circuit = after_success()
+    elif outcome.permanent:
+        return
+    else:
+        circuit = after_failure(Circuit(state.failures, state.open_until), now)
+        state.last_failure_at, state.last_error = now, outcome.error
+        if circuit.open_until and not Circuit(state.failures, state.open_until).is_open(now):
+            log.warning(
+                "delivery.circuit_opened",
+                destination_id=destination_id,
+                failures=circuit.failures,
+                until=str(circuit.open_until),
+            )
+    state.failures, state.open_until = circuit.failures, circuit.open_until

@@ -22,6 +22,7 @@ from worker.net import FetchPolicy, GuardedClient
 from worker.settings import Settings
 from worker.store.engine import make_engine, make_sessions, migrate
 from worker.store.schema import Meta, StoryFact, StoryRow, utcnow
+from worker.throttle import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from worker.tracker import Tracker
 
 STORIES_VERSION_KEY = "stories_version"
@@ -108,6 +109,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    limiter: RateLimiter = field(default_factory=LocalRateLimiter)
     trackers: TrackerCache = field(default_factory=TrackerCache)
     clock: Callable[[], datetime] = utcnow
 
@@ -136,4 +138,9 @@ def open_runtime(settings: Settings, *, run_migrations: bool = True) -> Runtime:
     engine = make_engine(settings.database_url)
     if run_migrations:
         migrate(engine)
-    return Runtime(settings=settings, engine=engine, sessions=make_sessions(engine))
+    limiter: RateLimiter = (
+        RedisRateLimiter(settings.redis_url) if settings.redis_url else LocalRateLimiter()
+    )
+    return Runtime(
+        settings=settings, engine=engine, sessions=make_sessions(engine), limiter=limiter
+    )

@@ -208,6 +208,18 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class DestinationState(Base):
+    """The circuit of one destination: consecutive transient failures, open until when."""
+
+    __tablename__ = "destination_states"
+
+    destination_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    open_until: Mapped[datetime | None]
+    last_failure_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 class Meta(Base):
     """Small key/value facts about the database, e.g. the fingerprint of the built corpus."""
 

@@ -1,0 +1,194 @@
+"""Delivery from the outbox against real local receivers: circuit and rate limits.
+
+The outbox rows (article, development, alert, delivery) are delivery's input contract,
+so these tests write them directly instead of running feeds and pages first.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from sqlalchemy import select
+from werkzeug import Request, Response
+
+from tests.conftest import write_config
+from worker import pipeline
+from worker.alerts import alert_id
+from worker.models import AlertContent
+from worker.pipeline.delivery import alert_to_json
+from worker.pipeline.runtime import Runtime
+from worker.settings import load_settings
+from worker.store import schema
+from worker.store.engine import transaction
+from worker.throttle import FAILURES_TO_OPEN
+
+
+def make_runtime(tmp_path: Path, destinations: str, **env: str) -> Runtime:
+    config = write_config(tmp_path, destinations=destinations)
+    environ = {
+        "STORYWATCH_CONFIG_DIR": str(config),
+        "STORYWATCH_DATA_DIR": str(tmp_path / "var"),
+        "HOOK_URL": env.pop("HOOK_URL", "http://unused.invalid/"),
+        **env,
+    }
+    runtime = pipeline.open_runtime(load_settings(environ, dotenv=False))
+    pipeline.initialise(runtime)
+    return runtime
+
+
+def add_alerts(runtime: Runtime, count: int, destination: str) -> list[str]:
+    """`count` alerts in the outbox, each with one pending delivery to `destination`."""
+    now = runtime.clock()
+    ids: list[str] = []
+    with transaction(runtime.sessions) as session:
+        for n in range(count):
+            article = schema.Article(
+                canonical_url=f"https://news.example/{n}",
+                text=f"text {n}",
+                extraction="page",
+                content_hash=f"{n:064d}",
+            )
+            session.add(article)
+            session.flush()
+            development = schema.Development(
+                story_id="s",
+                article_id=article.id,
+                new_facts=["fact"],
+                score=0.5,
+                reasons=[],
+                detected_at=now,
+            )
+            session.add(development)
+            session.flush()
+            ident = alert_id("s", f"development:{development.id}")
+            content = AlertContent(
+                id=ident,
+                story_id="s",
+                story_title="Story",
+                article_url=article.canonical_url,
+                article_title=f"Article {n}",
+                source="Example",
+                published=None,
+                new_facts=("A new fact with 3 numbers.",),
+                score=0.5,
+                reasons=("why",),
+                detected_at=now,
+            )
+            session.add(
+                schema.Alert(
+                    id=ident,
+                    development_id=development.id,
+                    story_id="s",
+                    content=alert_to_json(content),
+                    created_at=now,
+                )
+            )
+            session.flush()
+            session.add(
+                schema.Delivery(
+                    alert_id=ident,
+                    destination_id=destination,
+                    status="pending",
+                    next_attempt_at=now,
+                )
+            )
+            ids.append(ident)
+    return ids
+
+
+@pytest.fixture
+def receiver() -> Iterator[HTTPServer]:
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+def test_a_destination_that_keeps_failing_opens_its_circuit(
+    tmp_path: Path, receiver: HTTPServer
+) -> None:
+    receiver.expect_request("/hook").respond_with_data("down", status=503)
+    runtime = make_runtime(
+        tmp_path,
+        '[[destinations]]\nid = "hook"\nkind = "webhook"\nurl_env = "HOOK_URL"\n'
+        'secret_env = "HOOK_SECRET"\n',
+        HOOK_URL=receiver.url_for("/hook"),
+        HOOK_SECRET="whsec_Y2lyY3VpdC10ZXN0LXNlY3JldA==",
+    )
+    alerts = add_alerts(runtime, FAILURES_TO_OPEN + 3, "hook")
+    summaries = [pipeline.deliver_alert(runtime, ident) for ident in alerts]
+
+    assert len(receiver.log) == FAILURES_TO_OPEN  # the rest were never sent
+    assert [s.failed for s in summaries[:FAILURES_TO_OPEN]] == [1] * FAILURES_TO_OPEN
+    assert [s.postponed for s in summaries[FAILURES_TO_OPEN:]] == [1, 1, 1]
+    with transaction(runtime.sessions) as session:
+        state = session.get(schema.DestinationState, "hook")
+        held = session.scalars(
+            select(schema.Delivery).where(schema.Delivery.alert_id.in_(alerts[FAILURES_TO_OPEN:]))
+        ).all()
+        assert state is not None and state.open_until is not None
+        assert all(d.attempts == 0 and d.next_attempt_at == state.open_until for d in held)
+        reopen = state.open_until
+
+    # After the cool-down the destination recovers: the probe succeeds and closes the circuit.
+    receiver.clear()
+    receiver.expect_request("/hook").respond_with_data("ok", status=200)
+    later = reopen + timedelta(seconds=1)
+    runtime.clock = lambda: later
+    assert pipeline.deliver_alert(runtime, alerts[-1]).delivered == 1
+    with transaction(runtime.sessions) as session:
+        state = session.get(schema.DestinationState, "hook")
+        assert state is not None and state.failures == 0 and state.open_until is None
+    runtime.close()
+
+
+def test_slack_destinations_are_paced_to_one_message_per_second(
+    tmp_path: Path, receiver: HTTPServer
+) -> None:
+    arrivals: list[float] = []
+
+    def slack(_request: Request) -> Response:
+        arrivals.append(time.monotonic())
+        return Response("ok", status=200)
+
+    receiver.expect_request("/services/T0/B0/secret").respond_with_handler(slack)
+    runtime = make_runtime(
+        tmp_path,
+        '[[destinations]]\nid = "team"\nkind = "slack"\nurl_env = "SLACK_URL"\n',
+        SLACK_URL=receiver.url_for("/services/T0/B0/secret"),
+    )
+    assert runtime.settings.destinations[0].max_per_second == 1.0
+    for ident in add_alerts(runtime, 3, "team"):
+        assert pipeline.deliver_alert(runtime, ident).delivered == 1
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert len(arrivals) == 3 and all(gap >= 0.9 for gap in gaps), gaps
+    runtime.close()
+
+
+def test_a_long_rate_limit_wait_reschedules_instead_of_blocking(
+    tmp_path: Path, receiver: HTTPServer
+) -> None:
+    receiver.expect_request("/hook").respond_with_data("ok")
+    runtime = make_runtime(
+        tmp_path,
+        '[[destinations]]\nid = "slow"\nkind = "webhook"\nurl_env = "HOOK_URL"\n'
+        'secret_env = "HOOK_SECRET"\nmax_per_second = 0.1\n',
+        HOOK_URL=receiver.url_for("/hook"),
+        HOOK_SECRET="whsec_cmF0ZS1saW1pdC10ZXN0",
+    )
+    first, second = add_alerts(runtime, 2, "slow")
+    assert pipeline.deliver_alert(runtime, first).delivered == 1
+    started = time.monotonic()
+    summary = pipeline.deliver_alert(runtime, second)
+    assert time.monotonic() - started < 1.5
+    assert summary.postponed == 1 and summary.next_attempt_at is not None
+    assert summary.next_attempt_at > datetime.now(UTC) + timedelta(seconds=5)
+    assert len(receiver.log) == 1
+    runtime.close()

@@ -44,6 +44,7 @@ class Settings:
     max_response_bytes: int = 5_000_000
     page_retry_seconds: float = 30.0  # first retry of a page that failed transiently
     delivery_retry_seconds: float = 30.0  # base of the delivery backoff
+    delivery_timeout_seconds: float = 10.0  # per delivery request to a destination
     feeds: tuple[FeedConfig, ...] = ()
     destinations: tuple[DestinationConfig, ...] = ()
     story_rules: tuple[StoryRule, ...] = ()
@@ -91,6 +92,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         "page_retry_seconds": env.number("STORYWATCH_PAGE_RETRY_SECONDS", 30.0, minimum=0.1),
         "delivery_retry_seconds": env.number(
             "STORYWATCH_DELIVERY_RETRY_SECONDS", 30.0, minimum=0.1
+        ),
+        "delivery_timeout_seconds": env.number(
+            "STORYWATCH_DELIVERY_TIMEOUT_SECONDS", 10.0, minimum=0.1
         ),
         "max_response_bytes": int(
             env.number("STORYWATCH_MAX_RESPONSE_BYTES", 5_000_000, minimum=10_000)

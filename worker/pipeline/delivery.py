@@ -125,7 +125,12 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
                     ok=False, permanent=True, error="destination is no longer configured"
                 )
             else:
-                outcome = deliver(content, destination, client=client)
+                outcome = deliver(
+                    content,
+                    destination,
+                    client=client,
+                    timeout=runtime.settings.delivery_timeout_seconds,
+                )
             status = _record(runtime, delivery_id, destination_id, attempt, outcome)
             counts[status if status in counts else "failed"] += 1
             (log.info if outcome.ok else log.warning)(

@@ -127,7 +127,8 @@ class Runtime:
 
     def delivery_client(self) -> httpx.Client:
         """Destinations are configured by the operator: timeouts, but no address guard."""
-        return httpx.Client(timeout=httpx.Timeout(10.0), follow_redirects=False)
+        timeout = httpx.Timeout(self.settings.delivery_timeout_seconds)
+        return httpx.Client(timeout=timeout, follow_redirects=False)
 
     def close(self) -> None:
         self.engine.dispose()

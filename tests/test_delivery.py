@@ -20,6 +20,7 @@ from werkzeug import Request, Response
 from tests.conftest import write_config
 from tests.outbox import add_alerts
 from worker import pipeline
+from worker.pipeline.delivery import lease_for
 from worker.pipeline.runtime import Runtime
 from worker.settings import load_settings
 from worker.store import schema
@@ -129,4 +130,20 @@ def test_a_long_rate_limit_wait_reschedules_instead_of_blocking(
     assert summary.postponed == 1 and summary.next_attempt_at is not None
     assert summary.next_attempt_at > datetime.now(UTC) + timedelta(seconds=5)
     assert len(receiver.log) == 1
+    runtime.close()
+
+
+def test_the_sweep_enqueues_a_due_delivery_once_until_its_message_may_be_lost(
+    tmp_path: Path,
+) -> None:
+    runtime = make_runtime(tmp_path, '[[destinations]]\nid = "out"\nkind = "console"\n')
+    [ident] = add_alerts(runtime, 1, "out")
+    assert pipeline.find_stalled_work(runtime).alert_ids == (ident,)
+    assert pipeline.find_stalled_work(runtime).alert_ids == ()  # its message is queued
+    later = runtime.clock() + lease_for(runtime) + timedelta(seconds=1)
+    runtime.clock = lambda: later
+    assert pipeline.find_stalled_work(runtime).alert_ids == (ident,)  # presumed lost
+    assert pipeline.deliver_alert(runtime, ident).delivered == 1
+    runtime.clock = lambda: later + timedelta(minutes=5)
+    assert pipeline.find_stalled_work(runtime).alert_ids == ()  # delivered: nothing to do
     runtime.close()

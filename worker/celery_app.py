@@ -8,11 +8,12 @@ under `celery -A worker.celery_app ...`, from the environment.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_prerun, worker_process_init
+from celery.signals import task_prerun, worker_init, worker_process_init, worker_ready
 
 from worker.logs import bind_task_context, configure_logging, register_secrets
 from worker.pipeline.runtime import Runtime, open_runtime
@@ -92,6 +93,23 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 @app.on_configure.connect
 def _configure(sender: Celery, **_: Any) -> None:
     sender.conf.update(celery_config(current_settings()))
+
+
+@worker_init.connect
+def _prepare_metrics(**_: Any) -> None:
+    # `celery -A worker.celery_app worker` skips the CLI: set up prometheus_client's
+    # multiprocess directory here, before the pool forks its children.
+    from worker.metrics_env import prepare_multiprocess  # noqa: PLC0415
+
+    prepare_multiprocess(os.environ)
+
+
+@worker_ready.connect
+def _serve_metrics(**_: Any) -> None:
+    # In the main process, after the pool forked, so no child inherits the server thread.
+    from worker.metrics import start_metrics_server  # noqa: PLC0415
+
+    start_metrics_server(current_settings())
 
 
 @worker_process_init.connect

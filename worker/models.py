@@ -47,7 +47,9 @@ class StoryRule:
     """One `[[stories]]` table of stories.toml: a hand edit of the stories built from the corpus.
 
     `match` names the built story it edits by id or by a word of its title; without
-    `match` the rule defines a new story from its keywords alone.
+    `match` the rule defines a new story from its keywords alone. With `split`, the
+    passages of the matched story that mention one of `keywords` become a new story with
+    this rule's id, and the matched story keeps the rest.
     """
 
     id: str
@@ -57,6 +59,7 @@ class StoryRule:
     exclude: tuple[str, ...] = ()
     merge: tuple[str, ...] = ()  # ids of other built stories folded into this one
     destinations: tuple[str, ...] | None = None
+    split: bool = False  # move the matched story's passages that mention `keywords` out
 
 
 # ---------------------------------------------------------------------------------------

@@ -386,7 +386,7 @@ def _env_value(
 
 
 def _load_story_rules(path: Path, problems: list[str]) -> tuple[StoryRule, ...]:
-    allowed = {"id", "match", "title", "keywords", "exclude", "merge", "destinations"}
+    allowed = {"id", "match", "title", "keywords", "exclude", "merge", "destinations", "split"}
     rules: list[StoryRule] = []
     seen: set[str] = set()
     for index, data in enumerate(
@@ -399,6 +399,12 @@ def _load_story_rules(path: Path, problems: list[str]) -> tuple[StoryRule, ...]:
         keywords = table.strings("keywords") or ()
         if match is None and not keywords:
             table.problem("keywords", "a story without `match` needs keywords")
+        split = table.get("split", bool) or False
+        merge = table.strings("merge") or ()
+        if split and (match is None or not keywords):
+            table.problem("split", "a split needs `match` (the story to split) and `keywords`")
+        if split and merge:
+            table.problem("split", "a rule cannot both split and merge")
         rules.append(
             StoryRule(
                 id=ident,
@@ -406,8 +412,9 @@ def _load_story_rules(path: Path, problems: list[str]) -> tuple[StoryRule, ...]:
                 title=table.get("title", str),
                 keywords=keywords,
                 exclude=table.strings("exclude") or (),
-                merge=table.strings("merge") or (),
+                merge=merge,
                 destinations=table.strings("destinations"),
+                split=split,
             )
         )
     return tuple(rules)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker import metrics
 from worker.alerts import iso_utc
 from worker.logs import get_logger
 from worker.models import AlertContent, DeliveryOutcome, DestinationConfig
@@ -28,7 +29,13 @@ from worker.throttle import MAX_INLINE_WAIT_SECONDS, Circuit, after_failure, aft
 
 log = get_logger(__name__)
 
-LEASE = timedelta(minutes=2)  # longer than one attempt can take (10 s timeouts)
+
+def lease_for(runtime: Runtime) -> timedelta:
+    """How long a claimed delivery is ours: longer than one attempt can take (its timeout
+    on connect, write and read, plus an inline rate-limit wait), with a margin."""
+    return timedelta(seconds=30 + 4 * runtime.settings.delivery_timeout_seconds)
+
+
 CONSOLE = DestinationConfig(id="console", kind="console")
 
 
@@ -107,7 +114,8 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
             .with_for_update(skip_locked=True)
         ).all()
         for delivery in claimed:
-            delivery.lease_until = now + LEASE
+            delivery.lease_until = now + lease_for(runtime)
+            delivery.queued_until = None  # its message is consumed: a retry needs a new one
         work = [(d.id, d.destination_id, d.attempts + 1) for d in claimed]
 
     destinations = {d.id: d for d in runtime.settings.destinations} or {CONSOLE.id: CONSOLE}
@@ -119,19 +127,22 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
             if postpone_until is not None:
                 _postpone(runtime, delivery_id, postpone_until)
                 counts["postponed"] += 1
+                metrics.count_delivery(destination_id, "postponed")
                 continue
             if destination is None:
                 outcome = DeliveryOutcome(
                     ok=False, permanent=True, error="destination is no longer configured"
                 )
             else:
-                outcome = deliver(
-                    content,
-                    destination,
-                    client=client,
-                    timeout=runtime.settings.delivery_timeout_seconds,
-                )
+                with metrics.observe_stage("deliver"):
+                    outcome = deliver(
+                        content,
+                        destination,
+                        client=client,
+                        timeout=runtime.settings.delivery_timeout_seconds,
+                    )
             status = _record(runtime, delivery_id, destination_id, attempt, outcome)
+            metrics.count_delivery(destination_id, status)
             counts[status if status in counts else "failed"] += 1
             (log.info if outcome.ok else log.warning)(
                 "delivery.succeeded" if outcome.ok else "delivery.failed",

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker import metrics
 from worker.errors import FeedParseError, FetchError
 from worker.feeds import parse_feed
 from worker.logs import get_logger
@@ -87,6 +88,13 @@ def claim_due_feeds(runtime: Runtime, limit: int = 200) -> list[str]:
 
 def poll_feed(runtime: Runtime, feed_id: str) -> PollSummary:
     """Fetch one feed and record its new items (status `new`) for `process_item`."""
+    with metrics.observe_stage("poll"):
+        summary = _poll_feed(runtime, feed_id)
+    metrics.count_poll(summary.status)
+    return summary
+
+
+def _poll_feed(runtime: Runtime, feed_id: str) -> PollSummary:
     with transaction(runtime.sessions) as session:
         feed = session.get(Feed, feed_id)
         if feed is None or not feed.enabled:

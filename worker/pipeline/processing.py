@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from structlog.typing import FilteringBoundLogger
 
+from worker import metrics
 from worker.alerts import alert_id
 from worker.dedupe import (
     MinHashSignature,
@@ -88,7 +89,8 @@ def process_item(runtime: Runtime, item_id: int, *, page_attempts: int = 3) -> I
         if existing is not None:
             return _finish(session, item_id, "duplicate", article_id=existing)
 
-    page, extraction = _obtain_text(runtime, snapshot, allow_fallback=allow_fallback, log=bound)
+    with metrics.observe_stage("fetch_extract"):
+        page, extraction = _obtain_text(runtime, snapshot, allow_fallback=allow_fallback, log=bound)
     if page is None:
         with transaction(runtime.sessions) as session:
             return _finish(session, item_id, "failed", error=extraction)
@@ -125,7 +127,8 @@ def process_item(runtime: Runtime, item_id: int, *, page_attempts: int = 3) -> I
             published=row.published,
         )
         try:
-            return _decide_and_record(runtime, session, row, article, item_id, bound)
+            with metrics.observe_stage("decide"):
+                return _decide_and_record(runtime, session, row, article, item_id, bound)
         except BaseException:
             # The tracker may have learned facts this rolled-back transaction never stored.
             runtime.trackers.invalidate()
@@ -370,6 +373,12 @@ def _finish(
         item.article_id = article_id
         item.error = error
         item.processed_at = schema.utcnow()
+    # Counted here, the last step before commit, so a redelivered item is not counted twice.
+    metrics.count_item(outcome)
+    if story_id is not None:
+        metrics.count_match(story_id)
+        if outcome == "development":
+            metrics.count_development(story_id)
     return ItemResult(item_id, outcome, story_id, alert)
 
 

@@ -1,7 +1,8 @@
 """Find work whose broker message may be lost, so the periodic tick can enqueue it again.
 
 The database is the source of truth; the broker only carries ids. An item still `new`
-long after it was queued, or a delivery due and not leased, means a message was lost
+long after it was queued, or a delivery due, not leased and not queued in the last
+lease, means a message was lost
 (worker killed before acking, broker restarted empty): enqueueing again is safe because
 every task is idempotent.
 """
@@ -13,6 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from worker.pipeline.delivery import lease_for
 from worker.pipeline.runtime import Runtime
 from worker.store.engine import transaction
 from worker.store.schema import Delivery, Item
@@ -40,14 +42,19 @@ def find_stalled_work(
         ).all()
         for item in items:
             item.queued_at = now
-        alert_ids = session.scalars(
-            select(Delivery.alert_id)
+        deliveries = session.scalars(
+            select(Delivery)
             .where(
                 Delivery.status.in_(("pending", "failed")),
                 Delivery.next_attempt_at <= now,
                 (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
+                (Delivery.queued_until.is_(None)) | (Delivery.queued_until < now),
             )
-            .distinct()
+            .order_by(Delivery.next_attempt_at)
             .limit(limit)
+            .with_for_update(skip_locked=True)
         ).all()
-        return StalledWork(tuple(item.id for item in items), tuple(alert_ids))
+        for delivery in deliveries:
+            delivery.queued_until = now + lease_for(runtime)
+        alert_ids = tuple(dict.fromkeys(d.alert_id for d in deliveries))
+        return StalledWork(tuple(item.id for item in items), alert_ids)

@@ -202,6 +202,9 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_until: Mapped[datetime | None]
+    # Until when a deliver_alert message is believed queued: the sweep does not enqueue it
+    # again before then, and does after (the message was lost).
+    queued_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     last_status_code: Mapped[int | None]
     delivered_at: Mapped[datetime | None]

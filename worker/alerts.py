@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,7 @@ _TITLE_MAX = 300
 _REASONS_MAX = 1000
 
 ELLIPSIS = "…"
+TEST_STORY_TITLE = "storywatch test alert"
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -133,6 +135,17 @@ def slack_payload(alert: AlertContent) -> dict[str, Any]:
     facts = _fact_sections(alert.new_facts, room)
     blocks = [fixed[0], fixed[1], *facts, fixed[2]]
     return {"text": _fallback_text(alert), "blocks": blocks}
+
+
+def slack_text_payload(text: str) -> dict[str, Any]:
+    """A Slack message from an operator's template: one mrkdwn section and the fallback.
+
+    The template writes Slack mrkdwn itself (links as <url|text>), so nothing is escaped.
+    """
+    return {
+        "text": _clip(text, SLACK_FALLBACK_MAX),
+        "blocks": [_section(_clip(text, SLACK_TEXT_MAX))],
+    }
 
 
 def slack_escape(text: str) -> str:
@@ -238,3 +251,21 @@ def _clip_mrkdwn(text: str, limit: int) -> str:
     if amp != -1 and ";" not in cut[amp:]:
         cut = cut[:amp]
     return cut.rstrip() + ELLIPSIS
+
+
+def sample_alert() -> AlertContent:
+    """An AlertContent that says plainly it is a test; a fresh id, so receivers keep it."""
+    now = datetime.now(UTC)
+    return AlertContent(
+        id=f"test_{uuid.uuid4().hex[:24]}",
+        story_id="storywatch-test",
+        story_title=TEST_STORY_TITLE,
+        article_url=None,
+        article_title="Test alert from storywatch: no story has changed",
+        source="storywatch",
+        published=now,
+        new_facts=("This is a test alert sent by `storywatch alerts test`; ignore it.",),
+        score=0.0,
+        reasons=("test: sent by an operator to check this destination",),
+        detected_at=now,
+    )

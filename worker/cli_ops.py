@@ -15,17 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
+from worker.alerts import sample_alert
 from worker.logs import configure_logging, register_secrets
-from worker.models import AlertContent
 from worker.ops_report import alert_to_json, render_alerts, render_status, report_to_json
 from worker.settings import Settings, load_settings
 
 DEFAULT_LIST_LIMIT = 20
-TEST_STORY_TITLE = "storywatch test alert"
 
 
 def register(subparsers: Any) -> None:
@@ -218,24 +216,6 @@ def _alerts_test(args: argparse.Namespace, _extra: list[str]) -> int:
         f"{kind}: {outcome.error}"
     )
     return 1
-
-
-def sample_alert() -> AlertContent:
-    """An AlertContent that says plainly it is a test; a fresh id, so receivers keep it."""
-    now = datetime.now(UTC)
-    return AlertContent(
-        id=f"test_{uuid.uuid4().hex[:24]}",
-        story_id="storywatch-test",
-        story_title=TEST_STORY_TITLE,
-        article_url=None,
-        article_title="Test alert from storywatch: no story has changed",
-        source="storywatch",
-        published=now,
-        new_facts=("This is a test alert sent by `storywatch alerts test`; ignore it.",),
-        score=0.0,
-        reasons=("test: sent by an operator to check this destination",),
-        detected_at=now,
-    )
 
 
 # ---------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ class DestinationConfig:
     path: str | None = None  # jsonl only
     stories: tuple[str, ...] | None = None  # None: every story
     max_per_second: float | None = None  # None: no rate limit
+    template: str | None = None  # Jinja2 source of the message text (templates.py)
 
 
 @dataclass(frozen=True, slots=True)

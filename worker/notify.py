@@ -32,11 +32,19 @@ from urllib.parse import urlsplit
 import httpx
 from standardwebhooks import Webhook
 
-from worker.alerts import console_text, jsonl_record, slack_payload, webhook_payload
+from worker.alerts import (
+    console_text,
+    jsonl_record,
+    slack_payload,
+    slack_text_payload,
+    webhook_payload,
+)
+from worker.logs import get_logger
 from worker.models import AlertContent, DeliveryOutcome, DestinationConfig
 
 # One reading of RFC 9110 Retry-After (delay-seconds or HTTP-date, capped) for the project.
 from worker.net import DEFAULT_USER_AGENT, parse_retry_after
+from worker.templates import render as render_template
 
 # Retry policy. With full jitter the expected wait is half of each window; windows double
 # from 30 s up to the 6 h cap, so 16 attempts span about 19 hours on average: a receiver
@@ -54,6 +62,7 @@ _ERROR_EXCERPT_CHARS = 200  # of a failing receiver's body, to explain the failu
 _JSON_SEPARATORS = (",", ":")  # compact, and exactly the bytes that get signed
 
 _RNG = random.Random()
+log = get_logger(__name__)
 
 
 def deliver(
@@ -70,19 +79,24 @@ def deliver(
     `now` is the attempt time (the `webhook-timestamp`, and the reference for an HTTP-date
     Retry-After); `stream` receives console alerts (default: standard output).
     """
+    message = _templated(alert, destination)
     match destination.kind:
         case "console":
-            return _to_console(alert, stream if stream is not None else sys.stdout)
+            text = message if message is not None else console_text(alert)
+            return _to_console(text, stream if stream is not None else sys.stdout)
         case "jsonl":
-            return _to_jsonl(alert, destination)
+            return _to_jsonl(alert, destination, message)
         case "slack":
-            body = _json_bytes(slack_payload(alert))
+            payload = slack_payload(alert) if message is None else slack_text_payload(message)
+            body = _json_bytes(payload)
             headers = {"content-type": "application/json; charset=utf-8"}
             return _post(client, destination, body, headers, timeout=timeout, now=_utc(now))
         case "webhook":
-            return _to_webhook(alert, destination, client, timeout=timeout, now=_utc(now))
+            return _to_webhook(
+                alert, destination, client, timeout=timeout, now=_utc(now), message=message
+            )
         case "apprise":
-            return _to_apprise(alert, destination)
+            return _to_apprise(alert, destination, message)
         case other:
             return _failed(f"destination {destination.id!r} has unknown kind {other!r}", True)
 
@@ -147,20 +161,45 @@ def redact_url(url: str) -> str:
 # Kinds of destination
 
 
-def _to_console(alert: AlertContent, stream: TextIO) -> DeliveryOutcome:
+def _templated(alert: AlertContent, destination: DestinationConfig) -> str | None:
+    """The destination's own message text, or None for the built-in format.
+
+    Templates were checked at start; one that still fails on a real alert (a value the
+    sample lacked) falls back to the built-in format rather than lose the alert.
+    """
+    if destination.template is None:
+        return None
     try:
-        stream.write(console_text(alert) + "\n")
+        return render_template(destination.template, alert)
+    except Exception as exc:  # any template failure means "use the default"
+        log.warning(
+            "delivery.template_failed",
+            destination_id=destination.id,
+            alert_id=alert.id,
+            error=str(exc)[:300],
+        )
+        return None
+
+
+def _to_console(text: str, stream: TextIO) -> DeliveryOutcome:
+    try:
+        stream.write(text + "\n")
         stream.flush()
     except OSError as exc:  # a closed pipe or a full disk behind a redirect
         return _failed(f"could not write to the console: {exc}", False)
     return DeliveryOutcome(ok=True)
 
 
-def _to_jsonl(alert: AlertContent, destination: DestinationConfig) -> DeliveryOutcome:
+def _to_jsonl(
+    alert: AlertContent, destination: DestinationConfig, message: str | None
+) -> DeliveryOutcome:
     if not destination.path:
         return _failed(f"jsonl destination {destination.id!r} has no path", True)
     path = Path(destination.path)
-    data = _json_bytes(jsonl_record(alert)) + b"\n"
+    record = jsonl_record(alert)
+    if message is not None:
+        record["message"] = message
+    data = _json_bytes(record) + b"\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # O_APPEND places each write() at the current end of file atomically (POSIX
@@ -187,6 +226,7 @@ def _to_webhook(
     *,
     timeout: float,
     now: datetime,
+    message: str | None = None,
 ) -> DeliveryOutcome:
     if not destination.secret:
         return _failed(f"webhook destination {destination.id!r} has no signing secret", True)
@@ -203,7 +243,10 @@ def _to_webhook(
             "secret (whsec_ followed by base64)",
             True,
         )
-    body = json.dumps(webhook_payload(alert), ensure_ascii=False, separators=_JSON_SEPARATORS)
+    payload = webhook_payload(alert)
+    if message is not None:
+        payload["message"] = message  # an addition: the DESIGN §4 fields stay as they are
+    body = json.dumps(payload, ensure_ascii=False, separators=_JSON_SEPARATORS)
     # Standard Webhooks headers: webhook-id is the event's id, the same on every retry so
     # receivers can drop duplicates; webhook-timestamp is this attempt's time in integer
     # Unix seconds, signed with it so receivers can reject replays.
@@ -217,7 +260,9 @@ def _to_webhook(
     return _post(client, destination, body.encode("utf-8"), headers, timeout=timeout, now=now)
 
 
-def _to_apprise(alert: AlertContent, destination: DestinationConfig) -> DeliveryOutcome:
+def _to_apprise(
+    alert: AlertContent, destination: DestinationConfig, message: str | None
+) -> DeliveryOutcome:
     """Apprise (optional extra `storywatch[apprise]`) speaks to ~100 services; it does its
     own HTTP with its own timeouts (4 s connect and read by default, `cto`/`rto` in the
     URL), and reports success or failure only, so a failure is always retried."""
@@ -232,7 +277,8 @@ def _to_apprise(alert: AlertContent, destination: DestinationConfig) -> Delivery
     if not notifier.add(destination.url):
         return _failed(f"apprise does not understand the URL {where}", True)
     result = notifier.notify(
-        title=f"New development: {alert.story_title}", body=console_text(alert)
+        title=f"New development: {alert.story_title}",
+        body=message if message is not None else console_text(alert),
     )
     ok = bool(result)  # a bool before Apprise 2, an AppriseResult (truthy on success) after
     close = getattr(result, "close", None)

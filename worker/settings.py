@@ -21,6 +21,7 @@ from dotenv import load_dotenv
 
 from worker.errors import ConfigError
 from worker.models import CorpusDocument, DestinationConfig, FeedConfig, StoryRule
+from worker.templates import template_problem
 
 DESTINATION_KINDS = ("console", "jsonl", "slack", "webhook", "apprise")
 # Slack allows about one message per second per incoming webhook (api.slack.com/apis/rate-limits).
@@ -314,7 +315,18 @@ def feed_id_for(url: str) -> str:
 def _load_destinations(
     path: Path, environ: Mapping[str, str], data_dir: Path, problems: list[str]
 ) -> tuple[DestinationConfig, ...]:
-    allowed = {"id", "kind", "url", "url_env", "secret_env", "stories", "path", "max_per_second"}
+    allowed = {
+        "id",
+        "kind",
+        "url",
+        "url_env",
+        "secret_env",
+        "stories",
+        "path",
+        "max_per_second",
+        "template",
+        "template_file",
+    }
     result: list[DestinationConfig] = []
     seen: set[str] = set()
     doc = _read_toml(path, problems)
@@ -350,9 +362,33 @@ def _load_destinations(
                 jsonl_path,
                 table.strings("stories"),
                 float(rate) if rate is not None else None,
+                _template(table, path.parent),
             )
         )
     return tuple(result)
+
+
+def _template(table: _Table, config_dir: Path) -> str | None:
+    inline: str | None = table.get("template", str)
+    file: str | None = table.get("template_file", str)
+    if inline is not None and file is not None:
+        table.problem("template", "give template or template_file, not both")
+        return None
+    source, key = inline, "template"
+    if file is not None:
+        key = "template_file"
+        try:
+            source = (config_dir / file).read_text(encoding="utf-8")
+        except OSError as exc:
+            table.problem(key, f"cannot read {config_dir / file}: {exc.strerror or exc}")
+            return None
+    if source is None:
+        return None
+    problem = template_problem(source)
+    if problem is not None:
+        table.problem(key, problem)
+        return None
+    return source
 
 
 def _destination_url(

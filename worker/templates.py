@@ -1,0 +1,61 @@
+"""Operator-written message templates for a destination's alerts (Jinja2, sandboxed).
+
+A destination may give `template` (inline) or `template_file` (relative to the config
+folder). The template sees the alert as the webhook payload of DESIGN §4 (`alert.story.title`,
+`alert.article.url`, `alert.new_facts`, ...), each key also at top level. It runs in
+Jinja2's immutable sandbox: a template can format an alert, not reach Python objects,
+call methods that change state, or read files. Undefined names are errors, found at start
+by rendering a sample alert, so a typo is a configuration error, not a silent blank.
+
+It must not: send anything, or decide which alerts a destination gets.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, Template, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from worker.alerts import sample_alert, webhook_payload
+from worker.models import AlertContent
+
+MAX_RENDERED_CHARS = 20_000  # more than any destination takes; stops a runaway loop
+
+_ENV = ImmutableSandboxedEnvironment(
+    autoescape=False,  # plain text and Slack mrkdwn, not HTML
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=False,
+)
+
+
+@lru_cache(maxsize=64)
+def _compiled(source: str) -> Template:
+    return _ENV.from_string(source)
+
+
+def context(alert: AlertContent) -> dict[str, Any]:
+    payload = webhook_payload(alert)
+    return {"alert": payload, **payload}
+
+
+def render(source: str, alert: AlertContent) -> str:
+    """The rendered message; raises TemplateError (or a sandbox SecurityError) on failure."""
+    text = _compiled(source).render(context(alert)).strip()
+    return text[:MAX_RENDERED_CHARS]
+
+
+def template_problem(source: str) -> str | None:
+    """Why this template cannot be used (syntax, unknown names, sandbox), or None."""
+    try:
+        rendered = render(source, sample_alert())
+    except TemplateError as exc:  # SecurityError is a TemplateError too
+        line = getattr(exc, "lineno", None)  # set on syntax errors only
+        where = f" (line {line})" if line else ""
+        return f"template error{where}: {exc.message or exc}"
+    if not rendered:
+        return "the template renders an empty message"
+    return None

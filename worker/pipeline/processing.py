@@ -32,6 +32,7 @@ from worker.errors import ExtractionError, FetchError, TransientFetchError
 from worker.extract import extract_page
 from worker.logs import get_logger
 from worker.models import AlertContent, Article, Decision, DestinationConfig, Page, Story
+from worker.pipeline.corroborate import record_copy, record_rewrite
 from worker.pipeline.delivery import alert_to_json
 from worker.pipeline.runtime import Runtime
 from worker.store import schema
@@ -116,6 +117,9 @@ def process_item(runtime: Runtime, item_id: int, *, page_attempts: int = 3) -> I
         session.flush()
         if duplicate_of is not None:
             bound.info("item.duplicate", duplicate_of=duplicate_of)
+            original = session.get(schema.Article, duplicate_of)
+            if original is not None and original.canonical_url != canonical:
+                record_copy(session, row, duplicate_of)  # another outlet, same text
             return _finish(session, item_id, "duplicate", article_id=row.id)
         session.add_all(ArticleBand(band=band, article_id=row.id) for band in set(bands))
         article = Article(
@@ -263,8 +267,14 @@ def _decide_and_record(
     row.story_id, row.score = decision.match.story_id, decision.match.score
     story = trackers.story(decision.match.story_id)
     if not decision.new_development:
+        repeated = (
+            record_rewrite(session, row, story, runtime.clock()) if story is not None else None
+        )
         bound.info(
-            "item.rehash", story_id=decision.match.story_id, score=round(decision.match.score, 3)
+            "item.rehash",
+            story_id=decision.match.story_id,
+            score=round(decision.match.score, 3),
+            repeats_development=repeated,
         )
         return _finish(
             session, item_id, "rehash", article_id=row.id, story_id=decision.match.story_id

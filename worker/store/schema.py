@@ -174,6 +174,25 @@ class Development(Base):
     detected_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class DevelopmentSource(Base):
+    """A later article that reported an already-alerted development ("also reported by")."""
+
+    __tablename__ = "development_sources"
+    __table_args__ = (
+        UniqueConstraint("development_id", "article_id", name="uq_development_sources"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    development_id: Mapped[int] = mapped_column(
+        ForeignKey("developments.id", ondelete="CASCADE"), index=True
+    )
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"))
+    url: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text)
+    how: Mapped[str] = mapped_column(String(16))  # copy | rewrite
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Alert(Base):
     """The outbox: written in the same transaction as its development."""
 

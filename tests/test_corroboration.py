@@ -1,0 +1,117 @@
+"""One development, one alert: ten outlets report it, one alert says so, nine are recorded.
+
+Outlet 1 publishes the development; outlets 2-6 syndicate its text in their own pages;
+outlets 7-10 write their own versions of the same facts. The development alerts once;
+the nine others are recorded on it, and the alert says "also reported by 9 sources".
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from pytest_httpserver import HTTPServer
+from sqlalchemy import func, select
+
+from tests.conftest import write_config
+from worker import pipeline
+from worker.corroboration import RecentDevelopment, repeated_development, vocabulary
+from worker.settings import load_settings
+from worker.store import schema
+from worker.store.engine import transaction
+
+FIXTURES = Path(__file__).parent / "fixtures"
+RSS_ITEM = "<item><title>{t}</title><link>{link}</link><guid>{g}</guid></item>"
+
+
+def page(site: str, title: str, paragraphs: list[str]) -> str:
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    return (
+        f'<html><head><meta charset="utf-8"><title>{html.escape(title)} | {site}</title>'
+        f'<meta property="og:site_name" content="{site}"></head><body>'
+        f'<nav><a href="/">{site}</a> <a href="/world">World</a></nav>'
+        f"<article><h1>{html.escape(title)}</h1>{body}</article>"
+        f"<footer>&copy; {site}</footer></body></html>"
+    )
+
+
+def test_ten_outlets_make_one_alert_with_nine_sources_recorded(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    original = (FIXTURES / "site" / "article-development.html").read_text(encoding="utf-8")
+    pages: list[tuple[str, str, str]] = [("/caspian/report", "Final report", original)]
+    for n, site in enumerate(
+        ["Metro Herald", "Daily Ledger", "Gulf Times", "Eurasia Post", "Steppe News"], start=2
+    ):
+        copy = original.replace("Caspian Wire", site).replace(
+            "<h1>", f"<p>Updated: {n} hours ago. Share this story.</p><h1>"
+        )
+        pages.append((f"/outlet{n}/story", f"Copy {n}", copy))
+    for n, path in enumerate(sorted((FIXTURES / "outlets").glob("rewrite-*.txt")), start=7):
+        title, *paragraphs = path.read_text(encoding="utf-8").splitlines()
+        pages.append((f"/outlet{n}/story", title, page(f"Outlet {n}", title, paragraphs)))
+    assert len(pages) == 10
+    items = "".join(
+        RSS_ITEM.format(t=html.escape(t), link=f"{base}{p}", g=f"g{i}")
+        for i, (p, t, _) in enumerate(pages)
+    )
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        f"<rss version='2.0'><channel><title>Wire</title>{items}</channel></rss>"
+    )
+    for path, _, text in pages:
+        httpserver.expect_request(path).respond_with_data(text, content_type="text/html")
+
+    config = write_config(tmp_path, feeds=f'[[feeds]]\nid = "wire"\nurl = "{base}/feed.xml"\n')
+    runtime = pipeline.open_runtime(
+        load_settings(
+            {
+                "STORYWATCH_CONFIG_DIR": str(config),
+                "STORYWATCH_DATA_DIR": str(tmp_path / "v"),
+                "STORYWATCH_ALLOW_PRIVATE_NETWORKS": "true",
+            },
+            dotenv=False,
+        )
+    )
+    pipeline.initialise(runtime)
+    outcomes = [
+        pipeline.process_item(runtime, i).outcome
+        for i in pipeline.poll_feed(runtime, "wire").new_item_ids
+    ]
+
+    with transaction(runtime.sessions) as session:
+        alerts = session.scalars(select(schema.Alert)).all()
+        sources = session.scalar(select(func.count()).select_from(schema.DevelopmentSource))
+        hows = dict(
+            session.execute(
+                select(schema.DevelopmentSource.how, func.count()).group_by(
+                    schema.DevelopmentSource.how
+                )
+            ).all()
+        )
+    runtime.close()
+    assert outcomes[0] == "development", outcomes
+    assert len(alerts) == 1, outcomes
+    assert sources == 9, (outcomes, hows)
+    assert hows == {"copy": 5, "rewrite": 4}
+    assert alerts[0].content["also_reported_by"] == 9
+
+
+def test_an_article_on_the_same_story_with_other_facts_repeats_no_development() -> None:
+    known = vocabulary(["Azerbaijan Airlines plane crashed near Aktau, Kazakhstan."])
+    developments = [
+        RecentDevelopment(
+            1,
+            (
+                "Investigators identified 147 metal fragments of a 57E6 missile near Aktau.",
+                "Baku will sue Moscow at the International Court of Justice for $410 million.",
+            ),
+        )
+    ]
+    repeat = (
+        "Kazakh investigators identified metal fragments of a 57E6 missile in the tail; "
+        "Baku says it will sue Moscow at the International Court of Justice."
+    )
+    other = "Azerbaijan Airlines resumed flights from Aktau to Kazan after a ten-month pause."
+    assert repeated_development(repeat, developments, known) == 1
+    assert repeated_development(other, developments, known) is None

@@ -1,0 +1,97 @@
+"""Record later reports of an alerted development on it, instead of alerting again.
+
+Two ways an article reports a development already alerted:
+1. a copy: the same text under another URL (exact or near duplicate of its article);
+2. a rewrite: another outlet's own article, judged a rehash for the story, that repeats
+   the new facts of one of the story's recent developments (corroboration.py).
+Either way the article is recorded as a source of that development, and the alert's
+`also_reported_by` counts the distinct other outlets, so deliveries still waiting (and
+`storywatch alerts list`) show it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.corroboration import RecentDevelopment, repeated_development, vocabulary
+from worker.logs import get_logger
+from worker.models import Story
+from worker.store import schema
+from worker.store.schema import Alert, Development, DevelopmentSource
+
+log = get_logger(__name__)
+
+RECENT = timedelta(days=7)  # how far back a rewrite may point
+MAX_CANDIDATES = 20
+
+
+def record_copy(session: Session, article: schema.Article, original_id: int) -> int | None:
+    """The article copies `original_id`: record it on that article's development, if any."""
+    development = session.scalar(select(Development).where(Development.article_id == original_id))
+    if development is None:
+        return None
+    _record(session, development, article, "copy")
+    return development.id
+
+
+def record_rewrite(
+    session: Session, article: schema.Article, story: Story, now: datetime
+) -> int | None:
+    """The article is a rehash of `story`: record it on the development it repeats."""
+    recent = session.execute(
+        select(Development, schema.Article.title, schema.Article.text)
+        .join(schema.Article, schema.Article.id == Development.article_id)
+        .where(Development.story_id == story.id, Development.detected_at >= now - RECENT)
+        .order_by(Development.detected_at.desc())
+        .limit(MAX_CANDIDATES)
+    ).all()
+    candidates = [RecentDevelopment(d.id, (title or "", text)) for d, title, text in recent]
+    found = repeated_development(article.text, candidates, vocabulary(story.facts))
+    if found is None:
+        return None
+    development = next(d for d, _, _ in recent if d.id == found)
+    _record(session, development, article, "rewrite")
+    return development.id
+
+
+def _record(session: Session, development: Development, article: schema.Article, how: str) -> None:
+    exists = session.scalar(
+        select(DevelopmentSource.id).where(
+            DevelopmentSource.development_id == development.id,
+            DevelopmentSource.article_id == article.id,
+        )
+    )
+    if exists is None:
+        session.add(
+            DevelopmentSource(
+                development_id=development.id,
+                article_id=article.id,
+                url=article.url,
+                source=article.source,
+                how=how,
+            )
+        )
+        session.flush()
+    original = session.get(schema.Article, development.article_id)
+    own = (original.source or original.url) if original else None
+    reports = session.execute(
+        select(DevelopmentSource.source, DevelopmentSource.url).where(
+            DevelopmentSource.development_id == development.id
+        )
+    )
+    # Distinct other outlets: a site republishing its own story is not another source.
+    others = len({source or url for source, url in reports} - {own, None})
+    alert = session.scalar(select(Alert).where(Alert.development_id == development.id))
+    if alert is not None and alert.content.get("also_reported_by") != others:
+        alert.content = {**alert.content, "also_reported_by": int(others)}
+    log.info(
+        "development.also_reported",
+        development_id=development.id,
+        article_id=article.id,
+        source=article.source,
+        how=how,
+        also_reported_by=others,
+    )

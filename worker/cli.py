@@ -1,19 +1,21 @@
 """`storywatch ...` commands (also `python -m worker`), calling the pipeline.
 
 Service commands (run, init, worker, beat) read the full configuration and fail at start
-with every problem listed. Offline commands (stories, replay, check) need only a corpus.
+with every problem listed. Offline commands (stories, replay, check) need only a corpus;
+`eval` needs the evaluation data (`shared/data/`) and the default corpus.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from worker import __version__
+from worker import __version__, cli_ops
 from worker.errors import ConfigError, ExtractionError, FetchError
 from worker.logs import configure_logging
 from worker.models import Article, Decision, Story
@@ -72,6 +74,29 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("target", help="an http(s) URL, or a file (HTML or plain text)")
     check.add_argument("--corpus", type=Path, help="corpus folder (default: config/corpus)")
     check.set_defaults(handler=_check)
+    cli_ops.register(commands)  # status, alerts list|retry|test, health
+
+    evaluate = commands.add_parser(
+        "eval", help="measure story intelligence on every evaluation set (issue 3)"
+    )
+    evaluate.add_argument(
+        "--data", type=Path, help="evaluation data (default: $STORYWATCH_EVAL_DATA, ../shared/data)"
+    )
+    evaluate.add_argument(
+        "--sets", default="seed,t17,trec,hamborg", help="comma-separated: seed,t17,trec,hamborg"
+    )
+    evaluate.add_argument(
+        "--output-dir", type=Path, help="results folder (default: benchmarks/results)"
+    )
+    evaluate.add_argument(
+        "--plots",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="sweep the thresholds and draw PNG plots (needs the `eval` extra)",
+    )
+    evaluate.add_argument("--corpus", type=Path, help="seed corpus (default: config/corpus)")
+    evaluate.add_argument("--jobs", type=int, default=2, help="processes for threshold sweeps")
+    evaluate.set_defaults(handler=_eval)
     return parser
 
 
@@ -98,7 +123,16 @@ def _prepare(settings: Settings) -> None:
         runtime.close()
 
 
+def _prepare_metrics() -> None:
+    # Before anything imports prometheus_client: its multiprocess mode (prefork children
+    # counting into shared files) is chosen when the library first loads.
+    from worker.metrics_env import prepare_multiprocess  # noqa: PLC0415
+
+    prepare_multiprocess(os.environ)
+
+
 def _run(_args: argparse.Namespace, _extra: list[str]) -> int:
+    _prepare_metrics()
     from worker.celery_app import app  # noqa: PLC0415
 
     settings = _service_settings()
@@ -125,6 +159,7 @@ def _init(_args: argparse.Namespace, _extra: list[str]) -> int:
 
 
 def _worker(_args: argparse.Namespace, extra: list[str]) -> int:
+    _prepare_metrics()
     from worker.celery_app import app  # noqa: PLC0415
 
     settings = _service_settings()
@@ -219,6 +254,39 @@ def _json_row(line: str, number: int) -> dict[str, Any]:
     if not isinstance(row, dict):
         raise ConfigError([f"input line {number}: expected a JSON object"])
     return row
+
+
+def _eval(args: argparse.Namespace, _extra: list[str]) -> int:
+    from worker.eval_harness import SET_NAMES  # noqa: PLC0415 - keeps other commands light
+    from worker.eval_report import (  # noqa: PLC0415
+        REPO,
+        default_data_dir,
+        plotting_available,
+        run_evaluation,
+    )
+
+    sets = [name.strip() for name in args.sets.split(",") if name.strip()]
+    problems = [f"--sets: unknown set {name!r}" for name in sets if name not in SET_NAMES]
+    data_dir = args.data or default_data_dir()
+    corpus_dir = args.corpus or REPO / "config" / "corpus"
+    if not data_dir.is_dir():
+        problems.append(f"--data: {data_dir} is not a directory")
+    if "seed" in sets and not corpus_dir.is_dir():
+        problems.append(f"--corpus: {corpus_dir} is not a directory")
+    if args.plots and not plotting_available():
+        problems.append("--plots needs matplotlib: pip install 'storywatch[eval]', or --no-plots")
+    if problems:
+        raise ConfigError(problems)
+    run_evaluation(
+        data_dir,
+        corpus_dir,
+        sets,
+        args.output_dir or REPO / "benchmarks" / "results",
+        plots=args.plots,
+        jobs=max(1, args.jobs),
+        out=sys.stdout,
+    )
+    return 0
 
 
 def _check(args: argparse.Namespace, _extra: list[str]) -> int:

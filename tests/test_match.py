@@ -108,3 +108,63 @@ def test_ambiguous_article_is_not_matched():
         MatchConfig(),
     )
     assert decide_match(candidates, MatchConfig()) is None
+
+
+LIBYA = Story(
+    "libya",
+    "Libya uprising",
+    ("Gadhafi", "Libya"),
+    ("a",),
+    (
+        "Libyan security forces loyal to Moammar Gadhafi fired on protesters in Benghazi.",
+        "Gadhafi's son Saif al-Islam warned of civil war in Libya.",
+        "Rebels in Benghazi took control of the city as Gadhafi's forces withdrew toward Tripoli.",
+        "Libya's protesters demanded that Gadhafi step down after four decades in power.",
+    ),
+)
+
+
+def test_neighbour_story_sharing_generic_words_is_rejected():
+    """A Syria crackdown shares "security forces", "protesters" and even names Libya once,
+    but its own protagonists (Assad, Deraa) are not the Libya story's."""
+    syria = Article(
+        "syria",
+        "Syrian forces fire on protesters in Deraa",
+        "Syrian security forces loyal to Bashar al-Assad fired on protesters in Deraa. "
+        "Assad's government blamed armed gangs for the unrest in Deraa and Damascus. "
+        "Activists in Deraa said the crackdown was harsher than in Libya.",
+    )
+    assert Tracker([LIBYA]).decide(syria).match is None
+
+
+def test_follow_up_with_the_story_protagonists_is_matched():
+    follow_up = Article(
+        "libya-2",
+        "Gadhafi forces shell rebels near Benghazi",
+        "Forces loyal to Moammar Gadhafi shelled rebel positions outside Benghazi. "
+        "Libya's rebels said Gadhafi's troops were advancing from Tripoli.",
+    )
+    assert Tracker([LIBYA]).decide(follow_up).story_id == "libya"
+
+
+def test_off_topic_sentence_of_an_accepted_article_does_not_teach_the_profile():
+    profile = StoryProfile.for_config("libya", MatchConfig())
+    for fact in LIBYA.facts:
+        profile.add_text(fact, learned=False)
+    config = MatchConfig()
+    assert (
+        profile.relevance("Gadhafi's forces shelled Benghazi again.", config) >= config.learn_gate
+    )
+    assert profile.relevance("Assad's troops stormed Deraa overnight.", config) < config.learn_gate
+
+
+def test_learned_window_is_bounded_and_forgets_the_oldest_sentences():
+    profile = StoryProfile.for_config("s", MatchConfig(learn_window=2))
+    profile.add_text("Gadhafi Benghazi", learned=False)
+    for sentence in ("Misrata shelled", "Ajdabiya retaken", "Brega oil port"):
+        profile.add_text(sentence, learned=True)
+    assert len(profile.recent) == 2
+    assert profile.weight("misrata") == 0.0
+    assert profile.weight("brega") > 0.0
+    # The incrementally kept norm equals one computed from scratch.
+    assert abs(profile.norm() ** 2 - sum(w * w for w in profile.weights.values())) < 1e-9

@@ -55,3 +55,28 @@ def test_learned_copy_is_not_new():
     assert assess(knowledge, None, text, CONFIG).is_new
     knowledge.add(text, CONFIG)
     assert not assess(knowledge, None, text, CONFIG).is_new
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Vladimir Putin said the crash of the Embraer 190 near Aktau was a tragedy for Azerbaijan Airlines.",
+        "Kazakhstan's commission investigating the Aktau crash met with Zelenskiy and Putin again.",
+    ],
+    ids=["first-name-of-known-person", "spelling-variant"],
+)
+def test_known_people_under_other_spellings_are_not_new(text):
+    facts = [*FACTS, "Putin and Zelensky both commented on the Aktau crash of the Embraer 190."]
+    assert not assess(known_from(facts, CONFIG), None, text, CONFIG).is_new
+
+
+def test_new_number_in_the_lead_makes_a_development_despite_background_body():
+    text = (
+        "Kazakhstan's commission said 412 fragments of a warhead were found in the Aktau wreckage. "
+        "An Azerbaijan Airlines Embraer 190 crashed near Aktau in Kazakhstan, killing 38 of 67 people on board. "
+        "The plane was flying from Baku to Grozny when it was diverted."
+    )
+    novelty = assess(known_from(FACTS, CONFIG), None, text, CONFIG)
+    assert novelty.is_new
+    assert novelty.new_facts[0].startswith("Kazakhstan's commission said 412")
+    assert "412" in " ".join(novelty.reasons)

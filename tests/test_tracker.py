@@ -102,3 +102,25 @@ def test_replay_rows_in_order_with_nulls_and_month_dates(seed_stories):
     assert (
         out[1]["story"] is None and out[1]["new_development"] is False and out[1]["new_facts"] == []
     )
+
+
+def test_add_facts_of_several_articles_in_one_call_reaches_identical_decisions(seed_stories):
+    """The service restores all facts of a story in one add_facts call, in stored order."""
+    follow_up = Article(
+        id="d3",
+        title="Azerbaijan Airlines suspends Baku to Kazan flights after Aktau crash",
+        text="Azerbaijan Airlines suspended flights from Baku to Kazan after the Embraer crash near Aktau.",
+    )
+    probe = Article(
+        id="d4",
+        title="Kazakhstan names Karabayev to lead the Aktau crash commission",
+        text="Marat Karabayev will chair the commission on the Azerbaijan Airlines crash near Aktau.",
+    )
+    live = Tracker(seed_stories)
+    stored: list[str] = []
+    for article in (DEVELOPMENT, follow_up):
+        stored.extend(live.learn(article, live.decide(article)))
+    restored = Tracker(seed_stories)
+    restored.add_facts(story_with(seed_stories, "Aktau").id, stored)
+    for article in (DEVELOPMENT, follow_up, probe):
+        assert restored.decide(article) == live.decide(article)

@@ -6,13 +6,26 @@ background rarity (`worker.text.term_weight`), the named entities the article sh
 the story, and a calibrated decision (threshold plus margin over the runner-up). Each
 match keeps its reasons (shared entities, terms, score) for the alert.
 
-What it must not do: decide novelty, mutate profiles (the tracker owns state), or do I/O.
+How a profile follows a drifting story (numbered because each step guards the next):
+1. The seed corpus is the anchor: its term counts never decay.
+2. Sentences of accepted articles enter a bounded window (`learn_window` sentences, the
+   oldest leaving first), so months-long stories follow their new names and places while
+   memory and scoring cost stay bounded.
+3. Only on-topic sentences enter the window: a sentence must share enough rare terms
+   with the profile (`learn_gate`). Background paragraphs about a neighbouring story
+   (Syria in a Libya article) therefore never teach the profile, which keeps it from
+   drifting into the neighbour.
+The profile's squared norm is kept up to date term by term, so learning costs O(terms of
+the sentence), not O(profile).
+
+What it must not do: decide novelty, mutate profiles outside `StoryProfile.learn`/`seed`
+(the tracker owns state), or do I/O.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -26,23 +39,51 @@ Vector = dict[str, float]
 class MatchConfig:
     """Matching knobs, documented so a reader can tell what each one trades.
 
-    - `threshold`: lowest score that can be a match (cosine of rarity-weighted vectors,
-      blended with entity support).
+    - `threshold`: the main knob, lowest score that can be a match (cosine of
+      rarity-weighted vectors). Higher: fewer wrong stories, more missed follow-ups.
     - `margin`: how far ahead of the runner-up story the best one must be; two stories
       that score alike make the article ambiguous, and an ambiguous alert is a bad alert.
-    - `min_shared_entities`: distinct named entities (or rare terms) the article must share
-      with the story: one shared word is a coincidence, two co-occurring are a topic.
-    - `learned_weight`: how much accepted articles count in the profile next to the seed
-      corpus; below 1 so a story cannot drift away from what the user asked for.
-    - `title_weight`: how many times the title counts, as editors put the topic there.
+    - `min_shared_entities`: distinct names or rare terms the article must share with
+      the story: one shared word is a coincidence, several co-occurring are a topic.
+    - `rare_term_weight`: background weight from which a term counts as rare.
+    - `learned_weight`: how much one learned sentence counts next to one seed sentence;
+      below 1 so the user's corpus stays the anchor.
+    - `learn_window`: learned sentences a profile keeps (the oldest leave first).
+    - `learn_gate`: share of a sentence's rare-term weight the profile must already know
+      for the sentence to teach the profile (novelty still learns every sentence).
+    - `title_weight`, `lead_weight`, `lead_sentences`: editors put the topic in the title
+      and the first sentences, so their terms count more.
+    - `dominant_names`, `story_names`: an article is about a story only when one of its
+      `dominant_names` most repeated distinctive names is among the story's
+      `story_names` most repeated ones. A Syria report that mentions Libya in passing
+      shares words with a Libya story, but its own protagonists are not the story's.
     """
 
     threshold: float = 0.16
     margin: float = 0.02
-    min_shared_entities: int = 2
+    min_shared_entities: int = 3
     rare_term_weight: float = 3.0
     learned_weight: float = 0.5
-    title_weight: float = 2.0
+    learn_window: int = 3000
+    learn_gate: float = 0.5
+    title_weight: float = 3.0
+    lead_weight: float = 2.0
+    lead_sentences: int = 3
+    dominant_names: int = 3
+    story_names: int = 25
+
+
+_NAME_WEIGHT = 3.0  # background weight from which a one-word name is distinctive
+
+
+def names_of(entities: Iterable[str]) -> list[str]:
+    """Distinctive one-word names ("gadhafi", "aktau"); "the president" says nothing."""
+    return [e for e in entities if " " not in e and term_weight(e) >= _NAME_WEIGHT]
+
+
+def _profile_weight(term: str, count: float) -> float:
+    """Rarity times damped frequency: a term the story repeats weighs more, sub-linearly."""
+    return term_weight(term) * math.log1p(count) if count > 0 else 0.0
 
 
 @dataclass(slots=True)
@@ -50,53 +91,145 @@ class StoryProfile:
     """What the matcher knows of one story. Mutable on purpose: only the tracker updates it."""
 
     story_id: str
-    seed: Counter[str] = field(default_factory=Counter)  # term -> occurrences (in facts)
+    learned_weight: float = 0.5
+    window: int = 3000
+    seed_counts: Counter[str] = field(default_factory=Counter)
     learned: Counter[str] = field(default_factory=Counter)
     entities: Counter[str] = field(default_factory=Counter)
     keywords: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    norm_cache: float | None = None
+    weights: dict[str, float] = field(default_factory=dict)
+    norm_squared: float = 0.0
+    recent: deque[tuple[frozenset[str], frozenset[str]]] = field(default_factory=deque)
+    names: Counter[str] = field(default_factory=Counter)  # distinctive one-word names
+    top_cache: frozenset[str] | None = None
+
+    @classmethod
+    def for_config(cls, story_id: str, config: MatchConfig, **kwargs: object) -> StoryProfile:
+        return cls(
+            story_id,
+            learned_weight=config.learned_weight,
+            window=config.learn_window,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    @property
+    def seed(self) -> Counter[str]:
+        return self.seed_counts
+
+    def _reweigh(self, term: str) -> None:
+        count = self.seed_counts.get(term, 0) + self.learned_weight * self.learned.get(term, 0)
+        new = _profile_weight(term, count)
+        old = self.weights.get(term, 0.0)
+        self.norm_squared += new * new - old * old
+        if new > 0:
+            self.weights[term] = new
+        else:
+            self.weights.pop(term, None)
 
     def add_text(self, text: str, *, learned: bool) -> None:
-        terms = set(content_terms(text))
-        (self.learned if learned else self.seed).update(terms)
-        self.entities.update(extract_entities(text))
-        self.norm_cache = None
+        """Learn one sentence (seed: forever; learned: into the bounded window)."""
+        terms = frozenset(content_terms(text))
+        entities = frozenset(extract_entities(text))
+        if learned:
+            self._push(terms, entities)
+            return
+        self.seed_counts.update(terms)
+        self.entities.update(entities)
+        self.names.update(names_of(entities))
+        self.top_cache = None
+        for term in terms:
+            self._reweigh(term)
 
-    def weight(self, term: str, config: MatchConfig) -> float:
-        count = self.seed.get(term, 0) + config.learned_weight * self.learned.get(term, 0)
-        if count <= 0:
+    def _push(self, terms: frozenset[str], entities: frozenset[str]) -> None:
+        self.recent.append((terms, entities))
+        self.learned.update(terms)
+        self.entities.update(entities)
+        self.names.update(names_of(entities))
+        self.top_cache = None
+        touched = set(terms)
+        if len(self.recent) > self.window:
+            old_terms, old_entities = self.recent.popleft()
+            self.learned.subtract(old_terms)
+            self.entities.subtract(old_entities)
+            for entity in old_entities:
+                if self.entities[entity] <= 0:
+                    del self.entities[entity]
+            old_names = names_of(old_entities)
+            self.names.subtract(old_names)
+            for name in old_names:
+                if self.names[name] <= 0:
+                    del self.names[name]
+            for term in old_terms:
+                if self.learned[term] <= 0:
+                    del self.learned[term]
+            touched |= old_terms
+        for term in touched:
+            self._reweigh(term)
+
+    def relevance(self, text: str, config: MatchConfig) -> float:
+        """Share of a sentence's rare-term weight that the profile already knows."""
+        rare = {t for t in content_terms(text) if term_weight(t) >= config.rare_term_weight}
+        total = sum(term_weight(t) for t in rare)
+        if total == 0.0:
             return 0.0
-        return term_weight(term) * (1.0 + math.log(1.0 + count))
+        return sum(term_weight(t) for t in rare if t in self.weights) / total
 
-    def norm(self, config: MatchConfig) -> float:
-        if self.norm_cache is None:
-            terms = set(self.seed) | set(self.learned)
-            self.norm_cache = math.sqrt(sum(self.weight(t, config) ** 2 for t in terms)) or 1.0
-        return self.norm_cache
+    def top_names(self, limit: int) -> frozenset[str]:
+        """The story's `limit` most repeated distinctive names (ties by name)."""
+        if self.top_cache is None:
+            ranked = sorted(self.names.items(), key=lambda item: (-item[1], item[0]))
+            self.top_cache = frozenset(name for name, _ in ranked[:limit])
+        return self.top_cache
+
+    def weight(self, term: str) -> float:
+        return self.weights.get(term, 0.0)
+
+    def norm(self) -> float:
+        return math.sqrt(max(self.norm_squared, 0.0)) or 1.0
 
 
-def article_vector(title: str | None, text: str, config: MatchConfig) -> Vector:
-    """Rarity-weighted term vector of an article, the title counting `title_weight` times."""
+@dataclass(frozen=True, slots=True)
+class ArticleView:
+    """The parts of an article the matcher compares, computed once for all stories."""
+
+    vector: Vector
+    norm: float
+    entities: frozenset[str]
+    dominant: frozenset[str]  # the article's most repeated distinctive names
+    plain: str  # " word word " for keyword and exclusion phrase tests
+
+
+def article_view(title: str | None, text: str, config: MatchConfig) -> ArticleView:
+    """Rarity-weighted term vector; title and lead terms count more (the topic sits there)."""
     counts: dict[str, float] = {}
-    for sentence in split_sentences(text):
+    sentences = split_sentences(text)
+    for number, sentence in enumerate(sentences):
+        boost = config.lead_weight if number < config.lead_sentences else 1.0
         for term in set(content_terms(sentence)):
-            counts[term] = counts.get(term, 0.0) + 1.0
+            counts[term] = counts.get(term, 0.0) + boost
+    entities: set[str] = set()
+    name_counts: Counter[str] = Counter()
     if title:
         for term in set(content_terms(title)):
             counts[term] = counts.get(term, 0.0) + config.title_weight
-    return {t: term_weight(t) * (1.0 + math.log(c)) for t, c in counts.items() if c >= 1}
-
-
-def article_entities(title: str | None, text: str) -> set[str]:
-    entities: set[str] = set()
-    for sentence in split_sentences(f"{title or ''}\n{text}"):
-        entities.update(extract_entities(sentence))
-    return entities
+        found = extract_entities(title)
+        entities.update(found)
+        name_counts.update({name: 2 for name in names_of(found)})  # the title names the topic
+    for sentence in sentences:
+        found = extract_entities(sentence)
+        entities.update(found)
+        name_counts.update(names_of(found))
+    ranked = sorted(name_counts.items(), key=lambda item: (-item[1], item[0]))
+    dominant = frozenset(name for name, _ in ranked[: config.dominant_names])
+    vector = {t: term_weight(t) * (1.0 + math.log(c)) for t, c in counts.items() if c >= 1}
+    norm = math.sqrt(sum(w * w for w in vector.values())) or 1.0
+    plain = " " + " ".join(tokenize(f"{title or ''} {text}")) + " "
+    return ArticleView(vector, norm, frozenset(entities), dominant, plain)
 
 
 def _contains_phrase(haystack: str, phrase: str) -> bool:
-    return f" {phrase.lower()} " in haystack
+    return f" {' '.join(tokenize(phrase))} " in haystack
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,38 +240,33 @@ class Candidate:
     shared_terms: tuple[str, ...]
 
 
-def score_story(
-    profile: StoryProfile,
-    vector: Vector,
-    entities: set[str],
-    plain_text: str,
-    config: MatchConfig,
-) -> Candidate:
+def score_story(profile: StoryProfile, view: ArticleView, config: MatchConfig) -> Candidate:
     """Score one story: weighted cosine, zero when rules or co-occurrence rule it out."""
-    if any(_contains_phrase(plain_text, phrase) for phrase in profile.exclude):
+    if any(_contains_phrase(view.plain, phrase) for phrase in profile.exclude):
         return Candidate(profile.story_id, 0.0, (), ())
-    keyword_hits = tuple(k for k in profile.keywords if _contains_phrase(plain_text, k))
-    if profile.keywords and not (profile.seed or profile.learned) and not keyword_hits:
+    keyword_hits = tuple(k for k in profile.keywords if _contains_phrase(view.plain, k))
+    if profile.keywords and not profile.weights and not keyword_hits:
         return Candidate(profile.story_id, 0.0, (), ())
     contributions: dict[str, float] = {}
-    for term, weight in vector.items():
-        story_weight = profile.weight(term, config)
+    weights = profile.weights
+    for term, weight in view.vector.items():
+        story_weight = weights.get(term)
         if story_weight:
             contributions[term] = weight * story_weight
-    article_norm = math.sqrt(sum(w * w for w in vector.values())) or 1.0
-    cosine = sum(contributions.values()) / (article_norm * profile.norm(config))
+    cosine = sum(contributions.values()) / (view.norm * profile.norm())
     shared_entities = sorted(
-        (e for e in entities if e in profile.entities and _distinctive(e, config)),
+        (e for e in view.entities if e in profile.entities and _distinctive(e, config)),
         key=lambda e: (-profile.entities[e], e),
     )
     rare_terms = {t for t in contributions if term_weight(t) >= config.rare_term_weight}
     support = len(set(shared_entities) | rare_terms)
+    about_story = bool(view.dominant & profile.top_names(config.story_names))
     score = cosine
     if keyword_hits:
         score = max(score, config.threshold) + 0.05 * len(keyword_hits)
-    elif support < config.min_shared_entities:
+    elif support < config.min_shared_entities or not about_story:
         score = min(score, config.threshold * 0.5)
-    top_terms = sorted(contributions, key=lambda t: -contributions[t])[:6]
+    top_terms = sorted(contributions, key=lambda t: (-contributions[t], t))[:6]
     return Candidate(profile.story_id, score, tuple(shared_entities[:6]), tuple(top_terms))
 
 
@@ -155,16 +283,9 @@ def rank(
     config: MatchConfig,
 ) -> list[Candidate]:
     """Every story scored against the article, best first (ties broken by story id)."""
-    vector = article_vector(title, text, config)
-    entities = article_entities(title, text)
-    plain = " " + " ".join(content_terms_raw(f"{title or ''} {text}")) + " "
-    scored = [score_story(p, vector, entities, plain, config) for p in profiles]
+    view = article_view(title, text, config)
+    scored = [score_story(p, view, config) for p in profiles]
     return sorted(scored, key=lambda c: (-c.score, c.story_id))
-
-
-def content_terms_raw(text: str) -> list[str]:
-    """Lower-case words for keyword/exclusion phrase tests (no stemming, no stopwords)."""
-    return tokenize(text)
 
 
 def decide_match(candidates: Sequence[Candidate], config: MatchConfig) -> Match | None:

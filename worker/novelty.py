@@ -21,7 +21,7 @@ What it must not do: decide topic (the matcher does), mutate knowledge while ass
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -31,6 +31,27 @@ from worker.text import SentenceFeatures, sentence_features, split_sentences, te
 # Terms under this background weight ("people", "government") are not indexed: they would
 # make every lookup scan most known sentences while adding little to coverage.
 _INDEXED_WEIGHT = 1.5
+# Coverage under this is only a lower bound (see `KnowledgeBase.coverage`); it is well
+# below every threshold the decision uses.
+_COVERAGE_FLOOR = 0.4
+# Each term remembers the latest sentences that carry it, not all of them: a story that
+# learned thousands of articles would otherwise make every lookup scan thousands of
+# sentences. Copies and rehashes repeat recent sentences, and rare words (names,
+# figures) have short lists that the cap never cuts.
+_POSTINGS_CAP = 256
+# Spelling variants are only looked for among rare words of five letters or more.
+_VARIANT_MIN_LENGTH = 5
+_VARIANT_WEIGHT = 3.0
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """True for one substitution, insertion or deletion ("zelenskiy"/"zelensky")."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return a == b
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +67,12 @@ class NoveltyConfig:
     """
 
     covered: float = 0.5
-    min_novel_weight: float = 12.0
+    min_novel_weight: float = 25.0
     lead_sentences: int = 3
     body_share: float = 0.5
     duplicate: float = 0.9
     min_words: int = 6
-    rare_name_weight: float = 3.0
+    rare_name_weight: float = 4.0
 
 
 @dataclass(slots=True)
@@ -60,23 +81,60 @@ class KnowledgeBase:
 
     sentences: list[SentenceFeatures] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
-    index: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    index: dict[str, deque[int]] = field(
+        default_factory=lambda: defaultdict(lambda: deque(maxlen=_POSTINGS_CAP))
+    )
     specifics: Counter[str] = field(default_factory=Counter)
     terms: Counter[str] = field(default_factory=Counter)
+    variants: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    def knows_name(self, word: str) -> bool:
+        """The word, or a spelling variant of it (same first letters, one edit apart)."""
+        if word in self.terms:
+            return True
+        if len(word) < _VARIANT_MIN_LENGTH:
+            return False
+        return any(_one_edit_apart(word, known) for known in self.variants.get(word[:2], ()))
 
     def coverage(self, features: SentenceFeatures) -> float:
-        """Largest share of the sentence's term weight found in one known sentence."""
-        total = sum(term_weight(t) for t in features.terms)
+        """Largest share of the sentence's term weight found in one known sentence.
+
+        Exact above `_COVERAGE_FLOOR`, a lower bound below it (prefix filtering): posting
+        lists are read shortest first, and once the terms not yet read weigh less than the
+        floor, a known sentence seen in none of the lists read so far cannot reach the
+        floor. The longest lists (the story's most repeated words) are thus rarely read,
+        which keeps the cost flat as the story learns thousands of sentences.
+        """
+        weights = {t: term_weight(t) for t in features.terms}
+        total = sum(weights.values())
         if total == 0.0:
             return 1.0
+        indexed = sorted(
+            (t for t, w in weights.items() if w >= _INDEXED_WEIGHT and t in self.index),
+            key=lambda t: (len(self.index[t]), t),
+        )
+        remaining = sum(weights[t] for t in indexed)
         overlap: dict[int, float] = defaultdict(float)
-        for term in features.terms:
-            weight = term_weight(term)
-            if weight < _INDEXED_WEIGHT:
-                continue  # common words: long posting lists, little evidence (kept cheap)
-            for i in self.index.get(term, ()):
-                overlap[i] += weight
-        return max(overlap.values(), default=0.0) / total
+        read = 0
+        for term in indexed:
+            if remaining < _COVERAGE_FLOOR * total:
+                break
+            weight = weights[term]
+            for number in self.index[term]:
+                overlap[number] += weight
+            remaining -= weight
+            read += 1
+        unread = [(t, weights[t]) for t in indexed[read:]]
+        best = max(overlap.values(), default=0.0)
+        floor = _COVERAGE_FLOOR * total
+        if unread:
+            # Only sentences whose partial overlap plus every unread term could beat the
+            # best partial one are completed: usually a handful.
+            for number, partial in overlap.items():
+                if partial + remaining > max(best, floor):
+                    known = self.sentences[number].terms
+                    best = max(best, partial + sum(w for t, w in unread if t in known))
+        return best / total
 
     def add(self, sentence: str, config: NoveltyConfig) -> bool:
         """Learn a sentence; False when it adds nothing (a copy of a known one)."""
@@ -90,6 +148,9 @@ class KnowledgeBase:
                 self.index[term].append(number)
         self.specifics.update(features.specifics)
         self.terms.update(features.terms)
+        for term in features.terms:
+            if len(term) >= _VARIANT_MIN_LENGTH and term_weight(term) >= _VARIANT_WEIGHT:
+                self.variants[term[:2]].add(term)
         return True
 
 
@@ -112,6 +173,25 @@ def _informative_number(number: str) -> bool:
         return True
 
 
+def _new_name_parts(knowledge: KnowledgeBase, entity: str, config: NoveltyConfig) -> list[str]:
+    """Rare words of a name the story has never seen, spelling variants aside.
+
+    1. A name whose last word (the surname, the place) is known is a known name: "Vladimir
+       Putin" adds nothing to a story that knows Putin.
+    2. A word is known when the story knows it or a spelling variant of it (Zelenskiy and
+       Zelensky, Shahid and Shahed): transliterations are not news.
+    3. Only rare words count: headline Title Case turns common words into "names".
+    """
+    parts = entity.split()
+    if knowledge.knows_name(parts[-1]):
+        return []
+    return [
+        part
+        for part in parts
+        if term_weight(part) >= config.rare_name_weight and not knowledge.knows_name(part)
+    ]
+
+
 def assess_sentence(
     knowledge: KnowledgeBase, sentence: str, config: NoveltyConfig
 ) -> SentenceNovelty:
@@ -119,12 +199,11 @@ def assess_sentence(
     coverage = knowledge.coverage(features)
     # Specifics the story has never seen: figures, and rare words of names. Dates alone do
     # not count: every rehash carries its own publication date.
-    new_numbers = {n for n in features.numbers if _informative_number(n)} - set(knowledge.specifics)
-    name_parts = {part for entity in features.entities for part in entity.split()}
+    new_numbers = {
+        n for n in features.numbers if _informative_number(n) and n not in knowledge.specifics
+    }
     new_names = {
-        part
-        for part in name_parts
-        if part not in knowledge.terms and term_weight(part) >= config.rare_name_weight
+        part for entity in features.entities for part in _new_name_parts(knowledge, entity, config)
     }
     new_specifics = tuple(sorted(new_numbers | new_names))
     new_weight = sum(term_weight(t) for t in features.terms if t not in knowledge.terms)

@@ -445,8 +445,13 @@ class SentenceFeatures:
         return self.numbers | self.dates | self.entities
 
 
+@lru_cache(maxsize=32768)
 def sentence_features(sentence: str) -> SentenceFeatures:
-    """Features of one sentence (terms stemmed, specifics canonicalised)."""
+    """Features of one sentence (terms stemmed, specifics canonicalised).
+
+    Memoised: `decide` and `learn` look at the same sentences one after the other, and
+    syndicated copies repeat them; the value is immutable, so sharing it is safe.
+    """
     return SentenceFeatures(
         text=sentence,
         terms=frozenset(content_terms(sentence)),

@@ -38,7 +38,9 @@ class Tracker:
         self._profiles: dict[str, StoryProfile] = {}
         self._knowledge: dict[str, KnowledgeBase] = {}
         for story in stories:
-            profile = StoryProfile(story.id, keywords=story.keywords, exclude=story.exclude)
+            profile = StoryProfile.for_config(
+                story.id, self.config.match, keywords=story.keywords, exclude=story.exclude
+            )
             knowledge = KnowledgeBase()
             for fact in story.facts:
                 profile.add_text(fact, learned=False)
@@ -83,6 +85,9 @@ class Tracker:
         added: list[str] = []
         for sentence in sentences:
             if knowledge.add(sentence, self.config.novelty):
-                profile.add_text(sentence, learned=True)
+                # Only on-topic sentences teach the matcher (see worker.match): the
+                # gate depends on the profile alone, so add_facts replays it exactly.
+                if profile.relevance(sentence, self.config.match) >= self.config.match.learn_gate:
+                    profile.add_text(sentence, learned=True)
                 added.append(sentence)
         return tuple(added)

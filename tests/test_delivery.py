@@ -147,3 +147,45 @@ def test_the_sweep_enqueues_a_due_delivery_once_until_its_message_may_be_lost(
     runtime.clock = lambda: later + timedelta(minutes=5)
     assert pipeline.find_stalled_work(runtime).alert_ids == ()  # delivered: nothing to do
     runtime.close()
+
+
+def test_an_attempt_that_outlived_its_lease_does_not_overwrite_the_new_owner(
+    tmp_path: Path, receiver: HTTPServer
+) -> None:
+    from worker.models import DeliveryOutcome  # noqa: PLC0415
+    from worker.pipeline.delivery import _claim, _record  # noqa: PLC0415 - the mechanism
+
+    runtime = make_runtime(tmp_path, '[[destinations]]\nid = "out"\nkind = "console"\n')
+    add_alerts(runtime, 1, "out")
+    with transaction(runtime.sessions) as session:
+        delivery_id = session.scalars(select(schema.Delivery.id)).one()
+    first = _claim(runtime, delivery_id)
+    assert first is not None and _claim(runtime, delivery_id) is None  # leased
+    late = runtime.clock() + lease_for(runtime) + timedelta(seconds=1)
+    runtime.clock = lambda: late
+    second = _claim(runtime, delivery_id)
+    assert second is not None  # the lease ran out: another worker took it over
+    ok = DeliveryOutcome(ok=True, status_code=200)
+    assert _record(runtime, delivery_id, "out", second[1], second[2], ok) == "delivered"
+    failed = DeliveryOutcome(ok=False, status_code=503, error="slow receiver")
+    assert _record(runtime, delivery_id, "out", first[1], first[2], failed) == "lost"
+    with transaction(runtime.sessions) as session:
+        assert session.get(schema.Delivery, delivery_id).status == "delivered"
+    runtime.close()
+
+
+def test_a_story_routed_to_console_by_name_reaches_the_console(
+    tmp_path: Path, receiver: HTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    receiver.expect_request("/hook").respond_with_data("ok")
+    runtime = make_runtime(
+        tmp_path,
+        '[[destinations]]\nid = "hook"\nkind = "webhook"\nurl_env = "HOOK_URL"\n'
+        'secret_env = "HOOK_SECRET"\n',
+        HOOK_URL=receiver.url_for("/hook"),
+        HOOK_SECRET="whsec_Y29uc29sZS1yb3V0ZS10ZXN0",
+    )
+    [ident] = add_alerts(runtime, 1, "console")
+    assert pipeline.deliver_alert(runtime, ident).delivered == 1
+    assert "[storywatch] New development: Story" in capsys.readouterr().out
+    runtime.close()

@@ -504,3 +504,23 @@ def test_environment_proxy_is_ignored(httpserver: HTTPServer, monkeypatch: pytes
     monkeypatch.setenv("ALL_PROXY", "http://10.255.255.1:3128")
     httpserver.expect_request("/direct").respond_with_data(b"direct")
     assert fetch(url(httpserver, "/direct")).body == b"direct"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "::ffff:169.254.169.254",
+        "2002:a9fe:a9fe::1",
+        "64:ff9b::a9fe:a9fe",
+        "169.254.170.2",
+        "100.100.100.200",
+        "fe80::1",
+    ],
+)
+def test_metadata_and_link_local_stay_refused_when_private_networks_are_allowed(
+    address: str,
+) -> None:
+    """Every IPv6 wrapper of a metadata address, and all of link-local, is never allowed."""
+    with pytest.raises(guard.AddressRefused) as refused:
+        guard.resolve_checked(address, 80, allow_private_networks=True)
+    assert not refused.value.allowable

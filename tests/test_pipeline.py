@@ -346,3 +346,27 @@ def test_two_workers_with_two_copies_make_one_alert_on_postgres(
     second.close()
     assert alerts == 1
     assert sorted(results.values()) in (["development", "duplicate"], ["development", "rehash"])
+
+
+def test_a_scheduled_page_retry_is_not_swept_before_it_is_due(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    [item_id] = _development_setup(runtime, httpserver)
+    pipeline.note_item_retry(runtime, item_id, error="TransientFetchError: 429", retry_in=3600)
+    start = runtime.clock()
+    runtime.clock = lambda: start + timedelta(minutes=30)
+    assert pipeline.find_stalled_work(runtime).item_ids == ()  # the retry is still ahead
+    runtime.clock = lambda: start + timedelta(minutes=66)
+    assert pipeline.find_stalled_work(runtime).item_ids == (item_id,)  # its message was lost
+    with transaction(runtime.sessions) as session:
+        item = session.get(Item, item_id)
+        assert item is not None and item.error == "TransientFetchError: 429"
+
+
+def test_very_long_urls_are_stored_under_a_unique_bounded_key() -> None:
+    from worker.pipeline.copies import MAX_URL_KEY, storage_key  # noqa: PLC0415
+
+    base = "https://news.example/" + "a" * 3000
+    one, two = storage_key(base + "1"), storage_key(base + "2")
+    assert len(one) <= MAX_URL_KEY and len(two) <= MAX_URL_KEY and one != two
+    assert storage_key("https://news.example/short") == "https://news.example/short"

@@ -111,3 +111,16 @@ def test_the_shipped_configuration_is_valid() -> None:
     assert len(settings.feeds) >= 5
     assert all(feed.url.startswith("https://") for feed in settings.feeds)
     assert {d.kind for d in settings.destinations} <= {"console", "jsonl"}
+
+
+def test_a_destination_listed_twice_is_a_configuration_error(tmp_path: Path) -> None:
+    """A repeated route would insert two deliveries of one alert to one destination."""
+    config = write_config(
+        tmp_path,
+        destinations='[[destinations]]\nid = "out"\nkind = "console"\n',
+        stories='[[stories]]\nid = "s"\nkeywords = ["x"]\ndestinations = ["out", "out"]\n',
+    )
+    with pytest.raises(
+        ConfigError, match=r"stories\[0\]\.destinations: listed more than once: out"
+    ):
+        load_settings(env_for(config, tmp_path), dotenv=False)

@@ -54,6 +54,7 @@ def test_a_template_sees_the_alert_as_the_webhook_payload() -> None:
         ("{{ alert.__class__.__mro__ }}", "template error"),
         ("{{ new_facts.append('forged') }}", "template error"),
         ("{% if false %}x{% endif %}", "empty message"),
+        ("{{ score // 0 }}", "ZeroDivisionError"),
     ],
 )
 def test_bad_templates_are_reported_at_start(source: str, fragment: str) -> None:

@@ -26,7 +26,11 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Cloud metadata endpoints (AWS/GCP/Azure/OpenStack, AWS IPv6). Refused even when private
 # networks are allowed: no feed lives there, and credentials do.
 METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
-    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+    {
+        ipaddress.ip_address("169.254.169.254"),
+        ipaddress.ip_address("fd00:ec2::254"),
+        ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
+    }
 )
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")  # RFC 6598 shared space; not "private" in stdlib
 
@@ -43,15 +47,39 @@ class AddressRefused(Exception):
         self.why, self.allowable = why, allowable
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix
+_LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
+
+
+def _unwrap(ip: IPAddress) -> IPAddress:
+    """The IPv4 host an IPv6 wrapper (mapped, 6to4, NAT64) reaches, else `ip` itself."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = ip.ipv4_mapped or ip.sixtofour
+        if inner is None and ip in _NAT64:
+            inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if inner is not None:
+            return inner
+    return ip
+
+
+def never_allowed(ip: IPAddress) -> bool:
+    """Cloud metadata and the whole link-local range (AWS ECS credentials at 169.254.170.2,
+    instance metadata at 169.254.169.254): refused even when private networks are allowed,
+    whatever IPv6 wrapper the address comes in. No feed lives there; credentials do."""
+    inner = _unwrap(ip)
+    return inner in METADATA_ADDRESSES or any(inner in net for net in _LINK_LOCAL)
+
+
 def address_block_reason(ip: IPAddress) -> str | None:
     """Why `ip` must not be fetched from (e.g. "a loopback address"), or None if public."""
-    if ip in METADATA_ADDRESSES:
+    inner = _unwrap(ip)
+    if inner in METADATA_ADDRESSES:
         return "a cloud metadata address"
-    if isinstance(ip, ipaddress.IPv6Address):
+    if never_allowed(ip):
+        return "a link-local address"
+    if inner is not ip:
         # An IPv6 wrapper around an IPv4 address reaches that IPv4 host: judge the inner one.
-        inner = ip.ipv4_mapped or ip.sixtofour
-        if inner is not None:
-            return address_block_reason(inner)
+        return address_block_reason(inner)
     checks = (
         (ip.is_unspecified, "an unspecified address"),
         (ip.is_loopback, "a loopback address"),
@@ -79,11 +107,11 @@ def resolve_checked(host: str, port: int, *, allow_private_networks: bool) -> li
     for address in addresses:
         ip = ipaddress.ip_address(address)
         reason = address_block_reason(ip)
-        if reason is None or (allow_private_networks and ip not in METADATA_ADDRESSES):
+        if reason is None or (allow_private_networks and not never_allowed(ip)):
             continue
         literal = _is_ip(host) and ipaddress.ip_address(host) == ip
         why = f"{host} is {reason}" if literal else f"{host} resolves to {ip}, {reason}"
-        raise AddressRefused(why, allowable=ip not in METADATA_ADDRESSES)
+        raise AddressRefused(why, allowable=not never_allowed(ip))
     if not addresses:
         raise httpcore.ConnectError(f"{host} has no addresses")
     return addresses

@@ -24,6 +24,7 @@ import json
 import os
 import random
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -330,7 +331,7 @@ def _post(
             outcome = classify_status(response.status_code)
             if outcome.ok:
                 return outcome
-            excerpt = _read_excerpt(response)
+            excerpt = _read_excerpt(response, timeout)
             retry_after = None
             if response.status_code in (429, 503):
                 retry_after = parse_retry_after(response.headers.get("retry-after"), now=now)
@@ -354,16 +355,18 @@ def _post(
     )
 
 
-def _read_excerpt(response: httpx.Response) -> str:
-    """The start of an error body, on one line. Read as a stream so an endless body cannot
-    hold the worker; a body that fails to arrive just leaves the excerpt empty."""
+def _read_excerpt(response: httpx.Response, timeout: float) -> str:
+    """The start of an error body, on one line. Read as a stream, for at most `timeout`
+    seconds in all, so neither an endless body nor one dripping a byte at a time (each
+    read within httpx's per-read timeout) can hold the worker past its delivery lease."""
     chunks: list[bytes] = []
     size = 0
+    deadline = time.monotonic() + timeout
     try:
         for chunk in response.iter_bytes():
             chunks.append(chunk)
             size += len(chunk)
-            if size >= 4 * _ERROR_EXCERPT_CHARS:
+            if size >= 4 * _ERROR_EXCERPT_CHARS or time.monotonic() > deadline:
                 break
     except httpx.HTTPError:
         pass
@@ -374,7 +377,13 @@ def _read_excerpt(response: httpx.Response) -> str:
 def _scrub(text: str, url: str) -> str:
     """Remove the URL and each of its secret-bearing parts from a message."""
     parts = urlsplit(url)
-    secrets = [url, parts.path if len(parts.path) > 1 else "", parts.query, parts.password or ""]
+    secrets = [
+        url,
+        parts.path if len(parts.path) > 1 else "",
+        parts.query,
+        parts.password or "",
+        parts.username or "",  # a token passed as userinfo
+    ]
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
         text = text.replace(secret, "…")
     return text

@@ -351,7 +351,8 @@ def retry_deliveries(session: Session, now: datetime, *, alert_id: str | None) -
         return RetryResult((), 0)
     session.execute(
         update(Delivery)
-        .where(Delivery.id.in_([row.id for row in rows]))
+        # The conditions again: a worker may have claimed one since the select above.
+        .where(Delivery.id.in_([row.id for row in rows]), *conditions)
         .values(
             status="pending",
             attempts=0,

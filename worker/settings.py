@@ -250,7 +250,11 @@ class _Table:
         if not all(isinstance(v, str) and v.strip() for v in value):
             self.problem(key, "expected a list of non-empty strings")
             return None
-        return tuple(v.strip() for v in value)
+        items = tuple(v.strip() for v in value)
+        repeated = sorted({v for v in items if items.count(v) > 1})
+        if repeated:
+            self.problem(key, f"listed more than once: {', '.join(repeated)}")
+        return tuple(dict.fromkeys(items))
 
 
 def _tables(doc: dict[str, Any] | None, name: str, file: str, problems: list[str]) -> list[Any]:

@@ -17,6 +17,7 @@ from worker.errors import TransientFetchError
 from worker.logs import get_logger
 
 log = get_logger(__name__)
+MAX_COUNTDOWN_SECONDS = 600.0  # < broker visibility_timeout (900 s, celery_app.py)
 
 
 @app.task(name="storywatch.poll_due_feeds", acks_late=False)
@@ -54,16 +55,27 @@ def process_item(self: Task, item_id: int) -> dict[str, Any]:
     try:
         result = pipeline.process_item(rt, item_id)
     except TransientFetchError as exc:
-        delay = max(
-            rt.settings.page_retry_seconds * 2**self.request.retries,
-            exc.retry_after_seconds or 0.0,
+        # Capped below the Redis visibility timeout, past which an unacked message that is
+        # still waiting for its countdown would be handed to a second worker.
+        delay = min(
+            max(
+                rt.settings.page_retry_seconds * 2**self.request.retries,
+                exc.retry_after_seconds or 0.0,
+            ),
+            MAX_COUNTDOWN_SECONDS,
         )
+        pipeline.note_item_retry(rt, item_id, error=f"{type(exc).__name__}: {exc}", retry_in=delay)
         raise self.retry(exc=exc, countdown=delay) from exc
     except (OperationalError, IntegrityError) as exc:
         # Lock timeouts and a lost insert race with another worker: the next run sees the
         # winner's rows and finishes as a duplicate or rehash.
         log.warning("item.retry_database", item_id=item_id, error=str(exc)[:300])
         raise self.retry(exc=exc, countdown=2.0 * (self.request.retries + 1)) from exc
+    except Exception as exc:
+        # A bug or bad input: keep the real error on the item (the sweep retries it until
+        # MAX_ITEM_ATTEMPTS, then marks it failed with this error) and let Celery log it.
+        pipeline.note_item_retry(rt, item_id, error=f"{type(exc).__name__}: {exc}", retry_in=None)
+        raise
     if result.alert_id:
         deliver_alert.delay(result.alert_id)
     return {"item_id": item_id, "outcome": result.outcome, "alert_id": result.alert_id}

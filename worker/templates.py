@@ -56,6 +56,8 @@ def template_problem(source: str) -> str | None:
         line = getattr(exc, "lineno", None)  # set on syntax errors only
         where = f" (line {line})" if line else ""
         return f"template error{where}: {exc.message or exc}"
+    except Exception as exc:  # e.g. {{ score // 0 }}: Python errors raised while rendering
+        return f"template error: {type(exc).__name__}: {exc}"
     if not rendered:
         return "the template renders an empty message"
     return None

@@ -75,6 +75,10 @@ def _record(session: Session, development: Development, article: schema.Article,
             )
         )
         session.flush()
+    # Lock the alert first: two copies recorded at once must not each count only their own.
+    alert = session.scalar(
+        select(Alert).where(Alert.development_id == development.id).with_for_update()
+    )
     original = session.get(schema.Article, development.article_id)
     own = (original.source or original.url) if original else None
     reports = session.execute(
@@ -84,7 +88,6 @@ def _record(session: Session, development: Development, article: schema.Article,
     )
     # Distinct other outlets: a site republishing its own story is not another source.
     others = len({source or url for source, url in reports} - {own, None})
-    alert = session.scalar(select(Alert).where(Alert.development_id == development.id))
     if alert is not None and alert.content.get("also_reported_by") != others:
         alert.content = {**alert.content, "also_reported_by": int(others)}
     log.info(

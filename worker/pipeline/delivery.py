@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from worker import metrics
@@ -103,29 +103,33 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
         if alert is None:
             return DeliverySummary(alert_id)
         content = alert_from_json(alert.content)
-        claimed = session.scalars(
-            select(Delivery)
-            .where(
+        due = session.scalars(
+            select(Delivery.id).where(
                 Delivery.alert_id == alert_id,
                 Delivery.status.in_(("pending", "failed")),
                 Delivery.next_attempt_at <= now,
                 (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
             )
-            .with_for_update(skip_locked=True)
         ).all()
-        for delivery in claimed:
-            delivery.lease_until = now + lease_for(runtime)
-            delivery.queued_until = None  # its message is consumed: a retry needs a new one
-        work = [(d.id, d.destination_id, d.attempts + 1) for d in claimed]
 
-    destinations = {d.id: d for d in runtime.settings.destinations} or {CONSOLE.id: CONSOLE}
+    destinations = {d.id: d for d in runtime.settings.destinations}
     counts = {"delivered": 0, "failed": 0, "dead": 0, "postponed": 0}
     with runtime.delivery_client() as client:
-        for delivery_id, destination_id, attempt in work:
-            destination = destinations.get(destination_id)
+        for delivery_id in due:
+            # Claimed one at a time, just before its send: a lease taken for all of an
+            # alert's deliveries at once could run out while earlier ones are being sent.
+            claim = _claim(runtime, delivery_id)
+            if claim is None:
+                continue  # another worker took it, or it is no longer due
+            destination_id, attempt, lease = claim
+            # "console" always means the console, configured or not: stories.toml may
+            # route a story there by name.
+            destination = destinations.get(destination_id) or (
+                CONSOLE if destination_id == CONSOLE.id else None
+            )
             postpone_until = _hold_back(runtime, destination) if destination else None
             if postpone_until is not None:
-                _postpone(runtime, delivery_id, postpone_until)
+                _postpone(runtime, delivery_id, lease, postpone_until)
                 counts["postponed"] += 1
                 metrics.count_delivery(destination_id, "postponed")
                 continue
@@ -141,9 +145,11 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
                         client=client,
                         timeout=runtime.settings.delivery_timeout_seconds,
                     )
-            status = _record(runtime, delivery_id, destination_id, attempt, outcome)
+            status = _record(runtime, delivery_id, destination_id, attempt, lease, outcome)
+            if status == "lost":
+                continue  # the lease ran out mid-send; the new owner records its own attempt
             metrics.count_delivery(destination_id, status)
-            counts[status if status in counts else "failed"] += 1
+            counts[status] += 1
             (log.info if outcome.ok else log.warning)(
                 "delivery.succeeded" if outcome.ok else "delivery.failed",
                 alert_id=alert_id,
@@ -194,9 +200,40 @@ def _hold_back(runtime: Runtime, destination: DestinationConfig) -> datetime | N
     return None
 
 
-def _postpone(runtime: Runtime, delivery_id: int, until: datetime) -> None:
+def _claim(runtime: Runtime, delivery_id: int) -> tuple[str, int, datetime] | None:
+    """Lease one due delivery: (destination id, attempt number, lease end), or None."""
+    now = runtime.clock()
+    lease = now + lease_for(runtime)
     with transaction(runtime.sessions) as session:
-        delivery = session.get(Delivery, delivery_id)
+        claimed = session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id == delivery_id,
+                Delivery.status.in_(("pending", "failed")),
+                Delivery.next_attempt_at <= now,
+                (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
+            )
+            .values(lease_until=lease, queued_until=None)  # its message is consumed
+            .returning(Delivery.destination_id, Delivery.attempts)
+        ).first()
+    if claimed is None:
+        return None
+    destination_id, attempts = claimed
+    return destination_id, attempts + 1, lease
+
+
+def _owned(session: Session, delivery_id: int, lease: datetime) -> Delivery | None:
+    """The delivery, if our lease on it still holds (nobody re-claimed it meanwhile)."""
+    delivery = session.get(Delivery, delivery_id, with_for_update=True)
+    if delivery is None or delivery.lease_until != lease:
+        log.warning("delivery.lease_lost", delivery_id=delivery_id)
+        return None
+    return delivery
+
+
+def _postpone(runtime: Runtime, delivery_id: int, lease: datetime, until: datetime) -> None:
+    with transaction(runtime.sessions) as session:
+        delivery = _owned(session, delivery_id, lease)
         if delivery is not None:
             delivery.lease_until = None
             delivery.next_attempt_at = until
@@ -207,13 +244,14 @@ def _record(
     delivery_id: int,
     destination_id: str,
     attempt: int,
+    lease: datetime,
     outcome: DeliveryOutcome,
 ) -> str:
     now = runtime.clock()
     with transaction(runtime.sessions) as session:
-        delivery = session.get(Delivery, delivery_id)
+        delivery = _owned(session, delivery_id, lease)
         if delivery is None:
-            return "dead"
+            return "lost"
         delivery.attempts = attempt
         delivery.lease_until = None
         delivery.last_status_code = outcome.status_code

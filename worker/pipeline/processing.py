@@ -14,17 +14,15 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from structlog.typing import FilteringBoundLogger
 
 from worker import metrics
 from worker.alerts import alert_id
 from worker.dedupe import (
-    MinHashSignature,
-    is_near_duplicate,
     lsh_band_keys,
     minhash_signature,
-    signature_from_bytes,
     signature_to_bytes,
     text_fingerprint,
 )
@@ -32,9 +30,10 @@ from worker.errors import ExtractionError, FetchError, TransientFetchError
 from worker.extract import extract_page
 from worker.logs import get_logger
 from worker.models import AlertContent, Article, Decision, DestinationConfig, Page, Story
+from worker.pipeline.copies import article_by_url, find_copy, storage_key
 from worker.pipeline.corroborate import record_copy, record_rewrite
 from worker.pipeline.delivery import alert_to_json
-from worker.pipeline.runtime import Runtime
+from worker.pipeline.runtime import Runtime, TrackerCache
 from worker.store import schema
 from worker.store.engine import transaction
 from worker.store.schema import ArticleBand, Delivery, Development, Feed, Item, StoryFact, StoryRow
@@ -42,8 +41,8 @@ from worker.urls import canonicalize_url
 
 log = get_logger(__name__)
 
-NEAR_DUPLICATE = 0.8  # Jaccard or containment of word 5-shingles
 MAX_ITEM_ATTEMPTS = 6
+MAX_LOCK_ROUNDS = 4
 MIN_SUMMARY_CHARS = 40  # a summary shorter than this carries no fact worth deciding on
 CONSOLE = DestinationConfig(id="console", kind="console")
 
@@ -80,13 +79,13 @@ def process_item(runtime: Runtime, item_id: int, *, page_attempts: int = 3) -> I
         return snapshot
     allow_fallback = snapshot.attempts >= page_attempts
     bound = log.bind(item_id=item_id, feed_id=snapshot.feed_id, url=snapshot.url)
-    canonical = (
+    canonical = storage_key(
         canonicalize_url(snapshot.url)
         if snapshot.url
         else f"urn:storywatch:{snapshot.feed_id}:{snapshot.key}"
     )
     with transaction(runtime.sessions) as session:
-        existing = _article_by_url(session, canonical)
+        existing = article_by_url(session, canonical)
         if existing is not None:
             return _finish(session, item_id, "duplicate", article_id=existing)
 
@@ -96,11 +95,30 @@ def process_item(runtime: Runtime, item_id: int, *, page_attempts: int = 3) -> I
         with transaction(runtime.sessions) as session:
             return _finish(session, item_id, "failed", error=extraction)
 
+    # The tracker learns in memory before the commit: hold its lock until the commit is
+    # done, and forget what it learned if anything (the commit included) fails.
+    with runtime.trackers.lock:
+        try:
+            return _store_and_decide(runtime, item_id, snapshot, canonical, page, extraction, bound)
+        except BaseException:
+            runtime.trackers.invalidate()
+            raise
+
+
+def _store_and_decide(
+    runtime: Runtime,
+    item_id: int,
+    snapshot: _Snapshot,
+    canonical: str,
+    page: Page,
+    extraction: str,
+    bound: FilteringBoundLogger,
+) -> ItemResult:
     text = page.text
     signature = minhash_signature(text)
     bands = lsh_band_keys(signature)
     with transaction(runtime.sessions) as session:
-        duplicate_of = _find_copy(session, canonical, page, text, signature, bands)
+        duplicate_of = find_copy(session, canonical, page, text, signature, bands)
         row = schema.Article(
             canonical_url=canonical,
             url=snapshot.url,
@@ -130,13 +148,8 @@ def process_item(runtime: Runtime, item_id: int, *, page_attempts: int = 3) -> I
             source=row.source,
             published=row.published,
         )
-        try:
-            with metrics.observe_stage("decide"):
-                return _decide_and_record(runtime, session, row, article, item_id, bound)
-        except BaseException:
-            # The tracker may have learned facts this rolled-back transaction never stored.
-            runtime.trackers.invalidate()
-            raise
+        with metrics.observe_stage("decide"):
+            return _decide_and_record(runtime, session, row, article, item_id, bound)
 
 
 def _load(runtime: Runtime, item_id: int) -> _Snapshot | ItemResult:
@@ -149,7 +162,8 @@ def _load(runtime: Runtime, item_id: int) -> _Snapshot | ItemResult:
             return ItemResult(item_id, item.outcome or item.status)
         if item.attempts >= MAX_ITEM_ATTEMPTS:
             # A poison item (one that crashes every run) must not be retried forever.
-            return _finish(session, item_id, "failed", error=item.error or "too many attempts")
+            error = f"too many attempts; last error: {item.error}" if item.error else None
+            return _finish(session, item_id, "failed", error=error or "too many attempts")
         item.attempts += 1
         feed = session.get(Feed, item.feed_id)
         return _Snapshot(
@@ -193,45 +207,6 @@ def _obtain_text(
     return None, failure[:2000]
 
 
-def _article_by_url(session: Session, canonical: str) -> int | None:
-    return session.scalar(
-        select(schema.Article.id).where(schema.Article.canonical_url == canonical)
-    )
-
-
-def _find_copy(
-    session: Session,
-    canonical: str,
-    page: Page,
-    text: str,
-    signature: MinHashSignature,
-    bands: list[str],
-) -> int | None:
-    """The id of an earlier article this one copies: same URL, same text, or near-same text."""
-    for url in (canonical, canonicalize_url(page.canonical_url) if page.canonical_url else None):
-        if url and (found := _article_by_url(session, url)) is not None:
-            return found
-    exact = session.scalar(
-        select(schema.Article.id)
-        .where(schema.Article.content_hash == text_fingerprint(text))
-        .order_by(schema.Article.id)
-        .limit(1)
-    )
-    if exact is not None:
-        return exact
-    candidates = session.execute(
-        select(schema.Article.id, schema.Article.signature)
-        .join(ArticleBand, ArticleBand.article_id == schema.Article.id)
-        .where(ArticleBand.band.in_(bands))
-        .distinct()
-        .order_by(schema.Article.id)
-    )
-    for candidate_id, blob in candidates:
-        if blob and is_near_duplicate(signature, signature_from_bytes(blob), NEAR_DUPLICATE):
-            return int(candidate_id)
-    return None
-
-
 def _decide_and_record(
     runtime: Runtime,
     session: Session,
@@ -247,14 +222,10 @@ def _decide_and_record(
         if first.match is None:
             bound.info("item.unmatched")
             return _finish(session, item_id, "unmatched", article_id=row.id)
-        # Serialize per story, then decide again on the state as of the lock.
-        session.execute(
-            select(StoryRow.id).where(StoryRow.id == first.match.story_id).with_for_update()
-        )
-        tracker = trackers.current(session)
-        decision = tracker.decide(article)
+        decision = _decide_under_lock(session, trackers, article, first)
         if decision.match is None:
             return _finish(session, item_id, "unmatched", article_id=row.id)
+        tracker = trackers.current(session)
         learned = tracker.learn(article, decision)
         facts = [
             StoryFact(story_id=decision.match.story_id, text=text, article_id=row.id)
@@ -295,6 +266,32 @@ def _decide_and_record(
         story_id=decision.match.story_id,
         alert=alert,
     )
+
+
+def _decide_under_lock(
+    session: Session, trackers: TrackerCache, article: Article, first: Decision
+) -> Decision:
+    """Decide again while holding the lock of the story the decision names.
+
+    1. Lock the matched story's row, catch the tracker up with every fact committed before
+       the lock, and decide again.
+    2. Facts learned meanwhile may move the match to another story: then lock that one too
+       and repeat. Locks are only added, so this ends; a story missing from the database
+       (rebuilt under us) makes the tracker reload.
+    """
+    locked: set[str] = set()
+    decision = first
+    for _ in range(MAX_LOCK_ROUNDS):
+        if decision.match is None or decision.match.story_id in locked:
+            return decision
+        story_id = decision.match.story_id
+        held = session.scalar(select(StoryRow.id).where(StoryRow.id == story_id).with_for_update())
+        if held is None:
+            trackers.invalidate()
+        else:
+            locked.add(story_id)
+        decision = trackers.current(session).decide(article)
+    raise OperationalError("deciding under story locks", None, RuntimeError("no stable story"))
 
 
 def _record_development(
@@ -362,7 +359,7 @@ def route(
     if not destinations:
         return [CONSOLE.id]
     if story is not None and story.destinations is not None:
-        return list(story.destinations)
+        return list(dict.fromkeys(story.destinations))  # one delivery per destination
     return [d.id for d in destinations if d.stories is None or story_id in d.stories]
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.models import Story
@@ -83,16 +83,26 @@ class TrackerCache:
             self._tracker = Tracker(stories)
             self._version = version_value
             self._cursors = {story.id: 0 for story in stories}
-        floor = min(self._cursors.values(), default=0)
+        if not self._cursors:
+            return self._tracker
+        # Each story from its own cursor: ids are committed in order within a story (its
+        # lock serializes writers) but not across stories, so one global cursor could skip
+        # a fact another story committed late; and the index makes each range cheap.
         facts = session.execute(
             select(StoryFact.id, StoryFact.story_id, StoryFact.text)
-            .where(StoryFact.id > floor)
+            .where(
+                or_(
+                    *(
+                        and_(StoryFact.story_id == story_id, StoryFact.id > cursor)
+                        for story_id, cursor in self._cursors.items()
+                    )
+                )
+            )
             .order_by(StoryFact.id)
         )
         pending: dict[str, list[tuple[int, str]]] = {}
         for fact_id, story_id, text in facts:
-            if story_id in self._cursors and fact_id > self._cursors[story_id]:
-                pending.setdefault(story_id, []).append((fact_id, text))
+            pending.setdefault(story_id, []).append((fact_id, text))
         for story_id, rows_ in pending.items():
             self._tracker.add_facts(story_id, [text for _, text in rows_])
             self._cursors[story_id] = rows_[-1][0]

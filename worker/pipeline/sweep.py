@@ -58,3 +58,20 @@ def find_stalled_work(
             delivery.queued_until = now + lease_for(runtime)
         alert_ids = tuple(dict.fromkeys(d.alert_id for d in deliveries))
         return StalledWork(tuple(item.id for item in items), alert_ids)
+
+
+def note_item_retry(runtime: Runtime, item_id: int, *, error: str, retry_in: float | None) -> None:
+    """Record why an item's run failed and, when a retry is scheduled, when it is due.
+
+    The sweep treats an item as stalled ITEM_STALL_AFTER past `queued_at`: moving
+    `queued_at` to the retry's due time keeps the sweep from running it early (hitting a
+    host that asked us to wait), while a retry message that is lost is still found.
+    """
+    now = runtime.clock()
+    with transaction(runtime.sessions) as session:
+        item = session.get(Item, item_id)
+        if item is None or item.status != "new":
+            return
+        item.error = error[:2000]
+        if retry_in is not None:
+            item.queued_at = now + timedelta(seconds=retry_in)

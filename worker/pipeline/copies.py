@@ -1,0 +1,78 @@
+"""Is this article a copy of one we already have? Same URL, same text, or nearly so.
+
+Copies are found in three steps, cheapest first: the canonical URL (and the page's own
+rel=canonical), the fingerprint of the normalized text, then MinHash LSH bands stored
+per article, so near-duplicate candidates are one indexed lookup away in any process.
+
+It must not: fetch, decide novelty, or write anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.dedupe import (
+    MinHashSignature,
+    is_near_duplicate,
+    signature_from_bytes,
+    text_fingerprint,
+)
+from worker.models import Page
+from worker.store import schema
+from worker.store.schema import ArticleBand
+from worker.urls import canonicalize_url
+
+NEAR_DUPLICATE = 0.8  # Jaccard or containment of word 5-shingles
+MAX_URL_KEY = 2048  # articles.canonical_url
+
+
+def storage_key(canonical_url: str) -> str:
+    """The canonical URL as stored (articles.canonical_url is at most 2048 characters):
+    longer ones keep their start and a hash of the whole, so they stay unique."""
+    if len(canonical_url) <= MAX_URL_KEY:
+        return canonical_url
+    suffix = "#storywatch-sha256=" + hashlib.sha256(canonical_url.encode("utf-8")).hexdigest()
+    return canonical_url[: MAX_URL_KEY - len(suffix)] + suffix
+
+
+def article_by_url(session: Session, canonical: str) -> int | None:
+    return session.scalar(
+        select(schema.Article.id).where(schema.Article.canonical_url == canonical)
+    )
+
+
+def find_copy(
+    session: Session,
+    canonical: str,
+    page: Page,
+    text: str,
+    signature: MinHashSignature,
+    bands: list[str],
+) -> int | None:
+    """The id of an earlier article this one copies: same URL, same text, or near-same text."""
+    declared = storage_key(canonicalize_url(page.canonical_url)) if page.canonical_url else None
+    for url in (canonical, declared):
+        if url and (found := article_by_url(session, url)) is not None:
+            return found
+    exact = session.scalar(
+        select(schema.Article.id)
+        .where(schema.Article.content_hash == text_fingerprint(text))
+        .order_by(schema.Article.id)
+        .limit(1)
+    )
+    if exact is not None:
+        return exact
+    candidates = session.execute(
+        select(schema.Article.id, schema.Article.signature)
+        .join(ArticleBand, ArticleBand.article_id == schema.Article.id)
+        .where(ArticleBand.band.in_(bands))
+        .distinct()
+        .order_by(schema.Article.id)
+    )
+    for candidate_id, blob in candidates:
+        if blob and is_near_duplicate(signature, signature_from_bytes(blob), NEAR_DUPLICATE):
+            return int(candidate_id)
+    return None

@@ -41,6 +41,7 @@ class DestinationConfig:
     stories: tuple[str, ...] | None = None  # None: every story
     max_per_second: float | None = None  # None: no rate limit
     template: str | None = None  # Jinja2 source of the message text (templates.py)
+    digest_every_minutes: int | None = None  # None: one message per alert (digest.py)
 
 
 @dataclass(frozen=True, slots=True)

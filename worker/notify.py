@@ -229,12 +229,28 @@ def _to_webhook(
     now: datetime,
     message: str | None = None,
 ) -> DeliveryOutcome:
+    payload = webhook_payload(alert)
+    if message is not None:
+        payload["message"] = message  # an addition: the DESIGN §4 fields stay as they are
+    return post_signed(destination, alert.id, payload, client, timeout=timeout, now=now)
+
+
+def post_signed(
+    destination: DestinationConfig,
+    message_id: str,
+    payload: dict[str, Any],
+    client: httpx.Client,
+    *,
+    timeout: float,
+    now: datetime,
+) -> DeliveryOutcome:
+    """POST `payload` as JSON signed per Standard Webhooks, with `message_id` as webhook-id."""
     if not destination.secret:
         return _failed(f"webhook destination {destination.id!r} has no signing secret", True)
     # Standard Webhooks signs "{msg_id}.{timestamp}.{payload}": an id with a "." in it
     # would make two different messages sign alike.
-    if "." in alert.id:
-        return _failed(f"alert id {alert.id!r} contains '.', which cannot be signed", True)
+    if "." in message_id:
+        return _failed(f"message id {message_id!r} contains '.', which cannot be signed", True)
     try:
         signer = Webhook(destination.secret)
     except Exception:  # binascii.Error, EmptyWebhookSecretError, RuntimeError, ...
@@ -244,17 +260,14 @@ def _to_webhook(
             "secret (whsec_ followed by base64)",
             True,
         )
-    payload = webhook_payload(alert)
-    if message is not None:
-        payload["message"] = message  # an addition: the DESIGN §4 fields stay as they are
     body = json.dumps(payload, ensure_ascii=False, separators=_JSON_SEPARATORS)
     # Standard Webhooks headers: webhook-id is the event's id, the same on every retry so
     # receivers can drop duplicates; webhook-timestamp is this attempt's time in integer
     # Unix seconds, signed with it so receivers can reject replays.
     headers = {
-        "webhook-id": alert.id,
+        "webhook-id": message_id,
         "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": signer.sign(msg_id=alert.id, timestamp=now, data=body),
+        "webhook-signature": signer.sign(msg_id=message_id, timestamp=now, data=body),
         "content-type": "application/json",
     }
     # The signed string and the sent bytes must be identical: encode what was signed.

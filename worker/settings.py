@@ -330,6 +330,7 @@ def _load_destinations(
         "max_per_second",
         "template",
         "template_file",
+        "digest_every_minutes",
     }
     result: list[DestinationConfig] = []
     seen: set[str] = set()
@@ -367,9 +368,18 @@ def _load_destinations(
                 table.strings("stories"),
                 float(rate) if rate is not None else None,
                 _template(table, path.parent),
+                _digest_minutes(table),
             )
         )
     return tuple(result)
+
+
+def _digest_minutes(table: _Table) -> int | None:
+    minutes: int | None = table.get("digest_every_minutes", int)
+    if minutes is not None and not 1 <= minutes <= 7 * 24 * 60:
+        table.problem("digest_every_minutes", "must be between 1 and 10080 (a week)")
+        return None
+    return minutes
 
 
 def _template(table: _Table, config_dir: Path) -> str | None:

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from worker import metrics
 from worker.alerts import iso_utc
+from worker.digest import deliver_digest
 from worker.logs import get_logger
 from worker.models import AlertContent, DeliveryOutcome, DestinationConfig
 from worker.notify import MAX_ATTEMPTS, deliver, next_attempt_delay
@@ -37,6 +39,7 @@ def lease_for(runtime: Runtime) -> timedelta:
 
 
 CONSOLE = DestinationConfig(id="console", kind="console")
+MAX_DIGEST = 200  # alerts in one digest message; more wait for the next one
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +136,13 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
                 counts["postponed"] += 1
                 metrics.count_delivery(destination_id, "postponed")
                 continue
+            batch = [(delivery_id, attempt, lease)]
             if destination is None:
                 outcome = DeliveryOutcome(
                     ok=False, permanent=True, error="destination is no longer configured"
                 )
+            elif destination.digest_every_minutes:
+                batch, outcome = _send_digest(runtime, client, destination, batch[0], content)
             else:
                 with metrics.observe_stage("deliver"):
                     outcome = deliver(
@@ -145,11 +151,21 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
                         client=client,
                         timeout=runtime.settings.delivery_timeout_seconds,
                     )
-            status = _record(runtime, delivery_id, destination_id, attempt, lease, outcome)
-            if status == "lost":
-                continue  # the lease ran out mid-send; the new owner records its own attempt
-            metrics.count_delivery(destination_id, status)
-            counts[status] += 1
+            # One retry time for the whole batch, so a failed digest is retried as one.
+            delay = next_attempt_delay(
+                max(attempt for _, attempt, _ in batch),
+                retry_after=outcome.retry_after_seconds,
+                base=runtime.settings.delivery_retry_seconds,
+            )
+            for member_id, member_attempt, member_lease in batch:
+                status = _record(
+                    runtime, member_id, destination_id, member_attempt, member_lease, outcome, delay
+                )
+                if status == "lost":
+                    continue  # the lease ran out mid-send; the new owner records its attempt
+                metrics.count_delivery(destination_id, status)
+                if member_id == delivery_id:
+                    counts[status] += 1
             (log.info if outcome.ok else log.warning)(
                 "delivery.succeeded" if outcome.ok else "delivery.failed",
                 alert_id=alert_id,
@@ -175,6 +191,49 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
         next_at,
         counts["postponed"],
     )
+
+
+def _send_digest(
+    runtime: Runtime,
+    client: httpx.Client,
+    destination: DestinationConfig,
+    first: tuple[int, int, datetime],
+    content: AlertContent,
+) -> tuple[list[tuple[int, int, datetime]], DeliveryOutcome]:
+    """Send every due delivery of a digest destination as one message (this alert's first)."""
+    now = runtime.clock()
+    with transaction(runtime.sessions) as session:
+        others = session.scalars(
+            select(Delivery.id)
+            .where(
+                Delivery.destination_id == destination.id,
+                Delivery.id != first[0],
+                Delivery.status.in_(("pending", "failed")),
+                Delivery.next_attempt_at <= now,
+                (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
+            )
+            .order_by(Delivery.created_at, Delivery.id)
+            .limit(MAX_DIGEST - 1)
+        ).all()
+    batch, contents = [first], [content]
+    for other in others:
+        claim = _claim(runtime, other)
+        if claim is None:
+            continue
+        _, attempt, lease = claim
+        with transaction(runtime.sessions) as session:
+            delivery = session.get(Delivery, other)
+            alert = session.get(Alert, delivery.alert_id) if delivery else None
+        if alert is None:
+            continue
+        batch.append((other, attempt, lease))
+        contents.append(alert_from_json(alert.content))
+    with metrics.observe_stage("deliver"):
+        outcome = deliver_digest(
+            contents, destination, client=client, timeout=runtime.settings.delivery_timeout_seconds
+        )
+    log.info("delivery.digest", destination_id=destination.id, alerts=len(contents), ok=outcome.ok)
+    return batch, outcome
 
 
 def _hold_back(runtime: Runtime, destination: DestinationConfig) -> datetime | None:
@@ -246,6 +305,7 @@ def _record(
     attempt: int,
     lease: datetime,
     outcome: DeliveryOutcome,
+    delay: float,
 ) -> str:
     now = runtime.clock()
     with transaction(runtime.sessions) as session:
@@ -260,11 +320,6 @@ def _record(
         elif outcome.permanent or attempt >= MAX_ATTEMPTS:
             delivery.status, delivery.last_error = "dead", outcome.error
         else:
-            delay = next_attempt_delay(
-                attempt,
-                retry_after=outcome.retry_after_seconds,
-                base=runtime.settings.delivery_retry_seconds,
-            )
             delivery.status, delivery.last_error = "failed", outcome.error
             delivery.next_attempt_at = now + timedelta(seconds=delay)
         _update_circuit(session, destination_id, outcome, now)

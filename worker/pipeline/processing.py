@@ -26,6 +26,7 @@ from worker.dedupe import (
     signature_to_bytes,
     text_fingerprint,
 )
+from worker.digest import next_digest_time
 from worker.errors import ExtractionError, FetchError, TransientFetchError
 from worker.extract import extract_page
 from worker.logs import get_logger
@@ -338,10 +339,17 @@ def _record_development(
         )
     )
     session.flush()
+    digests = {
+        d.id: d.digest_every_minutes
+        for d in runtime.settings.destinations
+        if d.digest_every_minutes
+    }
     for destination in route(story, decision.match.story_id, runtime.settings.destinations):
+        minutes = digests.get(destination)
+        due = next_digest_time(now, minutes) if minutes else now  # digests wait for their slot
         session.add(
             Delivery(
-                alert_id=ident, destination_id=destination, status="pending", next_attempt_at=now
+                alert_id=ident, destination_id=destination, status="pending", next_attempt_at=due
             )
         )
     return ident

@@ -8,12 +8,20 @@ the nine others are recorded on it, and the alert says "also reported by 9 sourc
 from __future__ import annotations
 
 import html
+import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
 from pytest_httpserver import HTTPServer
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
+from werkzeug import Request, Response
 
 from tests.conftest import write_config
+from tests.service import start, stop, wait_until
 from worker import pipeline
 from worker.corroboration import RecentDevelopment, repeated_development, vocabulary
 from worker.settings import load_settings
@@ -35,9 +43,9 @@ def page(site: str, title: str, paragraphs: list[str]) -> str:
     )
 
 
-def test_ten_outlets_make_one_alert_with_nine_sources_recorded(
-    tmp_path: Path, httpserver: HTTPServer
-) -> None:
+def serve_ten_outlets(httpserver: HTTPServer) -> str:
+    """A feed of ten outlets' versions of one development: the original, five syndicated
+    copies in other sites' pages, four rewrites. Returns the server's base URL."""
     base = httpserver.url_for("").rstrip("/")
     original = (FIXTURES / "site" / "article-development.html").read_text(encoding="utf-8")
     pages: list[tuple[str, str, str]] = [("/caspian/report", "Final report", original)]
@@ -59,9 +67,16 @@ def test_ten_outlets_make_one_alert_with_nine_sources_recorded(
     httpserver.expect_request("/feed.xml").respond_with_data(
         f"<rss version='2.0'><channel><title>Wire</title>{items}</channel></rss>"
     )
-    for path, _, text in pages:
-        httpserver.expect_request(path).respond_with_data(text, content_type="text/html")
+    for path, _, body in pages:
+        httpserver.expect_request(path).respond_with_data(body, content_type="text/html")
 
+    return base
+
+
+def test_ten_outlets_make_one_alert_with_nine_sources_recorded(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    base = serve_ten_outlets(httpserver)
     config = write_config(tmp_path, feeds=f'[[feeds]]\nid = "wire"\nurl = "{base}/feed.xml"\n')
     runtime = pipeline.open_runtime(
         load_settings(
@@ -115,3 +130,73 @@ def test_an_article_on_the_same_story_with_other_facts_repeats_no_development() 
     other = "Azerbaijan Airlines resumed flights from Aktau to Kazan after a ten-month pause."
     assert repeated_development(repeat, developments, known) == 1
     assert repeated_development(other, developments, known) is None
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_ten_outlets_through_two_workers_on_redis_make_one_alert(
+    tmp_path: Path, httpserver: HTTPServer, redis_url: str, postgres_url: str
+) -> None:
+    """The same, through real workers racing on the items, delivered to a real receiver."""
+    base = serve_ten_outlets(httpserver)
+    received: list[dict[str, object]] = []
+
+    def hook(request: Request) -> Response:
+        received.append(json.loads(request.get_data()))
+        return Response("ok")
+
+    receiver = HTTPServer(host="127.0.0.1", port=0)
+    receiver.start()
+    receiver.expect_request("/hook").respond_with_handler(hook)
+    config = write_config(
+        tmp_path,
+        feeds=f'[[feeds]]\nid = "wire"\nurl = "{base}/feed.xml"\npoll_every_seconds = 60\n',
+        destinations='[[destinations]]\nid = "hook"\nkind = "webhook"\nurl_env = "HOOK_URL"\n'
+        'secret_env = "HOOK_SECRET"\n',
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STORYWATCH_")}
+    env.update(
+        STORYWATCH_CONFIG_DIR=str(config),
+        STORYWATCH_DATA_DIR=str(tmp_path / "var"),
+        STORYWATCH_REDIS_URL=redis_url,
+        STORYWATCH_DATABASE_URL=postgres_url,
+        STORYWATCH_ALLOW_PRIVATE_NETWORKS="true",
+        STORYWATCH_TICK_SECONDS="1",
+        STORYWATCH_LOG_FORMAT="json",
+        STORYWATCH_METRICS_PORT="0",
+        HOOK_URL=receiver.url_for("/hook"),
+        HOOK_SECRET="whsec_dGVuLW91dGxldHMtZTJlLXNlY3JldA==",
+    )
+    engine = create_engine(postgres_url)
+
+    def count(sql: str) -> int:
+        with engine.connect() as connection:
+            return int(connection.execute(text(sql)).scalar_one())
+
+    def settled() -> bool:
+        return (
+            count("select count(*) from items") == 10
+            and count("select count(*) from items where status = 'new'") == 0
+            and count("select count(*) from deliveries where status != 'delivered'") == 0
+        )
+
+    init = subprocess.run(  # noqa: PLW1510 - the return code is asserted
+        [sys.executable, "-m", "worker", "init"], env=env, cwd=tmp_path, capture_output=True
+    )
+    assert init.returncode == 0, init.stderr[-2000:]
+    processes = [
+        start(["worker", "--concurrency=2", f"--hostname={name}@%h"], env, tmp_path)
+        for name in ("a", "b")
+    ] + [start(["beat"], env, tmp_path)]
+    try:
+        wait_until(settled, 180, "ten items and their alert", tmp_path / "service.log")
+        time.sleep(2)  # a second alert, if one were coming, would arrive now
+        alerts = count("select count(*) from alerts")
+        sources = count("select count(*) from development_sources")
+    finally:
+        stop(processes)
+        engine.dispose()
+        receiver.stop()
+    assert alerts == 1 and len(received) == 1
+    assert sources == 9

@@ -17,7 +17,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -33,6 +32,7 @@ from werkzeug import Request, Response
 
 from tests.conftest import write_config
 from tests.outbox import add_alerts
+from tests.service import start, stop, wait_until
 from worker import pipeline
 from worker.settings import load_settings
 
@@ -122,29 +122,6 @@ def outbox(env: dict[str, str], count: int) -> list[str]:
     return ids
 
 
-def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "worker", *args],
-        env=env,
-        cwd=cwd,
-        stdout=(cwd / "service.log").open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def undelivered(engine: Engine) -> int:
     with engine.connect() as connection:
         return int(
@@ -152,15 +129,6 @@ def undelivered(engine: Engine) -> int:
                 text("select count(*) from deliveries where status != 'delivered'")
             ).scalar_one()
         )
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.25)
-    pytest.fail(f"timed out waiting for {what}; log tail:\n{log.read_text()[-4000:]}")
 
 
 def test_every_alert_reaches_a_flaky_receiver_once_per_acceptance(

@@ -29,8 +29,17 @@ MAX_CANDIDATES = 20
 
 
 def record_copy(session: Session, article: schema.Article, original_id: int) -> int | None:
-    """The article copies `original_id`: record it on that article's development, if any."""
+    """The article copies `original_id`: record it on the development that article made,
+    or, when that article was itself a later report of a development (another outlet's
+    version got processed first), on that development."""
     development = session.scalar(select(Development).where(Development.article_id == original_id))
+    if development is None:
+        development = session.scalar(
+            select(Development)
+            .join(DevelopmentSource, DevelopmentSource.development_id == Development.id)
+            .where(DevelopmentSource.article_id == original_id)
+            .limit(1)
+        )
     if development is None:
         return None
     _record(session, development, article, "copy")

@@ -22,7 +22,7 @@ from werkzeug import Request, Response
 
 from tests.conftest import write_config
 from tests.service import start, stop, wait_until
-from worker import pipeline
+from worker import ops, pipeline
 from worker.corroboration import RecentDevelopment, repeated_development, vocabulary
 from worker.settings import load_settings
 from worker.store import schema
@@ -104,8 +104,12 @@ def test_ten_outlets_make_one_alert_with_nine_sources_recorded(
                 )
             ).all()
         )
+        [listed] = ops.list_alerts(session)
     runtime.close()
     assert outcomes[0] == "development", outcomes
+    # `storywatch alerts list` shows each later report with its link.
+    assert len(listed.also_reported_by) == 9
+    assert all(url and url.startswith(base) for _, url in listed.also_reported_by)
     assert len(alerts) == 1, outcomes
     assert sources == 9, (outcomes, hows)
     assert hows == {"copy": 5, "rewrite": 4}

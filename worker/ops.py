@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from worker.store.schema import Alert, Article, Delivery, Development, Feed, Item
+from worker.store.schema import Alert, Article, Delivery, Development, DevelopmentSource, Feed, Item
 
 STALE_AFTER_ERRORS = 5
 STALE_MIN_SILENCE = timedelta(hours=1)
@@ -131,6 +131,7 @@ class AlertSummary:
     article_url: str | None
     created_at: datetime
     deliveries: tuple[DeliveryState, ...]
+    also_reported_by: tuple[tuple[str | None, str | None], ...] = ()  # (source, url) each
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +314,13 @@ def list_alerts(
                 delivered_at=row.delivered_at,
             )
         )
+    reports: dict[int, list[tuple[str | None, str | None]]] = {}
+    for development_id, source, url in session.execute(
+        select(DevelopmentSource.development_id, DevelopmentSource.source, DevelopmentSource.url)
+        .where(DevelopmentSource.development_id.in_([a.development_id for a in alerts]))
+        .order_by(DevelopmentSource.id)
+    ):
+        reports.setdefault(development_id, []).append((source, url))
     return tuple(
         AlertSummary(
             id=alert.id,
@@ -322,6 +330,7 @@ def list_alerts(
             article_url=alert.content.get("article_url"),
             created_at=alert.created_at,
             deliveries=tuple(deliveries[alert.id]),
+            also_reported_by=tuple(reports.get(alert.development_id, ())),
         )
         for alert in alerts
     )

@@ -176,6 +176,9 @@ def alert_to_json(alert: AlertSummary) -> dict[str, Any]:
             }
             for d in alert.deliveries
         ],
+        "also_reported_by": [
+            {"source": source, "url": url} for source, url in alert.also_reported_by
+        ],
     }
 
 
@@ -218,6 +221,12 @@ def render_alerts(alerts: tuple[AlertSummary, ...], status: str | None) -> str:
             f"{alert.id}  {iso_utc(alert.created_at)}  {alert.story_title or alert.story_id}"
         )
         lines.append(f"  article: {alert.article_title or '(untitled)'}  {alert.article_url or ''}")
+        if alert.also_reported_by:
+            lines.append(f"  also reported by {len(alert.also_reported_by)}:")
+            lines.extend(
+                f"    {source or '(unknown source)'}  {url or ''}".rstrip()
+                for source, url in alert.also_reported_by
+            )
         for d in alert.deliveries:
             code = f", HTTP {d.last_status_code}" if d.last_status_code else ""
             error = f": {d.last_error}" if d.last_error and d.status != "delivered" else ""

@@ -169,6 +169,8 @@ def test_ten_outlets_through_two_workers_on_redis_make_one_alert(
         STORYWATCH_TICK_SECONDS="1",
         STORYWATCH_LOG_FORMAT="json",
         STORYWATCH_METRICS_PORT="0",
+        STORYWATCH_PAGE_RETRY_SECONDS="1",  # production backoffs would outlast the test
+        STORYWATCH_DELIVERY_RETRY_SECONDS="1",
         HOOK_URL=receiver.url_for("/hook"),
         HOOK_SECRET="whsec_dGVuLW91dGxldHMtZTJlLXNlY3JldA==",
     )

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.corpus import apply_rules, build_stories, clean_document
+from worker.corpus import apply_rules, build_stories, clean_document, story_from_documents
 from worker.errors import ConfigError
 from worker.models import CorpusDocument, StoryRule
 
@@ -290,3 +290,28 @@ def test_stories_toml_split_is_parsed_and_checked(tmp_path):
     assert rules[0].split is True and rules[0].keywords == ("Hydrolux",)
     assert len(problems) == 2
     assert all("split" in p for p in problems)
+
+
+def test_story_from_multi_topic_documents_is_centred_on_their_common_topic():
+    """A show transcript covers many topics; only what the documents share is the story."""
+    spill = [
+        "Oil from the Deepwater Horizon rig reached the Louisiana coast, BP said.",
+        "BP engineers tried to cap the Deepwater Horizon well with a containment dome.",
+        "Crude from the BP well spread toward Louisiana marshes as the rig sank.",
+    ]
+    documents = [
+        CorpusDocument(f"d{number}", f"{sentence}\nThe Deepwater Horizon spill grew, BP said.")
+        for number, sentence in enumerate(spill)
+    ]
+    transcript = (
+        "ANCHOR: Welcome to the show.\n"
+        "Volcanic ash from Eyjafjallajokull grounded flights across Iceland and Scandinavia.\n"
+        "Oil from the BP rig Deepwater Horizon kept leaking off Louisiana.\n"
+        "Astronomers in Chile photographed a comet near Jupiter with the Atacama telescope."
+    )
+    documents.append(CorpusDocument("show", transcript))
+    story = story_from_documents("spill", documents)
+    text = " ".join(story.facts)
+    assert "Deepwater Horizon kept leaking" in text
+    assert "Eyjafjallajokull" not in text and "Atacama" not in text
+    assert "Deepwater" in story.key_terms or "BP" in story.key_terms

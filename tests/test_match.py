@@ -168,3 +168,42 @@ def test_learned_window_is_bounded_and_forgets_the_oldest_sentences():
     assert profile.weight("brega") > 0.0
     # The incrementally kept norm equals one computed from scratch.
     assert abs(profile.norm() ** 2 - sum(w * w for w in profile.weights.values())) < 1e-9
+
+
+EGYPT = Story(
+    "egypt",
+    "Egypt protests",
+    ("Mubarak", "Cairo"),
+    ("b",),
+    (
+        "Protesters in Cairo demanded that Hosni Mubarak step down.",
+        "Mubarak's police fired tear gas at crowds in Tahrir Square in Cairo.",
+        "ElBaradei joined the protesters in Cairo against Mubarak.",
+        "Egypt's army said it would not fire on protesters in Tahrir Square.",
+    ),
+)
+
+
+def test_untracked_topic_sharing_one_generic_entity_stays_unmatched():
+    """Its protagonists (Assad, Homs) belong to no tracked story; one shared "Cairo"
+    (an Arab League meeting) does not make it an Egypt or a Libya article."""
+    syria = Article(
+        "syria-2",
+        "Assad forces shell Homs as Arab League meets in Cairo",
+        "Forces loyal to Bashar al-Assad shelled Homs for a third day. "
+        "Activists in Homs said Assad's tanks entered the Baba Amr district of Homs. "
+        "The Arab League met in Cairo to discuss Assad's crackdown in Homs.",
+    )
+    assert Tracker([LIBYA, EGYPT]).decide(syria).match is None
+
+
+def test_article_goes_to_the_story_that_owns_its_protagonists():
+    """Both stories mention protesters and security forces; the article's names (Mubarak,
+    Tahrir) are the Egypt story's own, so Egypt wins even though Libya learned "Cairo"."""
+    egypt = Article(
+        "egypt-2",
+        "Mubarak supporters attack protesters in Tahrir Square",
+        "Supporters of Hosni Mubarak charged protesters in Tahrir Square on camels. "
+        "Protesters in Tahrir Square said Mubarak's police had stood aside.",
+    )
+    assert Tracker([LIBYA, EGYPT]).decide(egypt).story_id == "egypt"

@@ -78,3 +78,11 @@ def test_entities_keep_names_and_their_distinctive_parts():
     assert "aktau" in entities
     assert "azerbaijan" in entities
     assert not any(e.startswith("the") for e in entities)
+
+
+def test_entity_names_are_not_cut_by_the_suffix_stripper():
+    """Stemmed, "States" becomes "stat": a rare word that would pass for a telling name."""
+    entities = extract_entities("Officials of the United States met George Papadopoulos.")
+    assert "united states" in entities
+    assert "george papadopoulos" in entities
+    assert not {"stat", "georg"} & entities

@@ -30,7 +30,7 @@ from worker.grouping import (
 )
 from worker.models import CorpusDocument, Story, StoryRule
 from worker.story_rules import apply_rules
-from worker.text import content_terms, split_sentences, tokenize
+from worker.text import content_terms, split_sentences, term_weight, tokenize
 
 __all__ = [
     "CorpusConfig",
@@ -307,7 +307,49 @@ def story_from_documents(
     come one folder per story."""
     config = config or CorpusConfig()
     cleaned = [clean_paragraphs(d) for d in sorted(documents, key=lambda d: (d.name, d.text))]
+    cleaned = _centred([document for document in cleaned if document])
     paragraphs = [p for document in cleaned for p in document]
     space = TermSpace([block for document in cleaned for block in blocks_of(document)])
     (story,) = _stories([paragraphs], space, _openings(cleaned), config)
     return replace(story, id=story_id, title=title or story.title)
+
+
+_CENTRE_MIN_DOCUMENTS = 3  # with fewer documents "common to several" means nothing
+_CENTRE_SHARE = 0.35  # share of a sentence's rare-term weight that must be common
+
+
+def _centred(documents: list[list[Paragraph]]) -> list[list[Paragraph]]:
+    """Keep the sentences about what the documents have in common.
+
+    Documents known to be about one story may also carry other topics (a news digest, a
+    transcript of a whole show): their other topics' terms are frequent in one document
+    only. A term's spread is the share of the other documents that use it; a sentence
+    stays when enough of its rare-term weight is spread. A document with no such sentence
+    keeps all of its sentences (it may be the only one on some side of the story).
+    """
+    if len(documents) < _CENTRE_MIN_DOCUMENTS:
+        return documents
+    used = [{t for p in document for t in content_terms(p.text)} for document in documents]
+    frequency = Counter(term for terms in used for term in terms)
+    others = len(documents) - 1
+    centred: list[list[Paragraph]] = []
+    for document in documents:
+        kept: list[Paragraph] = []
+        for paragraph in document:
+            sentences = [
+                s for s in split_sentences(paragraph.text) if _common(s, frequency, others)
+            ]
+            if sentences:
+                kept.append(replace(paragraph, index=len(kept), text=" ".join(sentences)))
+        centred.append(kept or document)
+    return centred
+
+
+def _common(sentence: str, frequency: Mapping[str, int], others: int) -> bool:
+    weights = {t: term_weight(t) for t in content_terms(sentence)}
+    rare = {t: w for t, w in weights.items() if w >= 2.0 and not t.isdigit()}
+    total = sum(rare.values())
+    if total == 0.0:
+        return False
+    spread = sum(w * (frequency.get(t, 1) - 1) / others for t, w in rare.items())
+    return spread / total >= _CENTRE_SHARE

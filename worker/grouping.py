@@ -220,7 +220,8 @@ def names(texts: Iterable[str], space: TermSpace) -> set[frozenset[str]]:
     for text in texts:
         for sentence in split_sentences(text):
             for entity in extract_entities(sentence):
-                words = frozenset(w for w in entity.split() if space.weight(w) >= 1.5)
+                stems = (stem(w) for w in entity.split())  # the space counts stems
+                words = frozenset(w for w in stems if space.weight(w) >= 1.5)
                 if words:
                     found.add(words)
     return {name for name in found if not any(name < other for other in found)}

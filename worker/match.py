@@ -53,10 +53,14 @@ class MatchConfig:
       for the sentence to teach the profile (novelty still learns every sentence).
     - `title_weight`, `lead_weight`, `lead_sentences`: editors put the topic in the title
       and the first sentences, so their terms count more.
-    - `dominant_names`, `story_names`: an article is about a story only when one of its
-      `dominant_names` most repeated distinctive names is among the story's
-      `story_names` most repeated ones. A Syria report that mentions Libya in passing
-      shares words with a Libya story, but its own protagonists are not the story's.
+    - `dominant_names`, `story_names`, `min_affinity`: an article is about a story only
+      when the story owns enough (`min_affinity`) of the article's `dominant_names` most
+      repeated distinctive names. A name counts for a story when it is among the story's
+      `story_names` most repeated ones, and only for the story's share of it: a name
+      every tracked story uses tells none of them apart (see `affinities`). A Syria
+      report that mentions Libya in passing shares words with a Libya story, but its
+      own protagonists are not the story's; an article whose protagonists no story
+      knows stays unmatched.
     """
 
     threshold: float = 0.16
@@ -69,8 +73,9 @@ class MatchConfig:
     title_weight: float = 3.0
     lead_weight: float = 2.0
     lead_sentences: int = 3
-    dominant_names: int = 3
+    dominant_names: int = 5
     story_names: int = 25
+    min_affinity: float = 0.3
 
 
 _NAME_WEIGHT = 3.0  # background weight from which a one-word name is distinctive
@@ -102,6 +107,7 @@ class StoryProfile:
     norm_squared: float = 0.0
     recent: deque[tuple[frozenset[str], frozenset[str]]] = field(default_factory=deque)
     names: Counter[str] = field(default_factory=Counter)  # distinctive one-word names
+    sentences: int = 0  # seed plus windowed sentences: names per sentence is a rate
     top_cache: frozenset[str] | None = None
 
     @classmethod
@@ -134,6 +140,7 @@ class StoryProfile:
         if learned:
             self._push(terms, entities)
             return
+        self.sentences += 1
         self.seed_counts.update(terms)
         self.entities.update(entities)
         self.names.update(names_of(entities))
@@ -143,6 +150,7 @@ class StoryProfile:
 
     def _push(self, terms: frozenset[str], entities: frozenset[str]) -> None:
         self.recent.append((terms, entities))
+        self.sentences += 1
         self.learned.update(terms)
         self.entities.update(entities)
         self.names.update(names_of(entities))
@@ -150,6 +158,7 @@ class StoryProfile:
         touched = set(terms)
         if len(self.recent) > self.window:
             old_terms, old_entities = self.recent.popleft()
+            self.sentences -= 1
             self.learned.subtract(old_terms)
             self.entities.subtract(old_entities)
             for entity in old_entities:
@@ -182,6 +191,12 @@ class StoryProfile:
             self.top_cache = frozenset(name for name, _ in ranked[:limit])
         return self.top_cache
 
+    def name_rate(self, name: str, limit: int) -> float:
+        """How often the story names `name` per sentence; 0 unless a top name."""
+        if name not in self.top_names(limit):
+            return 0.0
+        return self.names[name] / max(self.sentences, 1)
+
     def weight(self, term: str) -> float:
         return self.weights.get(term, 0.0)
 
@@ -197,7 +212,14 @@ class ArticleView:
     norm: float
     entities: frozenset[str]
     dominant: frozenset[str]  # the article's most repeated distinctive names
+    dominant_counts: tuple[tuple[str, int], ...]  # the same names with their repeats
     plain: str  # " word word " for keyword and exclusion phrase tests
+
+    @property
+    def leading(self) -> frozenset[str]:
+        """The more repeated half of the dominant names: who the article is about."""
+        half = (len(self.dominant_counts) + 1) // 2
+        return frozenset(name for name, _ in self.dominant_counts[:half])
 
 
 def article_view(title: str | None, text: str, config: MatchConfig) -> ArticleView:
@@ -221,11 +243,12 @@ def article_view(title: str | None, text: str, config: MatchConfig) -> ArticleVi
         entities.update(found)
         name_counts.update(names_of(found))
     ranked = sorted(name_counts.items(), key=lambda item: (-item[1], item[0]))
-    dominant = frozenset(name for name, _ in ranked[: config.dominant_names])
+    top = tuple(ranked[: config.dominant_names])
+    dominant = frozenset(name for name, _ in top)
     vector = {t: term_weight(t) * (1.0 + math.log(c)) for t, c in counts.items() if c >= 1}
     norm = math.sqrt(sum(w * w for w in vector.values())) or 1.0
     plain = " " + " ".join(tokenize(f"{title or ''} {text}")) + " "
-    return ArticleView(vector, norm, frozenset(entities), dominant, plain)
+    return ArticleView(vector, norm, frozenset(entities), dominant, top, plain)
 
 
 def _contains_phrase(haystack: str, phrase: str) -> bool:
@@ -240,7 +263,34 @@ class Candidate:
     shared_terms: tuple[str, ...]
 
 
-def score_story(profile: StoryProfile, view: ArticleView, config: MatchConfig) -> Candidate:
+def affinities(
+    profiles: Sequence[StoryProfile], view: ArticleView, config: MatchConfig
+) -> list[float]:
+    """Per story, the share of the article's dominant names that belong to that story.
+
+    Each dominant name (weighted by its repeats in the article) is split among the stories
+    that use it, in proportion to how often each uses it per sentence: a story owns its
+    distinctive names, a name all stories share is spread thin, and a name no story knows
+    belongs to none (so the article is about none of them).
+    """
+    result = [0.0] * len(profiles)
+    total = 0.0
+    for name, count in view.dominant_counts:
+        rates = [p.name_rate(name, config.story_names) for p in profiles]
+        users = sum(1 for rate in rates if rate > 0.0)
+        if len(profiles) >= 3 and users * 2 > len(profiles):
+            continue  # most stories use it ("Reuters", "Washington"): it tells none apart
+        total += count
+        strongest = max(rates, default=0.0)
+        if strongest > 0.0:
+            for index, rate in enumerate(rates):
+                result[index] += count * rate / strongest
+    return [value / total for value in result] if total else result
+
+
+def score_story(
+    profile: StoryProfile, view: ArticleView, config: MatchConfig, affinity: float = 1.0
+) -> Candidate:
     """Score one story: weighted cosine, zero when rules or co-occurrence rule it out."""
     if any(_contains_phrase(view.plain, phrase) for phrase in profile.exclude):
         return Candidate(profile.story_id, 0.0, (), ())
@@ -260,7 +310,12 @@ def score_story(profile: StoryProfile, view: ArticleView, config: MatchConfig) -
     )
     rare_terms = {t for t in contributions if term_weight(t) >= config.rare_term_weight}
     support = len(set(shared_entities) | rare_terms)
-    about_story = bool(view.dominant & profile.top_names(config.story_names))
+    about_story = affinity >= config.min_affinity or (
+        # A young story knows too few names to own a share of the article's: one of
+        # the article's leading protagonists among the story's names is all it can tell.
+        len(profile.names) < config.story_names
+        and bool(view.leading & profile.top_names(config.story_names))
+    )
     score = cosine
     if keyword_hits:
         score = max(score, config.threshold) + 0.05 * len(keyword_hits)
@@ -284,7 +339,9 @@ def rank(
 ) -> list[Candidate]:
     """Every story scored against the article, best first (ties broken by story id)."""
     view = article_view(title, text, config)
-    scored = [score_story(p, view, config) for p in profiles]
+    stories = list(profiles)
+    owned = affinities(stories, view, config)
+    scored = [score_story(p, view, config, a) for p, a in zip(stories, owned, strict=True)]
     return sorted(scored, key=lambda c: (-c.score, c.story_id))
 
 

@@ -254,7 +254,9 @@ def extract_entities(sentence: str) -> set[str]:
     Sentence-initial capitals are only kept when they are not common words, so "The plane"
     yields nothing while "Kazakhstan said" yields "kazakhstan". Multi-word names are kept
     whole and also contribute their distinctive parts ("Azerbaijan Airlines" gives
-    "azerbaijan airline" and "azerbaijan"), so a later "Azerbaijan" still meets it.
+    "azerbaijan airlines" and "azerbaijan"), so a later "Azerbaijan" still meets it.
+    Names are not stemmed: the suffix stripper turns "States" into "stat" and "George"
+    into "georg", which read as rare words and would pass for distinctive names.
     """
     entities: set[str] = set()
     for found in _ENTITY.finditer(sentence):
@@ -264,10 +266,9 @@ def extract_entities(sentence: str) -> set[str]:
             continue
         if found.start() == 0 and len(words) == 1 and zipf_frequency(words[0], "en") > 5.0:
             continue  # a common word that is capitalised only because it starts the sentence
-        stems = [stem(w) for w in words]
-        entities.add(" ".join(stems))
-        if len(stems) > 1:
-            entities.update(s for s in stems if term_weight(s) >= 2.5)
+        entities.add(" ".join(words))
+        if len(words) > 1:
+            entities.update(w for w in words if term_weight(w) >= 2.5)
     return entities
 
 

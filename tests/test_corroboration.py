@@ -200,9 +200,13 @@ def test_ten_outlets_through_two_workers_on_redis_make_one_alert(
         time.sleep(2)  # a second alert, if one were coming, would arrive now
         alerts = count("select count(*) from alerts")
         sources = count("select count(*) from development_sources")
+        with engine.connect() as connection:
+            outcomes = connection.execute(
+                text("select key, status, outcome, attempts, error from items order by id")
+            ).all()
     finally:
         stop(processes)
         engine.dispose()
         receiver.stop()
-    assert alerts == 1 and len(received) == 1
-    assert sources == 9
+    assert alerts == 1 and len(received) == 1, outcomes
+    assert sources == 9, outcomes

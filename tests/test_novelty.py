@@ -80,3 +80,23 @@ def test_new_number_in_the_lead_makes_a_development_despite_background_body():
     assert novelty.is_new
     assert novelty.new_facts[0].startswith("Kazakhstan's commission said 412")
     assert "412" in " ".join(novelty.reasons)
+
+
+def test_furniture_before_the_lead_does_not_push_the_development_out_of_it() -> None:
+    """A syndicated page that opens with "Updated: 2 hours ago. Share this story." still
+    leads with its news: short fragments take no lead slot."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from worker.corpus import build_stories  # noqa: PLC0415
+    from worker.extract import extract_page  # noqa: PLC0415
+    from worker.models import Article  # noqa: PLC0415
+    from worker.settings import read_corpus  # noqa: PLC0415
+    from worker.tracker import Tracker  # noqa: PLC0415
+
+    repo = Path(__file__).resolve().parent.parent
+    page = (repo / "tests" / "fixtures" / "site" / "article-development.html").read_text()
+    copy = page.replace("<h1>", "<p>Updated: 2 hours ago. Share this story.</p><h1>")
+    tracker = Tracker(build_stories(read_corpus(repo / "config" / "corpus")))
+    extracted = extract_page(copy, url="https://news.example/copy")
+    decision = tracker.decide(Article(id="copy", title=extracted.title, text=extracted.text))
+    assert decision.new_development

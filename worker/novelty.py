@@ -227,6 +227,28 @@ def article_sentences(title: str | None, text: str) -> list[str]:
     return sentences
 
 
+def _split_lead(
+    assessed: Sequence[SentenceNovelty], has_title: bool, config: NoveltyConfig
+) -> tuple[list[SentenceNovelty], list[SentenceNovelty]]:
+    """(lead, body): the title and the first `lead_sentences` substantive sentences.
+
+    Fragments shorter than `min_words` ("Updated: 2 hours ago.", "Share this story.") are
+    site furniture the extractor kept, not the lead: counted as lead, they would push the
+    sentences that carry the development into the body.
+    """
+    slots = config.lead_sentences + (1 if has_title else 0)
+    lead: list[SentenceNovelty] = []
+    body: list[SentenceNovelty] = []
+    for index, item in enumerate(assessed):
+        is_title = index == 0 and has_title
+        substantive = len(item.sentence.split()) >= config.min_words
+        if len(lead) < slots and (is_title or substantive):
+            lead.append(item)
+        else:
+            body.append(item)
+    return lead, body
+
+
 def assess(
     knowledge: KnowledgeBase,
     title: str | None,
@@ -236,9 +258,8 @@ def assess(
     """Is this (matched) article a new development of the story `knowledge` describes?"""
     sentences = article_sentences(title, text)
     assessed = [assess_sentence(knowledge, s, config) for s in sentences]
-    lead_count = config.lead_sentences + (1 if title else 0)
-    lead = [a for a in assessed[:lead_count] if a.novel]
-    body = assessed[lead_count:]
+    lead_all, body = _split_lead(assessed, bool(title and title.strip()), config)
+    lead = [a for a in lead_all if a.novel]
     body_novel = [a for a in body if a.novel]
     body_share = len(body_novel) / len(body) if body else 0.0
     is_new = bool(lead) or (len(body_novel) >= 2 and body_share >= config.body_share)

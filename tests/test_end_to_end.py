@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from standardwebhooks import Webhook
 from werkzeug import Request, Response
 
 from tests.conftest import SEED_CORPUS, write_config
+from tests.service import start, stop
 from worker.corpus import build_stories
 from worker.settings import read_corpus
 
@@ -146,29 +146,6 @@ secret_env = "E2E_WEBHOOK_SECRET"
     return env
 
 
-def _start(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "worker", *args],
-        env=env,
-        cwd=cwd,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def _wait_for(
     condition: Callable[[], bool],
     timeout: float,
@@ -258,12 +235,12 @@ def test_embedded_service_alerts_once_for_a_new_development(
             return False
         return seen == 4 and pending == 0 and undelivered == 0
 
-    service = _start(["run"], env, tmp_path, log)
+    service = start(["run"], env, tmp_path)
     try:
         _wait_for(settled, 120, "all items processed and alerts delivered", log, query)
         time.sleep(3)  # a second alert, if one were coming, would arrive now
     finally:
-        _stop([service])
+        stop([service])
     _check_outcome(query, receiver)
 
 
@@ -296,10 +273,9 @@ def test_distributed_service_on_redis_with_two_workers(
     )
     assert init.returncode == 0, init.stderr.decode(errors="replace")[-3000:]
     processes = [
-        _start(["worker", "--concurrency=1", f"--hostname=w{n}@%h"], env, tmp_path, log)
-        for n in (1, 2)
+        start(["worker", "--concurrency=1", f"--hostname=w{n}@%h"], env, tmp_path) for n in (1, 2)
     ]
-    processes.append(_start(["beat"], env, tmp_path, log))
+    processes.append(start(["beat"], env, tmp_path))
     try:
         _wait_for(settled, 150, "all items processed and alerts delivered", log, query)
         time.sleep(3)
@@ -309,7 +285,7 @@ def test_distributed_service_on_redis_with_two_workers(
             if line.startswith("{") and '"task": "storywatch.' in line
         }
     finally:
-        _stop(processes)
+        stop(processes)
         engine.dispose()
     _check_outcome(query, receiver)
     # Both worker processes took tasks from the shared Redis queue.

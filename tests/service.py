@@ -43,3 +43,23 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, log: Pa
             return
         time.sleep(0.25)
     pytest.fail(f"timed out waiting for {what}; log tail:\n{log.read_text()[-4000:]}")
+
+
+def service_env(config: Path, data: Path, **overrides: str) -> dict[str, str]:
+    """The environment of a storywatch process under test: this process's environment
+    without its STORYWATCH_* settings, then test defaults, then `overrides`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STORYWATCH_")}
+    env.update(
+        STORYWATCH_CONFIG_DIR=str(config),
+        STORYWATCH_DATA_DIR=str(data),
+        STORYWATCH_TICK_SECONDS="1",
+        STORYWATCH_LOG_FORMAT="json",
+        STORYWATCH_METRICS_PORT="0",  # several workers on one host: no port clash
+        # Production backoffs (30 s, doubling) would outlast a test's patience when a
+        # loaded machine makes one page fetch or delivery fail once; behaviour is the same.
+        STORYWATCH_PAGE_RETRY_SECONDS="1",
+        STORYWATCH_DELIVERY_RETRY_SECONDS="1",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(overrides)
+    return env

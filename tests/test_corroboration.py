@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from sqlalchemy import create_engine, func, select, text
 from werkzeug import Request, Response
 
 from tests.conftest import write_config
-from tests.service import start, stop, wait_until
+from tests.service import service_env, start, stop, wait_until
 from worker import ops, pipeline
 from worker.corroboration import RecentDevelopment, repeated_development, vocabulary
 from worker.settings import load_settings
@@ -159,18 +158,12 @@ def test_ten_outlets_through_two_workers_on_redis_make_one_alert(
         destinations='[[destinations]]\nid = "hook"\nkind = "webhook"\nurl_env = "HOOK_URL"\n'
         'secret_env = "HOOK_SECRET"\n',
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STORYWATCH_")}
-    env.update(
-        STORYWATCH_CONFIG_DIR=str(config),
-        STORYWATCH_DATA_DIR=str(tmp_path / "var"),
+    env = service_env(
+        config,
+        tmp_path / "var",
         STORYWATCH_REDIS_URL=redis_url,
         STORYWATCH_DATABASE_URL=postgres_url,
         STORYWATCH_ALLOW_PRIVATE_NETWORKS="true",
-        STORYWATCH_TICK_SECONDS="1",
-        STORYWATCH_LOG_FORMAT="json",
-        STORYWATCH_METRICS_PORT="0",
-        STORYWATCH_PAGE_RETRY_SECONDS="1",  # production backoffs would outlast the test
-        STORYWATCH_DELIVERY_RETRY_SECONDS="1",
         HOOK_URL=receiver.url_for("/hook"),
         HOOK_SECRET="whsec_dGVuLW91dGxldHMtZTJlLXNlY3JldA==",
     )

@@ -32,7 +32,7 @@ from werkzeug import Request, Response
 
 from tests.conftest import write_config
 from tests.outbox import add_alerts
-from tests.service import start, stop, wait_until
+from tests.service import service_env, start, stop, wait_until
 from worker import pipeline
 from worker.settings import load_settings
 
@@ -91,27 +91,23 @@ def hook() -> Iterator[tuple[HTTPServer, Receiver]]:
     server.stop()
 
 
-def service_env(tmp_path: Path, hook_url: str, redis_url: str, postgres_url: str) -> dict[str, str]:
+def hook_env(tmp_path: Path, hook_url: str, redis_url: str, postgres_url: str) -> dict[str, str]:
     config = write_config(
         tmp_path,
         destinations='[[destinations]]\nid = "hook"\nkind = "webhook"\nurl_env = "HOOK_URL"\n'
         'secret_env = "HOOK_SECRET"\n',
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STORYWATCH_")}
-    env.update(
-        STORYWATCH_CONFIG_DIR=str(config),
-        STORYWATCH_DATA_DIR=str(tmp_path / "var"),
+    return service_env(
+        config,
+        tmp_path / "var",
         STORYWATCH_REDIS_URL=redis_url,
         STORYWATCH_DATABASE_URL=postgres_url,
         STORYWATCH_TICK_SECONDS="0.5",
         STORYWATCH_DELIVERY_RETRY_SECONDS="0.2",
         STORYWATCH_DELIVERY_TIMEOUT_SECONDS="0.5",
-        STORYWATCH_LOG_FORMAT="json",
-        STORYWATCH_METRICS_PORT="0",
         HOOK_URL=hook_url,
         HOOK_SECRET=SECRET,
     )
-    return env
 
 
 def outbox(env: dict[str, str], count: int) -> list[str]:
@@ -137,7 +133,7 @@ def test_every_alert_reaches_a_flaky_receiver_once_per_acceptance(
     server, receiver = hook
     failures = itertools.cycle(["500", "slow", "429"])
     receiver.fail = lambda n: next(failures) if n % 3 == 0 else None
-    env = service_env(tmp_path, server.url_for("/hook"), redis_url, postgres_url)
+    env = hook_env(tmp_path, server.url_for("/hook"), redis_url, postgres_url)
     alert_ids = outbox(env, 200)
     engine = create_engine(postgres_url)
     processes = [
@@ -162,7 +158,7 @@ def test_a_worker_killed_while_delivering_loses_nothing(
 ) -> None:
     server, receiver = hook
     receiver.delay = 0.05
-    env = service_env(tmp_path, server.url_for("/hook"), redis_url, postgres_url)
+    env = hook_env(tmp_path, server.url_for("/hook"), redis_url, postgres_url)
     alert_ids = outbox(env, 120)
     engine = create_engine(postgres_url)
     victim = start(["worker", "--concurrency=2", "--hostname=victim@%h"], env, tmp_path)
@@ -242,9 +238,7 @@ def test_a_restarted_redis_loses_no_work(
     receiver.delay = 0.1
     port = _free_port()
     broker = _redis_server(port, tmp_path)
-    env = service_env(
-        tmp_path, server.url_for("/hook"), f"redis://127.0.0.1:{port}/0", postgres_url
-    )
+    env = hook_env(tmp_path, server.url_for("/hook"), f"redis://127.0.0.1:{port}/0", postgres_url)
     alert_ids = outbox(env, 80)
     engine = create_engine(postgres_url)
     processes = [

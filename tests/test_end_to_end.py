@@ -10,7 +10,6 @@ the good one must not stop the worker.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from standardwebhooks import Webhook
 from werkzeug import Request, Response
 
 from tests.conftest import SEED_CORPUS, write_config
-from tests.service import start, stop
+from tests.service import service_env, start, stop
 from worker.corpus import build_stories
 from worker.settings import read_corpus
 
@@ -127,21 +126,12 @@ url_env = "E2E_WEBHOOK_URL"
 secret_env = "E2E_WEBHOOK_SECRET"
 """
     config = write_config(tmp_path, feeds=feeds, destinations=destinations)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STORYWATCH_")}
-    env.update(
-        STORYWATCH_CONFIG_DIR=str(config),
-        STORYWATCH_DATA_DIR=str(tmp_path / "var"),
+    env = service_env(
+        config,
+        tmp_path / "var",
         STORYWATCH_ALLOW_PRIVATE_NETWORKS="true",
-        STORYWATCH_TICK_SECONDS="1",
-        STORYWATCH_LOG_FORMAT="json",
-        STORYWATCH_METRICS_PORT="0",
-        # Production backoffs (30 s, doubling) would outlast the test's patience when a
-        # loaded machine makes one page fetch or delivery fail once; behaviour is the same.
-        STORYWATCH_PAGE_RETRY_SECONDS="1",
-        STORYWATCH_DELIVERY_RETRY_SECONDS="1",
         E2E_WEBHOOK_URL=receiver.url,
         E2E_WEBHOOK_SECRET=SECRET,
-        PYTHONUNBUFFERED="1",
     )
     return env
 

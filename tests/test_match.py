@@ -207,3 +207,29 @@ def test_article_goes_to_the_story_that_owns_its_protagonists():
         "Protesters in Tahrir Square said Mubarak's police had stood aside.",
     )
     assert Tracker([LIBYA, EGYPT]).decide(egypt).story_id == "egypt"
+
+
+def test_one_line_story_matches_a_close_report_sharing_few_rare_words():
+    """A story the corpus gives one headline knows two rare words; a report that shares
+    most of its terms is about it, even though it cannot share three rare ones."""
+    tajik = Story(
+        id="tajik",
+        title="Tajikistan buys presidential plane",
+        key_terms=("Tajikistan",),
+        documents=("d",),
+        facts=("Tajikistan Buys Presidential Plane From Mexico For $92 Million",),
+    )
+    report = Article(
+        "t1",
+        "Mexico's presidential plane lands in Tajikistan",
+        "The presidential plane Mexico sold to Tajikistan for $92 million landed in Dushanbe. "
+        "Tajikistan's president will use the plane for official trips.",
+    )
+    other = Article(
+        "t2",
+        "Tajikistan and Kyrgyzstan sign border deal",
+        "The leaders of Tajikistan and Kyrgyzstan signed a deal ending a long border dispute.",
+    )
+    tracker = Tracker([tajik, LIBYA, EGYPT])
+    assert tracker.decide(report).story_id == "tajik"
+    assert tracker.decide(other).match is None

@@ -55,6 +55,18 @@ def test_rare_names_weigh_more_than_common_words(rare, common):
 
 
 @pytest.mark.parametrize(
+    ("word", "family"),
+    [("announced", "announce"), ("Ukraine", "ukraine"), ("damaged", "damage"), ("rules", "rule")],
+)
+def test_a_stem_weighs_what_its_word_family_weighs(word, family):
+    """Stems ("announc", "ukrain") are not rare names: wordfreq knows stray misspellings
+    of some of them, which once made common words weigh like "Aktau"."""
+    (stem,) = content_terms(word)
+    assert term_weight(stem) <= term_weight(family) + 0.1
+    assert term_weight(stem) < term_weight("aktau") / 2
+
+
+@pytest.mark.parametrize(
     ("sentence", "expected"),
     [
         ("A $1.25 billion package", {"$1.25e+09"}),

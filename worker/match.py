@@ -43,8 +43,11 @@ class MatchConfig:
       rarity-weighted vectors). Higher: fewer wrong stories, more missed follow-ups.
     - `margin`: how far ahead of the runner-up story the best one must be; two stories
       that score alike make the article ambiguous, and an ambiguous alert is a bad alert.
-    - `min_shared_entities`: distinct names or rare terms the article must share with
-      the story: one shared word is a coincidence, several co-occurring are a topic.
+    - `min_shared_entities`: distinct names or informative terms (background weight at
+      least `support_weight`) the article must share with the story: one shared word is
+      a coincidence, several co-occurring are a topic. The bar for a term is lower than
+      `rare_term_weight` because a story the corpus gives in one headline has only two or
+      three rare words to share ("Tajikistan Buys Presidential Plane From Mexico").
     - `rare_term_weight`: background weight from which a term counts as rare.
     - `learned_weight`: how much one learned sentence counts next to one seed sentence;
       below 1 so the user's corpus stays the anchor.
@@ -76,6 +79,7 @@ class MatchConfig:
     dominant_names: int = 5
     story_names: int = 25
     min_affinity: float = 0.3
+    support_weight: float = 2.0
 
 
 _NAME_WEIGHT = 3.0  # background weight from which a one-word name is distinctive
@@ -308,7 +312,7 @@ def score_story(
         (e for e in view.entities if e in profile.entities and _distinctive(e, config)),
         key=lambda e: (-profile.entities[e], e),
     )
-    rare_terms = {t for t in contributions if term_weight(t) >= config.rare_term_weight}
+    rare_terms = {t for t in contributions if term_weight(t) >= config.support_weight}
     support = len(set(shared_entities) | rare_terms)
     about_story = affinity >= config.min_affinity or (
         # A young story knows too few names to own a share of the article's: one of

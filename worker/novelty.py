@@ -66,13 +66,13 @@ class NoveltyConfig:
     - `duplicate`: coverage above which a learned sentence is not stored again.
     """
 
-    covered: float = 0.5
-    min_novel_weight: float = 25.0
+    covered: float = 0.45
+    min_novel_weight: float = 20.0
     lead_sentences: int = 3
     body_share: float = 0.5
     duplicate: float = 0.9
     min_words: int = 6
-    rare_name_weight: float = 4.0
+    rare_name_weight: float = 3.5
 
 
 @dataclass(slots=True)

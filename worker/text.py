@@ -161,6 +161,16 @@ def content_terms(text: str) -> list[str]:
 # Background term weights
 
 
+_SURFACE_SUFFIXES = ("", "e", "s", "es", "ed", "y", "ing")
+
+
+def _surface_forms(term: str) -> tuple[str, ...]:
+    """Words a stem may stand for: "announc" -> "announce", "strik" -> "strike"."""
+    if len(term) < 3 or not term.isalpha():
+        return (term,)
+    return tuple(term + suffix for suffix in _SURFACE_SUFFIXES)
+
+
 @lru_cache(maxsize=131072)
 def term_weight(term: str) -> float:
     """How much a shared term says about topical identity, from its background rarity.
@@ -172,18 +182,10 @@ def term_weight(term: str) -> float:
     """
     if term.isdigit():
         return 0.5
-    zipf = zipf_frequency(term, "en")
-    if zipf == 0.0 and term.endswith(("s", "e")):
-        # Stems such as "strike" are words; plain stripped forms ("agenc") are not: look up
-        # a plausible surface form before treating the term as a rare name.
-        zipf = max(zipf_frequency(term + "s", "en"), zipf_frequency(term + "e", "en"))
-    elif zipf == 0.0:
-        zipf = max(
-            zipf_frequency(term + "e", "en"),
-            zipf_frequency(term + "s", "en"),
-            zipf_frequency(term + "ed", "en"),
-            zipf_frequency(term + "y", "en"),
-        )
+    # Terms are stems ("announc", "ukrain"), and wordfreq knows stray misspellings of
+    # many of them, so the stem's own frequency badly undercounts the word: the family
+    # is as common as its most common surface form.
+    zipf = max(zipf_frequency(form, "en") for form in _surface_forms(term))
     return max(0.1, 7.0 - zipf)
 
 

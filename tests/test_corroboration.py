@@ -22,7 +22,7 @@ from werkzeug import Request, Response
 from tests.conftest import write_config
 from tests.service import service_env, start, stop, wait_until
 from worker import ops, pipeline
-from worker.corroboration import RecentDevelopment, repeated_development, vocabulary
+from worker.corroboration import remember, repeated_development, vocabulary
 from worker.settings import load_settings
 from worker.store import schema
 from worker.store.engine import transaction
@@ -72,9 +72,12 @@ def serve_ten_outlets(httpserver: HTTPServer) -> str:
     return base
 
 
+@pytest.mark.parametrize("restart", [False, True], ids=["one-process", "restart-each-item"])
 def test_ten_outlets_make_one_alert_with_nine_sources_recorded(
-    tmp_path: Path, httpserver: HTTPServer
+    tmp_path: Path, httpserver: HTTPServer, restart: bool
 ) -> None:
+    """With `restart`, the worker's in-memory tracker is dropped before every item, so
+    each report is recognised from what the database holds (facts and developments)."""
     base = serve_ten_outlets(httpserver)
     config = write_config(tmp_path, feeds=f'[[feeds]]\nid = "wire"\nurl = "{base}/feed.xml"\n')
     runtime = pipeline.open_runtime(
@@ -88,10 +91,11 @@ def test_ten_outlets_make_one_alert_with_nine_sources_recorded(
         )
     )
     pipeline.initialise(runtime)
-    outcomes = [
-        pipeline.process_item(runtime, i).outcome
-        for i in pipeline.poll_feed(runtime, "wire").new_item_ids
-    ]
+    outcomes = []
+    for item_id in pipeline.poll_feed(runtime, "wire").new_item_ids:
+        if restart:
+            runtime.trackers.invalidate()
+        outcomes.append(pipeline.process_item(runtime, item_id).outcome)
 
     with transaction(runtime.sessions) as session:
         alerts = session.scalars(select(schema.Alert)).all()
@@ -118,12 +122,13 @@ def test_ten_outlets_make_one_alert_with_nine_sources_recorded(
 def test_an_article_on_the_same_story_with_other_facts_repeats_no_development() -> None:
     known = vocabulary(["Azerbaijan Airlines plane crashed near Aktau, Kazakhstan."])
     developments = [
-        RecentDevelopment(
-            1,
+        remember(
+            "1",
             (
                 "Investigators identified 147 metal fragments of a 57E6 missile near Aktau.",
                 "Baku will sue Moscow at the International Court of Justice for $410 million.",
             ),
+            known,
         )
     ]
     repeat = (
@@ -131,8 +136,8 @@ def test_an_article_on_the_same_story_with_other_facts_repeats_no_development() 
         "Baku says it will sue Moscow at the International Court of Justice."
     )
     other = "Azerbaijan Airlines resumed flights from Aktau to Kazan after a ten-month pause."
-    assert repeated_development(repeat, developments, known) == 1
-    assert repeated_development(other, developments, known) is None
+    assert repeated_development(repeat, developments) == "1"
+    assert repeated_development(other, developments) is None
 
 
 @pytest.mark.slow

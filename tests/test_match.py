@@ -233,3 +233,16 @@ def test_one_line_story_matches_a_close_report_sharing_few_rare_words():
     tracker = Tracker([tajik, LIBYA, EGYPT])
     assert tracker.decide(report).story_id == "tajik"
     assert tracker.decide(other).match is None
+
+
+def test_learned_sentences_teach_names_only_beside_the_corpus_protagonists():
+    """A Libya report may compare Gadhafi with Assad; a sentence about Assad alone (that
+    passed the relevance gate on shared words) must not make Assad a Libya protagonist."""
+    profile = StoryProfile.for_config("libya", MatchConfig())
+    for fact in LIBYA.facts:
+        profile.add_text(fact, learned=False)
+    profile.add_text("Like Gadhafi in Benghazi, Assad sent tanks against protesters.", learned=True)
+    profile.add_text("Assad's forces fired on protesters in Homs and Damascus.", learned=True)
+    assert profile.names["assad"] == 1  # the comparison with Gadhafi taught it once
+    assert "homs" not in profile.names and "damascus" not in profile.names
+    assert "homs" in {t for t in profile.learned}  # its words still count as terms

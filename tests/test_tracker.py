@@ -1,6 +1,8 @@
 """Tracker: decide is pure, learn makes copies old, add_facts restores state."""
 # ruff: noqa: E501  (fixture sentences are quoted whole, as news text reads)
 
+import dataclasses
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -124,3 +126,44 @@ def test_add_facts_of_several_articles_in_one_call_reaches_identical_decisions(s
     restored.add_facts(story_with(seed_stories, "Aktau").id, stored)
     for article in (DEVELOPMENT, follow_up, probe):
         assert restored.decide(article) == live.decide(article)
+
+
+OUTLETS = Path(__file__).parent / "fixtures" / "outlets"
+
+
+def outlet_article(name: str, published: datetime) -> Article:
+    title, *paragraphs = (OUTLETS / name).read_text(encoding="utf-8").splitlines()
+    return Article(id=name, title=title, text="\n".join(paragraphs), published=published)
+
+
+def test_another_outlets_report_of_a_recent_development_repeats_it(seed_stories):
+    """One development, one alert: a rewrite two days later names the development it
+    repeats; the same rewrite two months later is a report in its own right."""
+    day = datetime(2025, 7, 3, tzinfo=UTC)
+    original = outlet_article("rewrite-1.txt", day)
+    tracker = Tracker(seed_stories)
+    first = tracker.decide(original)
+    assert first.new_development and first.repeats is None
+    assert "57e6" in first.specifics  # the missile type no seed mentions
+    tracker.learn(original, first)
+
+    later = outlet_article("rewrite-2.txt", day + timedelta(days=2))
+    decision = tracker.decide(later)
+    assert decision.story_id == first.story_id
+    assert decision.repeats == original.id
+    assert not decision.new_development
+
+    months_later = dataclasses.replace(later, published=day + timedelta(days=60))
+    assert tracker.decide(months_later).repeats is None
+
+
+def test_add_development_restores_what_learn_remembered(seed_stories):
+    day = datetime(2025, 7, 3, tzinfo=UTC)
+    original, later = outlet_article("rewrite-1.txt", day), outlet_article("rewrite-2.txt", day)
+    live = Tracker(seed_stories)
+    first = live.decide(original)
+    facts = live.learn(original, first)
+    restored = Tracker(seed_stories)
+    restored.add_facts(first.story_id, facts)
+    restored.add_development(first.story_id, original.id, first.specifics, day)
+    assert restored.decide(later) == live.decide(later)

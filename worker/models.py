@@ -176,6 +176,12 @@ class Decision:
     article_id: str
     match: Match | None
     novelty: Novelty | None
+    # The article id of a recent development of the story this article reports again
+    # (another outlet's version): recorded on that development, never a second alert.
+    repeats: str | None = None
+    # For a new development: the article's terms its story did not know yet, by which
+    # later reports of it are recognised (persisted with the development).
+    specifics: tuple[str, ...] = ()
 
     @property
     def story_id(self) -> str | None:
@@ -183,7 +189,12 @@ class Decision:
 
     @property
     def new_development(self) -> bool:
-        return self.match is not None and self.novelty is not None and self.novelty.is_new
+        return (
+            self.match is not None
+            and self.novelty is not None
+            and self.novelty.is_new
+            and self.repeats is None
+        )
 
 
 # ---------------------------------------------------------------------------------------

@@ -11,9 +11,12 @@ What it must not do: I/O, clocks, randomness or logging; `decide` never mutates 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from worker.corroboration import RECENT, RecentDevelopment, remember, repeated_development
 from worker.match import MatchConfig, StoryProfile, decide_match, rank
 from worker.models import Article, Decision, Story
 from worker.novelty import KnowledgeBase, NoveltyConfig, article_sentences, assess
@@ -25,6 +28,11 @@ class TrackerConfig:
 
     match: MatchConfig = field(default_factory=MatchConfig)
     novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
+    # "One development, one alert": a report of a development alerted within this window
+    # is recorded on it instead (worker.corroboration); the last `recent_developments`
+    # of each story are remembered.
+    repeat_days: float = RECENT.days
+    recent_developments: int = 20
 
 
 class Tracker:
@@ -37,6 +45,9 @@ class Tracker:
             raise ValueError("story ids must be unique")
         self._profiles: dict[str, StoryProfile] = {}
         self._knowledge: dict[str, KnowledgeBase] = {}
+        self._developments: dict[str, deque[RecentDevelopment]] = {
+            story.id: deque(maxlen=self.config.recent_developments) for story in stories
+        }
         for story in stories:
             profile = StoryProfile.for_config(
                 story.id, self.config.match, keywords=story.keywords, exclude=story.exclude
@@ -61,8 +72,16 @@ class Tracker:
         """Restore facts learned earlier (as returned by `learn`), in the same order."""
         self._learn_sentences(story_id, facts)
 
+    def add_development(
+        self, story_id: str, key: str, specifics: Sequence[str], published: datetime | None
+    ) -> None:
+        """Remember an alerted development (as `decide` described it), in detection order."""
+        development = RecentDevelopment(key, frozenset(specifics), published)
+        self._developments[story_id].append(development)
+
     def decide(self, article: Article) -> Decision:
-        """Match the article, then judge novelty against the matched story. No mutation."""
+        """Match the article, judge novelty against the matched story, and tell whether it
+        reports one of the story's recent developments again. No mutation."""
         candidates = rank(self._profiles.values(), article.title, article.text, self.config.match)
         match = decide_match(candidates, self.config.match)
         if match is None:
@@ -70,14 +89,31 @@ class Tracker:
         novelty = assess(
             self._knowledge[match.story_id], article.title, article.text, self.config.novelty
         )
-        return Decision(article_id=article.id, match=match, novelty=novelty)
+        texts = (article.title or "", article.text)
+        repeats = repeated_development(
+            "\n".join(texts),
+            self._developments[match.story_id],
+            published=article.published,
+            window=timedelta(days=self.config.repeat_days),
+        )
+        specifics: tuple[str, ...] = ()
+        if novelty.is_new and repeats is None:
+            # What the story did not know before this article, not merely what its corpus
+            # did not: in a months-long story, last month's names are no longer news.
+            known = self._knowledge[match.story_id].terms.keys()
+            specifics = tuple(sorted(remember(article.id, texts, known).specifics))
+        return Decision(article.id, match, novelty, repeats=repeats, specifics=specifics)
 
     def learn(self, article: Article, decision: Decision) -> tuple[str, ...]:
-        """The matched story learns the article; returns the fact sentences it stored."""
+        """The matched story learns the article (and remembers it when it is a new
+        development); returns the fact sentences it stored."""
         if decision.match is None:
             return ()
+        story_id = decision.match.story_id
+        if decision.new_development:
+            self.add_development(story_id, article.id, decision.specifics, article.published)
         sentences = article_sentences(article.title, article.text)
-        return self._learn_sentences(decision.match.story_id, sentences)
+        return self._learn_sentences(story_id, sentences)
 
     def _learn_sentences(self, story_id: str, sentences: Sequence[str]) -> tuple[str, ...]:
         knowledge = self._knowledge[story_id]

@@ -2,8 +2,8 @@
 
 Two ways an article reports a development already alerted:
 1. a copy: the same text under another URL (exact or near duplicate of its article);
-2. a rewrite: another outlet's own article, judged a rehash for the story, that repeats
-   the new facts of one of the story's recent developments (corroboration.py).
+2. a rewrite: another outlet's own article that the tracker finds repeating the specifics
+   of one of the story's recent developments (worker.corroboration, `Decision.repeats`).
 Either way the article is recorded as a source of that development, and the alert's
 `also_reported_by` counts the distinct other outlets, so deliveries still waiting (and
 `storywatch alerts list`) show it.
@@ -11,21 +11,14 @@ Either way the article is recorded as a source of that development, and the aler
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.corroboration import RecentDevelopment, repeated_development, vocabulary
 from worker.logs import get_logger
-from worker.models import Story
 from worker.store import schema
 from worker.store.schema import Alert, Development, DevelopmentSource
 
 log = get_logger(__name__)
-
-RECENT = timedelta(days=7)  # how far back a rewrite may point
-MAX_CANDIDATES = 20
 
 
 def record_copy(session: Session, article: schema.Article, original_id: int) -> int | None:
@@ -46,22 +39,20 @@ def record_copy(session: Session, article: schema.Article, original_id: int) -> 
     return development.id
 
 
-def record_rewrite(
-    session: Session, article: schema.Article, story: Story, now: datetime
+def record_repeat(
+    session: Session, article: schema.Article, story_id: str, development_key: str
 ) -> int | None:
-    """The article is a rehash of `story`: record it on the development it repeats."""
-    recent = session.execute(
-        select(Development, schema.Article.title, schema.Article.text)
-        .join(schema.Article, schema.Article.id == Development.article_id)
-        .where(Development.story_id == story.id, Development.detected_at >= now - RECENT)
-        .order_by(Development.detected_at.desc())
-        .limit(MAX_CANDIDATES)
-    ).all()
-    candidates = [RecentDevelopment(d.id, (title or "", text)) for d, title, text in recent]
-    found = repeated_development(article.text, candidates, vocabulary(story.facts))
-    if found is None:
+    """The tracker found that the article reports again the development it names by its
+    article id (`Decision.repeats`): record the article on that development."""
+    if not development_key.isdigit():
         return None
-    development = next(d for d, _, _ in recent if d.id == found)
+    development = session.scalar(
+        select(Development).where(
+            Development.article_id == int(development_key), Development.story_id == story_id
+        )
+    )
+    if development is None:
+        return None
     _record(session, development, article, "rewrite")
     return development.id
 

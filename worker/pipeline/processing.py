@@ -32,7 +32,7 @@ from worker.extract import extract_page
 from worker.logs import get_logger
 from worker.models import AlertContent, Article, Decision, DestinationConfig, Page, Story
 from worker.pipeline.copies import article_by_url, find_copy, storage_key
-from worker.pipeline.corroborate import record_copy, record_rewrite
+from worker.pipeline.corroborate import record_copy, record_repeat
 from worker.pipeline.delivery import alert_to_json
 from worker.pipeline.runtime import Runtime, TrackerCache
 from worker.store import schema
@@ -240,13 +240,16 @@ def _decide_and_record(
     story = trackers.story(decision.match.story_id)
     if not decision.new_development:
         repeated = (
-            record_rewrite(session, row, story, runtime.clock()) if story is not None else None
+            record_repeat(session, row, decision.match.story_id, decision.repeats)
+            if decision.repeats
+            else None
         )
         bound.info(
             "item.rehash",
             story_id=decision.match.story_id,
             score=round(decision.match.score, 3),
             repeats_development=repeated,
+            new_facts_repeated=bool(decision.novelty and decision.novelty.is_new),
         )
         return _finish(
             session, item_id, "rehash", article_id=row.id, story_id=decision.match.story_id
@@ -312,9 +315,12 @@ def _record_development(
         score=decision.match.score,
         reasons=list(reasons),
         detected_at=now,
+        specifics=list(decision.specifics),
     )
     session.add(development)
     session.flush()
+    # The tracker remembered it when it learned the article; the cursor says so.
+    runtime.trackers.advance_developments(decision.match.story_id, development.id)
     ident = alert_id(decision.match.story_id, f"development:{development.id}:{row.canonical_url}")
     content = AlertContent(
         id=ident,

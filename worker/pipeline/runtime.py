@@ -21,7 +21,7 @@ from worker.models import Story
 from worker.net import FetchPolicy, GuardedClient
 from worker.settings import Settings
 from worker.store.engine import make_engine, make_sessions, migrate
-from worker.store.schema import Meta, StoryFact, StoryRow, utcnow
+from worker.store.schema import Article, Development, Meta, StoryFact, StoryRow, utcnow
 from worker.throttle import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from worker.tracker import Tracker
 
@@ -62,6 +62,7 @@ class TrackerCache:
         self._tracker: Tracker | None = None
         self._version: str | None = None
         self._cursors: dict[str, int] = {}
+        self._development_cursors: dict[str, int] = {}
         self._stories: dict[str, Story] = {}
         self.lock = threading.RLock()
 
@@ -83,8 +84,14 @@ class TrackerCache:
             self._tracker = Tracker(stories)
             self._version = version_value
             self._cursors = {story.id: 0 for story in stories}
+            self._development_cursors = {story.id: 0 for story in stories}
         if not self._cursors:
             return self._tracker
+        self._sync_facts(session, self._tracker)
+        self._sync_developments(session, self._tracker)
+        return self._tracker
+
+    def _sync_facts(self, session: Session, tracker: Tracker) -> None:
         # Each story from its own cursor: ids are committed in order within a story (its
         # lock serializes writers) but not across stories, so one global cursor could skip
         # a fact another story committed late; and the index makes each range cheap.
@@ -104,9 +111,40 @@ class TrackerCache:
         for fact_id, story_id, text in facts:
             pending.setdefault(story_id, []).append((fact_id, text))
         for story_id, rows_ in pending.items():
-            self._tracker.add_facts(story_id, [text for _, text in rows_])
+            tracker.add_facts(story_id, [text for _, text in rows_])
             self._cursors[story_id] = rows_[-1][0]
-        return self._tracker
+
+    def _sync_developments(self, session: Session, tracker: Tracker) -> None:
+        """Developments other workers recorded, so this one recognises reports of them.
+        Per-story cursors for the reason facts have them; the tracker keeps the latest."""
+        rows = session.execute(
+            select(
+                Development.id,
+                Development.story_id,
+                Development.article_id,
+                Development.specifics,
+                Article.published,
+            )
+            .join(Article, Article.id == Development.article_id)
+            .where(
+                or_(
+                    *(
+                        and_(Development.story_id == story_id, Development.id > cursor)
+                        for story_id, cursor in self._development_cursors.items()
+                    )
+                )
+            )
+            .order_by(Development.id)
+        )
+        for development_id, story_id, article_id, specifics, published in rows:
+            tracker.add_development(story_id, str(article_id), specifics or (), published)
+            self._development_cursors[story_id] = development_id
+
+    def advance_developments(self, story_id: str, development_id: int) -> None:
+        """Record that this development was remembered in memory (by `Tracker.learn`)."""
+        if story_id in self._development_cursors:
+            current = self._development_cursors[story_id]
+            self._development_cursors[story_id] = max(current, development_id)
 
     def advance(self, story_id: str, last_fact_id: int) -> None:
         """Record that facts up to `last_fact_id` were learned in memory and committed."""

@@ -172,6 +172,9 @@ class Development(Base):
     score: Mapped[float] = mapped_column(Float)
     reasons: Mapped[list[Any]]
     detected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The terms the story did not know before this development (`Decision.specifics`):
+    # every worker's tracker restores them to recognise later reports of it.
+    specifics: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class DevelopmentSource(Base):

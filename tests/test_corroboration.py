@@ -22,10 +22,11 @@ from werkzeug import Request, Response
 from tests.conftest import write_config
 from tests.service import service_env, start, stop, wait_until
 from worker import ops, pipeline
-from worker.corroboration import remember, repeated_development, vocabulary
+from worker.corroboration import RecentDevelopment, new_terms, repeated_development
 from worker.settings import load_settings
 from worker.store import schema
 from worker.store.engine import transaction
+from worker.text import content_terms
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RSS_ITEM = "<item><title>{t}</title><link>{link}</link><guid>{g}</guid></item>"
@@ -120,17 +121,12 @@ def test_ten_outlets_make_one_alert_with_nine_sources_recorded(
 
 
 def test_an_article_on_the_same_story_with_other_facts_repeats_no_development() -> None:
-    known = vocabulary(["Azerbaijan Airlines plane crashed near Aktau, Kazakhstan."])
-    developments = [
-        remember(
-            "1",
-            (
-                "Investigators identified 147 metal fragments of a 57E6 missile near Aktau.",
-                "Baku will sue Moscow at the International Court of Justice for $410 million.",
-            ),
-            known,
-        )
-    ]
+    known = content_terms("Azerbaijan Airlines plane crashed near Aktau, Kazakhstan.")
+    development = (
+        "Investigators identified 147 metal fragments of a 57E6 missile near Aktau.",
+        "Baku will sue Moscow at the International Court of Justice for $410 million.",
+    )
+    developments = [RecentDevelopment("1", new_terms(development, known))]
     repeat = (
         "Kazakh investigators identified metal fragments of a 57E6 missile in the tail; "
         "Baku says it will sue Moscow at the International Court of Justice."

@@ -5,7 +5,7 @@ development that was already alerted, it is recorded on that development ("also 
 by N sources") instead of alerting again.
 
 An article repeats a development when it carries the development's *specifics*: the
-terms of the development's article that the story did not know from its corpus (names,
+terms of the development's article that the story did not know before it (names,
 numbers, rare words), weighted by rarity. The whole article, not only the 1-3 sentences
 the alert quotes: another outlet may lead with a different fact of the same event.
 Terms the story already knew ("Azerbaijan", "crash", "Aktau") say nothing about which
@@ -40,26 +40,18 @@ class RecentDevelopment:
     """An alerted development as the story remembers it for spotting later reports."""
 
     key: str  # the development's article id
-    specifics: frozenset[str]  # its article's terms the story's corpus did not know
+    specifics: frozenset[str]  # `new_terms` of its article when it was alerted
     published: datetime | None = None
 
 
-def vocabulary(texts: Iterable[str]) -> frozenset[str]:
-    """The terms a story knows from these texts (e.g. its corpus facts)."""
-    return frozenset(term for text in texts for term in content_terms(text))
-
-
-def remember(
-    key: str, texts: Iterable[str], known: Collection[str], published: datetime | None = None
-) -> RecentDevelopment:
-    """A development, from its article's title and text, against what the story knew."""
-    terms = frozenset(
+def new_terms(texts: Iterable[str], known: Collection[str]) -> frozenset[str]:
+    """A development's specifics: its article's informative terms the story did not know."""
+    return frozenset(
         term
         for text in texts
         for term in content_terms(text)
         if term not in known and term_weight(term) >= MIN_TERM_WEIGHT
     )
-    return RecentDevelopment(key, terms, published)
 
 
 def within(a: datetime | None, b: datetime | None, window: timedelta) -> bool:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from worker.corroboration import RECENT, RecentDevelopment, remember, repeated_development
+from worker.corroboration import RECENT, RecentDevelopment, new_terms, repeated_development
 from worker.match import MatchConfig, StoryProfile, decide_match, rank
 from worker.models import Article, Decision, Story
 from worker.novelty import KnowledgeBase, NoveltyConfig, article_sentences, assess
@@ -101,7 +101,7 @@ class Tracker:
             # What the story did not know before this article, not merely what its corpus
             # did not: in a months-long story, last month's names are no longer news.
             known = self._knowledge[match.story_id].terms.keys()
-            specifics = tuple(sorted(remember(article.id, texts, known).specifics))
+            specifics = tuple(sorted(new_terms(texts, known)))
         return Decision(article.id, match, novelty, repeats=repeats, specifics=specifics)
 
     def learn(self, article: Article, decision: Decision) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ import pytest
 from worker.corpus import build_stories
 from worker.match import MatchConfig, StoryProfile, decide_match, rank
 from worker.models import Article, CorpusDocument, Story
-from worker.tracker import Tracker
+from worker.tracker import Tracker, TrackerConfig
 
 FOLLOW_UP = Article(
     id="f1",
@@ -246,3 +246,34 @@ def test_learned_sentences_teach_names_only_beside_the_corpus_protagonists():
     assert profile.names["assad"] == 1  # the comparison with Gadhafi taught it once
     assert "homs" not in profile.names and "damascus" not in profile.names
     assert "homs" in {t for t in profile.learned}  # its words still count as terms
+
+
+def test_top_names_answers_each_limit_it_is_asked():
+    """The name ranking is cached per limit: asking for 25 names first must not make a
+    later question about the 3 most repeated ones answer with 25."""
+    profile = StoryProfile.for_config("s", MatchConfig())
+    for count, name in enumerate(["Aktau", "Grozny", "Kadyrov", "Embraer", "Chechnya"], 1):
+        for _ in range(count):
+            profile.add_text(f"{name} was named again in the report.", learned=False)
+    assert len(profile.top_names(25)) == 5
+    assert profile.top_names(3) == {"chechnya", "embraer", "kadyrov"}
+
+
+POW_REPORT = Article(
+    "pows",
+    "Ukraine shows captured NK soldiers",
+    "Ukraine has released video of two wounded North Korean soldiers captured in Russia's "
+    "Kursk region. The two North Korean soldiers were taken to Kyiv, where Ukrainian "
+    "security services question the NK POWs. One of the North Korean POWs said he was told "
+    "he was going to training, not to war. Zelensky said Ukraine could hand the NK POWs to "
+    "Kim Jong-un in exchange for Ukrainians held in Russia.",
+)
+
+
+def test_article_sharing_most_of_a_story_vocabulary_is_about_it_despite_new_names(seed_stories):
+    """Its protagonists (the POWs, "NK") are new to every story, so no story owns its names;
+    but it shares the North Korean troop story's words so strongly that it is that story."""
+    kursk = story_with(seed_stories, "North Korean")
+    assert Tracker(seed_stories).decide(POW_REPORT).story_id == kursk.id
+    names_only = TrackerConfig(match=MatchConfig(strong_score=1.0))
+    assert Tracker(seed_stories, names_only).decide(POW_REPORT).match is None

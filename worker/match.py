@@ -71,10 +71,14 @@ class MatchConfig:
       `affinities`). A Syria report that mentions Libya in passing shares words with a
       Libya story, but its own protagonists are not the story's; an article whose
       protagonists no story knows, and that names none of a story's core names, stays
-      unmatched.
+      unmatched, unless:
+    - `strong_score`: the cosine from which the article is about the story whoever its
+      protagonists are. A report on newly captured prisoners names people no story knows
+      yet shares most of the troop story's vocabulary; a neighbour that names a story in
+      passing shares a few words and stays far below.
     """
 
-    threshold: float = 0.16
+    threshold: float = 0.15
     margin: float = 0.02
     min_shared_entities: int = 3
     rare_term_weight: float = 3.0
@@ -87,8 +91,9 @@ class MatchConfig:
     dominant_names: int = 5
     story_names: int = 25
     min_affinity: float = 0.3
-    core_names: int = 3
+    core_names: int = 10
     support_weight: float = 2.0
+    strong_score: float = 0.3
 
 
 _NAME_WEIGHT = 3.0  # background weight from which a one-word name is distinctive
@@ -121,7 +126,7 @@ class StoryProfile:
     recent: deque[tuple[frozenset[str], frozenset[str]]] = field(default_factory=deque)
     names: Counter[str] = field(default_factory=Counter)  # distinctive one-word names
     sentences: int = 0  # seed plus windowed sentences: names per sentence is a rate
-    top_cache: frozenset[str] | None = None
+    top_cache: dict[int, frozenset[str]] = field(default_factory=dict)  # per limit
     seed_names: set[str] = field(default_factory=set)  # distinctive names of the corpus
 
     @classmethod
@@ -161,7 +166,7 @@ class StoryProfile:
         self.entities.update(entities)
         self.names.update(names_of(entities))
         self.seed_names.update(names_of(entities))
-        self.top_cache = None
+        self.top_cache.clear()
         for term in terms:
             self._reweigh(term)
 
@@ -171,7 +176,7 @@ class StoryProfile:
         self.learned.update(terms)
         self.entities.update(entities)
         self.names.update(names_of(entities))
-        self.top_cache = None
+        self.top_cache.clear()
         touched = set(terms)
         if len(self.recent) > self.window:
             old_terms, old_entities = self.recent.popleft()
@@ -203,10 +208,11 @@ class StoryProfile:
 
     def top_names(self, limit: int) -> frozenset[str]:
         """The story's `limit` most repeated distinctive names (ties by name)."""
-        if self.top_cache is None:
+        cached = self.top_cache.get(limit)
+        if cached is None:
             ranked = sorted(self.names.items(), key=lambda item: (-item[1], item[0]))
-            self.top_cache = frozenset(name for name, _ in ranked[:limit])
-        return self.top_cache
+            cached = self.top_cache[limit] = frozenset(name for name, _ in ranked[:limit])
+        return cached
 
     def name_rate(self, name: str, limit: int) -> float:
         """How often the story names `name` per sentence; 0 unless a top name."""
@@ -329,6 +335,7 @@ def score_story(
     support = len(set(shared_entities) | rare_terms)
     about_story = (
         affinity >= config.min_affinity
+        or cosine >= config.strong_score
         # The story's own most repeated names ("swine", "BP", "Gaddafi") among the
         # article's: a report that quotes officials no story knows is still about it.
         or bool(view.leading & profile.top_names(config.core_names))

@@ -100,3 +100,28 @@ def test_furniture_before_the_lead_does_not_push_the_development_out_of_it() -> 
     extracted = extract_page(copy, url="https://news.example/copy")
     decision = tracker.decide(Article(id="copy", title=extracted.title, text=extracted.text))
     assert decision.new_development
+
+
+@pytest.mark.parametrize(
+    "furniture",
+    [
+        "Photo: EPA / GRIGORY SYSOEV / SPUTNIK / KREMLIN POOL",
+        "This was reported by Radio Azattyk, writes UNN.",
+        "The commission announced this, Ukrinform reports.",
+        "Ilham Aliyev and Vladimir Putin meet in Dushanbe (Photo: Presidential Administration)",
+    ],
+    ids=["photo-credit", "reported-by", "announced-this", "caption-credit"],
+)
+def test_credits_and_attributions_are_not_new_facts(furniture):
+    """They name outlets and photographers the story never saw, and are still no news."""
+    knowledge = known_from(FACTS, CONFIG)
+    known = "An Azerbaijan Airlines Embraer 190 crashed near Aktau in Kazakhstan, killing 38 of 67 people on board."
+    result = assess(knowledge, None, f"{known} {furniture}", CONFIG)
+    assert not result.is_new
+    assert furniture not in result.new_facts
+
+
+def test_a_sentence_reporting_what_someone_said_is_still_a_fact():
+    knowledge = known_from(FACTS, CONFIG)
+    text = "Kazakh investigators said that fragments of a Pantsir missile were found in the wreck near Aktau."
+    assert assess(knowledge, None, text, CONFIG).is_new

@@ -54,6 +54,31 @@ _DATELINE = re.compile(
 )
 
 
+# A sentence that only says who reported the previous one ("This was reported by Radio
+# Azattyk, writes UNN.", "The General Staff announced this, Ukrinform reports."): it names
+# an outlet, and a new outlet is not a new fact.
+_ATTRIBUTION = re.compile(
+    r"^(?:this|that|it) (?:was|is|has been) (?:reported|announced|stated|said|confirmed)\b"
+    r"|\b(?:reported|announced|stated|said|confirmed|wrote|writes) (?:this|that)\s*[,.]",
+    re.IGNORECASE,
+)
+_ATTRIBUTION_WORDS = 14
+
+
+def is_furniture_sentence(sentence: str) -> bool:
+    """Page furniture, a photo caption or credit, or a bare attribution: never a fact.
+
+    For article sentences (the corpus goes through `clean_paragraphs`): the extractor
+    keeps some of these, and novelty must not quote "Photo: EPA / ..." as what is new.
+    """
+    line = sentence.strip()
+    if _FURNITURE.match(line) or _FURNITURE_PHRASES.search(line):
+        return True
+    if _CAPTION_CREDIT.search(line) or _CAPTION_OPENING.match(line):
+        return True
+    return len(line.split()) <= _ATTRIBUTION_WORDS and bool(_ATTRIBUTION.search(line))
+
+
 def _is_headline(line: str) -> bool:
     """A title-case line of five words or more ("Tajikistan Buys Presidential Plane ...")."""
     words = [w for w in line.split() if w[0].isalpha()]

@@ -25,6 +25,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from worker.cleaning import is_furniture_sentence
 from worker.models import Novelty
 from worker.text import SentenceFeatures, sentence_features, split_sentences, term_weight
 
@@ -210,6 +211,7 @@ def assess_sentence(
     novel = (
         coverage < config.covered
         and len(sentence.split()) >= config.min_words
+        and not is_furniture_sentence(sentence)
         and (bool(new_specifics) or new_weight >= config.min_novel_weight)
     )
     return SentenceNovelty(sentence, coverage, new_specifics, new_weight, novel)

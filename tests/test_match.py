@@ -277,3 +277,24 @@ def test_article_sharing_most_of_a_story_vocabulary_is_about_it_despite_new_name
     assert Tracker(seed_stories).decide(POW_REPORT).story_id == kursk.id
     names_only = TrackerConfig(match=MatchConfig(strong_score=1.0))
     assert Tracker(seed_stories, names_only).decide(POW_REPORT).match is None
+
+
+def test_neighbour_that_shares_the_story_vocabulary_needs_one_of_its_core_names():
+    """Uprisings read alike: a Syria report can share most of a Libya story's words. A
+    strong score lifts the name rule only when the article names one of the story's core
+    names too, so the neighbour stays out however closely it is worded."""
+    syria = Article(
+        "syria-3",
+        "Assad's forces fire on protesters in Homs",
+        "Syrian security forces loyal to Bashar al-Assad fired on protesters in Homs. "
+        "Assad's brother warned of civil war in Syria. "
+        "Rebels in Homs took control of the city as Assad's forces withdrew toward Damascus. "
+        "Syria's protesters demanded that Assad step down after four decades in power.",
+    )
+    config = MatchConfig()
+    profile = StoryProfile.for_config("libya", config)
+    for fact in LIBYA.facts:
+        profile.add_text(fact, learned=False)
+    strong = rank([profile], syria.title, syria.text, MatchConfig(min_affinity=0.0))[0]
+    assert strong.score >= config.strong_score  # the words alone would claim it
+    assert Tracker([LIBYA, EGYPT]).decide(syria).match is None

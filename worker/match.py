@@ -72,10 +72,13 @@ class MatchConfig:
       Libya story, but its own protagonists are not the story's; an article whose
       protagonists no story knows, and that names none of a story's core names, stays
       unmatched, unless:
-    - `strong_score`: the cosine from which the article is about the story whoever its
-      protagonists are. A report on newly captured prisoners names people no story knows
-      yet shares most of the troop story's vocabulary; a neighbour that names a story in
-      passing shares a few words and stays far below.
+    - `strong_score`: the cosine from which an article that names one of the story's
+      core names anywhere among its dominant ones is about the story, whoever leads it.
+      A report on newly captured prisoners ("NK", "POWs") is led by names no story knows,
+      yet shares most of the troop story's vocabulary and names Kursk. The core name is
+      still required: uprisings read alike, and a Syria report worded like the Libya
+      story but naming neither Libya nor Gaddafi is not about it (on Timeline17, the
+      score alone let 275 Syria reports into the Libya story).
     """
 
     threshold: float = 0.15
@@ -333,12 +336,13 @@ def score_story(
     )
     rare_terms = {t for t in contributions if term_weight(t) >= config.support_weight}
     support = len(set(shared_entities) | rare_terms)
+    core = profile.top_names(config.core_names)
     about_story = (
         affinity >= config.min_affinity
-        or cosine >= config.strong_score
+        or (cosine >= config.strong_score and bool(view.dominant & core))
         # The story's own most repeated names ("swine", "BP", "Gaddafi") among the
         # article's: a report that quotes officials no story knows is still about it.
-        or bool(view.leading & profile.top_names(config.core_names))
+        or bool(view.leading & core)
         # A young story knows too few names to own a share of the article's: one of
         # the article's leading protagonists among the story's names is all it can tell.
         or (

@@ -125,16 +125,19 @@ class KnowledgeBase:
                 overlap[number] += weight
             remaining -= weight
             read += 1
-        unread = [(t, weights[t]) for t in indexed[read:]]
+        unread = frozenset(indexed[read:])
         best = max(overlap.values(), default=0.0)
-        floor = _COVERAGE_FLOOR * total
         if unread:
             # Only sentences whose partial overlap plus every unread term could beat the
-            # best partial one are completed: usually a handful.
+            # best so far are completed: usually a handful.
+            bar = max(best, _COVERAGE_FLOOR * total) - remaining
             for number, partial in overlap.items():
-                if partial + remaining > max(best, floor):
-                    known = self.sentences[number].terms
-                    best = max(best, partial + sum(w for t, w in unread if t in known))
+                if partial > bar:
+                    shared = unread & self.sentences[number].terms
+                    completed = partial + sum(weights[t] for t in shared)
+                    if completed > best:
+                        best = completed
+                        bar = max(bar, best - remaining)
         return best / total
 
     def add(self, sentence: str, config: NoveltyConfig) -> bool:

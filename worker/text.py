@@ -150,11 +150,18 @@ def stem(token: str) -> str:
 
 def content_terms(text: str) -> list[str]:
     """Stemmed tokens without stopwords or bare punctuation, in text order."""
-    return [
+    return list(_content_terms(text))
+
+
+# A sentence is read by the matcher, by novelty and, when learned, by both again: the
+# cache makes that one tokenization instead of four.
+@lru_cache(maxsize=32768)
+def _content_terms(text: str) -> tuple[str, ...]:
+    return tuple(
         stem(token)
         for token in tokenize(text)
         if token not in STOPWORDS and (len(token) > 1 or token.isdigit())
-    ]
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -260,6 +267,11 @@ def extract_entities(sentence: str) -> set[str]:
     Names are not stemmed: the suffix stripper turns "States" into "stat" and "George"
     into "georg", which read as rare words and would pass for distinctive names.
     """
+    return set(_extract_entities(sentence))
+
+
+@lru_cache(maxsize=32768)
+def _extract_entities(sentence: str) -> frozenset[str]:
     entities: set[str] = set()
     for found in _ENTITY.finditer(sentence):
         words = [w for w in tokenize(found.group(0)) if w not in _ENTITY_STOP]
@@ -271,7 +283,7 @@ def extract_entities(sentence: str) -> set[str]:
         entities.add(" ".join(words))
         if len(words) > 1:
             entities.update(w for w in words if term_weight(w) >= 2.5)
-    return entities
+    return frozenset(entities)
 
 
 _MULTIPLIERS = {

@@ -204,3 +204,71 @@ def test_ten_outlets_through_two_workers_on_redis_make_one_alert(
         receiver.stop()
     assert alerts == 1 and len(received) == 1, outcomes
     assert sources == 9, outcomes
+
+
+SURGE_PAGES = [
+    (
+        "Plane crash near Aktau: Azerbaijan Airlines Embraer investigation",
+        "The Azerbaijan Airlines Embraer 190 crashed near Aktau in Kazakhstan, killing 38 people. "
+        "The plane was flying from Baku to Grozny.",
+    ),
+    (
+        "Russia shot down the Azerbaijan Airlines plane near Aktau",
+        "Russian air defence shot down the Azerbaijan Airlines Embraer that crashed near Aktau, "
+        "killing 38 people, on its way from Baku to Grozny.",
+    ),
+    (
+        "Azerbaijan Airlines crash near Aktau caused by Russian air defence",
+        "The Azerbaijan Airlines Embraer that crashed near Aktau was hit by Russian air defence; "
+        "38 people were killed on the flight from Baku to Grozny.",
+    ),
+]
+
+
+def test_a_surge_alerts_once_when_each_worker_restores_the_counts_from_the_database(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    """Three reports of the crash story in one day, in words it knows: the second makes a
+    surge alert and the third is recorded on it, though the tracker is rebuilt from the
+    database before every item (reports and the surge flag are persisted)."""
+    base = httpserver.url_for("").rstrip("/")
+    items = "".join(
+        f"<item><title>{html.escape(title)}</title><link>{base}/s{n}</link><guid>s{n}</guid>"
+        f"<pubDate>Fri, 07 Nov 2025 {9 + n:02d}:00:00 GMT</pubDate></item>"
+        for n, (title, _) in enumerate(SURGE_PAGES)
+    )
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        f"<rss version='2.0'><channel><title>Wire</title>{items}</channel></rss>"
+    )
+    for n, (title, body) in enumerate(SURGE_PAGES):
+        httpserver.expect_request(f"/s{n}").respond_with_data(
+            page(f"Outlet {n}", title, [body, "Investigators continue their work on the case."]),
+            content_type="text/html",
+        )
+    config = write_config(tmp_path, feeds=f'[[feeds]]\nid = "wire"\nurl = "{base}/feed.xml"\n')
+    runtime = pipeline.open_runtime(
+        load_settings(
+            {
+                "STORYWATCH_CONFIG_DIR": str(config),
+                "STORYWATCH_DATA_DIR": str(tmp_path / "v"),
+                "STORYWATCH_ALLOW_PRIVATE_NETWORKS": "true",
+            },
+            dotenv=False,
+        )
+    )
+    pipeline.initialise(runtime)
+    outcomes = []
+    for item_id in pipeline.poll_feed(runtime, "wire").new_item_ids:
+        runtime.trackers.invalidate()
+        outcomes.append(pipeline.process_item(runtime, item_id).outcome)
+    with transaction(runtime.sessions) as session:
+        developments = session.scalars(select(schema.Development)).all()
+        sources = session.scalar(select(func.count()).select_from(schema.DevelopmentSource))
+        reports = session.scalar(select(func.count()).select_from(schema.StoryReport))
+    runtime.close()
+    assert outcomes == ["rehash", "development", "rehash"]
+    [development] = developments
+    assert development.surge
+    assert any(reason.startswith("surge: 2 reports") for reason in development.reasons)
+    assert sources == 1
+    assert reports == 3

@@ -167,3 +167,72 @@ def test_add_development_restores_what_learn_remembered(seed_stories):
     restored.add_facts(first.story_id, facts)
     restored.add_development(first.story_id, original.id, first.specifics, day)
     assert restored.decide(later) == live.decide(later)
+
+
+VERDICT = [
+    Article(
+        f"verdict-{n}",
+        title,
+        text,
+        published=datetime(2025, 11, 7, 9 + n, tzinfo=UTC),
+    )
+    for n, (title, text) in enumerate(
+        [
+            (
+                "Plane crash near Aktau: Azerbaijan Airlines Embraer investigation",
+                "The Azerbaijan Airlines Embraer 190 crashed near Aktau in Kazakhstan, killing 38 people. "
+                "The plane was flying from Baku to Grozny.",
+            ),
+            (
+                "Russia shot down the Azerbaijan Airlines plane near Aktau",
+                "Russian air defence shot down the Azerbaijan Airlines Embraer that crashed near Aktau, "
+                "killing 38 people, on its way from Baku to Grozny.",
+            ),
+            (
+                "Azerbaijan Airlines crash near Aktau caused by Russian air defence",
+                "The Azerbaijan Airlines Embraer that crashed near Aktau was hit by Russian air defence; "
+                "38 people were killed on the flight from Baku to Grozny.",
+            ),
+        ]
+    )
+]
+
+
+def test_a_surge_of_reports_in_known_words_is_one_development(seed_stories):
+    """No report brings an unseen name or figure, yet three in a day on a quiet story is
+    news: the second alerts, the third is a report of that surge."""
+    tracker = Tracker(seed_stories)
+    decisions = []
+    for article in VERDICT:
+        decision = tracker.decide(article)
+        decisions.append(decision)
+        tracker.learn(article, decision)
+    first, second, third = decisions
+    assert first.story_id == second.story_id == third.story_id
+    assert first.novelty is not None and not first.novelty.is_new
+    assert not first.new_development
+    assert second.new_development and second.surge
+    assert second.novelty is not None and second.novelty.new_facts
+    assert any(reason.startswith("surge: 2 reports") for reason in second.novelty.reasons)
+    assert third.repeats == second.article_id and not third.new_development
+
+
+def test_add_report_and_surge_development_restore_what_learn_counted(seed_stories):
+    live = Tracker(seed_stories)
+    restored = Tracker(seed_stories)
+    for article in VERDICT[:2]:
+        decision = live.decide(article)
+        facts = live.learn(article, decision)
+        assert decision.story_id is not None
+        restored.add_facts(decision.story_id, facts)
+        restored.add_report(decision.story_id, article.published)
+        if decision.new_development:
+            restored.add_development(
+                decision.story_id,
+                article.id,
+                decision.specifics,
+                article.published,
+                surge=decision.surge,
+            )
+    assert restored.decide(VERDICT[2]) == live.decide(VERDICT[2])
+    assert live.decide(VERDICT[2]).repeats == VERDICT[1].id

@@ -167,6 +167,9 @@ class Novelty:
     new_facts: tuple[str, ...]  # 1 to 3 sentences quoted from the article when is_new
     score: float
     reasons: tuple[str, ...]
+    # The sentences an alert would quote when something other than novelty makes the
+    # article a development (a surge of reports): the least known ones, lead first.
+    salient: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +185,9 @@ class Decision:
     # For a new development: the article's terms its story did not know yet, by which
     # later reports of it are recognised (persisted with the development).
     specifics: tuple[str, ...] = ()
+    # The story surged that day (worker.surge): the development is the wave of reports,
+    # and the day's later reports of the story are reports of it.
+    surge: bool = False
 
     @property
     def story_id(self) -> str | None:

@@ -273,6 +273,14 @@ def assess(
         key=lambda a: (a not in lead, -len(a.new_specifics), a.coverage),
     )
     new_facts = tuple(a.sentence for a in ranked[:3]) if is_new else ()
+    readable = [
+        a
+        for a in assessed
+        if len(a.sentence.split()) >= config.min_words and not is_furniture_sentence(a.sentence)
+    ]
+    salient = new_facts or tuple(
+        a.sentence for a in sorted(readable, key=lambda a: (a not in lead_all, a.coverage))[:3]
+    )
     mean_coverage = sum(a.coverage for a in assessed) / len(assessed) if assessed else 1.0
     reasons = [f"lead novel sentences: {len(lead)}", f"body novel: {len(body_novel)}/{len(body)}"]
     specifics = sorted({s for a in ranked[:3] for s in a.new_specifics})
@@ -283,6 +291,7 @@ def assess(
         new_facts=new_facts,
         score=round(1.0 - mean_coverage, 4),
         reasons=tuple(reasons),
+        salient=salient,
     )
 
 

@@ -11,15 +11,22 @@ What it must not do: I/O, clocks, randomness or logging; `decide` never mutates 
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from worker.corroboration import RECENT, RecentDevelopment, new_terms, repeated_development
 from worker.match import MatchConfig, StoryProfile, decide_match, rank
-from worker.models import Article, Decision, Story
+from worker.models import Article, Decision, Novelty, Story
 from worker.novelty import KnowledgeBase, NoveltyConfig, article_sentences, assess
+from worker.surge import ReportVolume, SurgeConfig
+
+
+def _day(published: datetime) -> date:
+    """The publication day, in UTC when the time carries a zone."""
+    return (published.astimezone(UTC) if published.tzinfo else published).date()
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +35,7 @@ class TrackerConfig:
 
     match: MatchConfig = field(default_factory=MatchConfig)
     novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
+    surge: SurgeConfig = field(default_factory=SurgeConfig)
     # "One development, one alert": a report of a development alerted within this window
     # is recorded on it instead (worker.corroboration); the last `recent_developments`
     # of each story are remembered.
@@ -48,6 +56,7 @@ class Tracker:
         self._developments: dict[str, deque[RecentDevelopment]] = {
             story.id: deque(maxlen=self.config.recent_developments) for story in stories
         }
+        self._volume = {story.id: ReportVolume(self.config.surge.days) for story in stories}
         for story in stories:
             profile = StoryProfile.for_config(
                 story.id, self.config.match, keywords=story.keywords, exclude=story.exclude
@@ -73,11 +82,22 @@ class Tracker:
         self._learn_sentences(story_id, facts)
 
     def add_development(
-        self, story_id: str, key: str, specifics: Sequence[str], published: datetime | None
+        self,
+        story_id: str,
+        key: str,
+        specifics: Sequence[str],
+        published: datetime | None,
+        *,
+        surge: bool = False,
     ) -> None:
         """Remember an alerted development (as `decide` described it), in detection order."""
-        development = RecentDevelopment(key, frozenset(specifics), published)
+        development = RecentDevelopment(key, frozenset(specifics), published, surge)
         self._developments[story_id].append(development)
+
+    def add_report(self, story_id: str, published: datetime | None) -> None:
+        """Count a report of the story (as `learn` does for every matched article)."""
+        if published is not None:
+            self._volume[story_id].add(_day(published))
 
     def decide(self, article: Article) -> Decision:
         """Match the article, judge novelty against the matched story, and tell whether it
@@ -96,13 +116,50 @@ class Tracker:
             published=article.published,
             window=timedelta(days=self.config.repeat_days),
         )
+        surge = False
+        if repeats is None and article.published is not None:
+            day = _day(article.published)
+            repeats = self._surge_of(match.story_id, day)
+            if not novelty.is_new and repeats is None:
+                surged = self._surge(match.story_id, day, novelty)
+                surge, novelty = surged is not novelty, surged
         specifics: tuple[str, ...] = ()
         if novelty.is_new and repeats is None:
             # What the story did not know before this article, not merely what its corpus
             # did not: in a months-long story, last month's names are no longer news.
             known = self._knowledge[match.story_id].terms.keys()
             specifics = tuple(sorted(new_terms(texts, known)))
-        return Decision(article.id, match, novelty, repeats=repeats, specifics=specifics)
+        return Decision(
+            article.id, match, novelty, repeats=repeats, specifics=specifics, surge=surge
+        )
+
+    def _surge_of(self, story_id: str, day: date) -> str | None:
+        """The surge development of the story that day: its later reports belong to it."""
+        for development in self._developments[story_id]:
+            published = development.published
+            if development.surge and published is not None and _day(published) == day:
+                return development.key
+        return None
+
+    def _surge(self, story_id: str, day: date, novelty: Novelty) -> Novelty:
+        """The novelty made new by a surge of reports on `day` (see worker.surge), once a
+        day: a day that already had a development of the story has nothing to add."""
+        if not novelty.salient or any(
+            d.published is not None and _day(d.published) == day
+            for d in self._developments[story_id]
+        ):
+            return novelty
+        surge = self._volume[story_id].surge(day, self.config.surge)
+        if surge is None:
+            return novelty
+        reports, usual = surge
+        reason = f"surge: {reports} reports on {day.isoformat()} against {usual:.1f} a day"
+        return dataclasses.replace(
+            novelty,
+            is_new=True,
+            new_facts=novelty.salient,
+            reasons=(*novelty.reasons, reason),
+        )
 
     def learn(self, article: Article, decision: Decision) -> tuple[str, ...]:
         """The matched story learns the article (and remembers it when it is a new
@@ -110,8 +167,11 @@ class Tracker:
         if decision.match is None:
             return ()
         story_id = decision.match.story_id
+        self.add_report(story_id, article.published)
         if decision.new_development:
-            self.add_development(story_id, article.id, decision.specifics, article.published)
+            self.add_development(
+                story_id, article.id, decision.specifics, article.published, surge=decision.surge
+            )
         sentences = article_sentences(article.title, article.text)
         return self._learn_sentences(story_id, sentences)
 

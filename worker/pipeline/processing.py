@@ -37,7 +37,16 @@ from worker.pipeline.delivery import alert_to_json
 from worker.pipeline.runtime import Runtime, TrackerCache
 from worker.store import schema
 from worker.store.engine import transaction
-from worker.store.schema import ArticleBand, Delivery, Development, Feed, Item, StoryFact, StoryRow
+from worker.store.schema import (
+    ArticleBand,
+    Delivery,
+    Development,
+    Feed,
+    Item,
+    StoryFact,
+    StoryReport,
+    StoryRow,
+)
 from worker.urls import canonicalize_url
 
 log = get_logger(__name__)
@@ -232,10 +241,14 @@ def _decide_and_record(
             StoryFact(story_id=decision.match.story_id, text=text, article_id=row.id)
             for text in learned
         ]
-        session.add_all(facts)
+        report = StoryReport(
+            story_id=decision.match.story_id, article_id=row.id, published=article.published
+        )
+        session.add_all([*facts, report])
         session.flush()
         if facts:
             trackers.advance(decision.match.story_id, facts[-1].id)
+        trackers.advance_reports(decision.match.story_id, report.id)
     row.story_id, row.score = decision.match.story_id, decision.match.score
     story = trackers.story(decision.match.story_id)
     if not decision.new_development:
@@ -316,6 +329,7 @@ def _record_development(
         reasons=list(reasons),
         detected_at=now,
         specifics=list(decision.specifics),
+        surge=decision.surge,
     )
     session.add(development)
     session.flush()

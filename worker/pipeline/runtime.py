@@ -21,7 +21,15 @@ from worker.models import Story
 from worker.net import FetchPolicy, GuardedClient
 from worker.settings import Settings
 from worker.store.engine import make_engine, make_sessions, migrate
-from worker.store.schema import Article, Development, Meta, StoryFact, StoryRow, utcnow
+from worker.store.schema import (
+    Article,
+    Development,
+    Meta,
+    StoryFact,
+    StoryReport,
+    StoryRow,
+    utcnow,
+)
 from worker.throttle import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from worker.tracker import Tracker
 
@@ -63,6 +71,7 @@ class TrackerCache:
         self._version: str | None = None
         self._cursors: dict[str, int] = {}
         self._development_cursors: dict[str, int] = {}
+        self._report_cursors: dict[str, int] = {}
         self._stories: dict[str, Story] = {}
         self.lock = threading.RLock()
 
@@ -85,10 +94,12 @@ class TrackerCache:
             self._version = version_value
             self._cursors = {story.id: 0 for story in stories}
             self._development_cursors = {story.id: 0 for story in stories}
+            self._report_cursors = {story.id: 0 for story in stories}
         if not self._cursors:
             return self._tracker
         self._sync_facts(session, self._tracker)
         self._sync_developments(session, self._tracker)
+        self._sync_reports(session, self._tracker)
         return self._tracker
 
     def _sync_facts(self, session: Session, tracker: Tracker) -> None:
@@ -123,6 +134,7 @@ class TrackerCache:
                 Development.story_id,
                 Development.article_id,
                 Development.specifics,
+                Development.surge,
                 Article.published,
             )
             .join(Article, Article.id == Development.article_id)
@@ -136,9 +148,34 @@ class TrackerCache:
             )
             .order_by(Development.id)
         )
-        for development_id, story_id, article_id, specifics, published in rows:
-            tracker.add_development(story_id, str(article_id), specifics or (), published)
+        for development_id, story_id, article_id, specifics, surge, published in rows:
+            tracker.add_development(
+                story_id, str(article_id), specifics or (), published, surge=bool(surge)
+            )
             self._development_cursors[story_id] = development_id
+
+    def _sync_reports(self, session: Session, tracker: Tracker) -> None:
+        """Reports other workers counted (the stories' daily volume, worker.surge)."""
+        rows = session.execute(
+            select(StoryReport.id, StoryReport.story_id, StoryReport.published)
+            .where(
+                or_(
+                    *(
+                        and_(StoryReport.story_id == story_id, StoryReport.id > cursor)
+                        for story_id, cursor in self._report_cursors.items()
+                    )
+                )
+            )
+            .order_by(StoryReport.id)
+        )
+        for report_id, story_id, published in rows:
+            tracker.add_report(story_id, published)
+            self._report_cursors[story_id] = report_id
+
+    def advance_reports(self, story_id: str, report_id: int) -> None:
+        """Record that this report was counted in memory (by `Tracker.learn`)."""
+        if story_id in self._report_cursors:
+            self._report_cursors[story_id] = max(self._report_cursors[story_id], report_id)
 
     def advance_developments(self, story_id: str, development_id: int) -> None:
         """Record that this development was remembered in memory (by `Tracker.learn`)."""

@@ -20,7 +20,7 @@ from worker.models import CorpusDocument, FeedConfig, Story, StoryRule
 from worker.pipeline.runtime import STORIES_VERSION_KEY, Runtime, story_to_json
 from worker.settings import read_corpus
 from worker.store.engine import transaction
-from worker.store.schema import Feed, Meta, StoryFact, StoryRow
+from worker.store.schema import Feed, Meta, StoryFact, StoryReport, StoryRow
 
 log = get_logger(__name__)
 FINGERPRINT_KEY = "corpus_fingerprint"
@@ -69,6 +69,7 @@ def sync_stories(session: Session, stories: list[Story], fingerprint: str) -> bo
     for row in session.scalars(select(StoryRow)):
         if row.id not in keep:
             session.execute(delete(StoryFact).where(StoryFact.story_id == row.id))
+            session.execute(delete(StoryReport).where(StoryReport.story_id == row.id))
             session.delete(row)
     session.flush()
     for position, story in enumerate(stories):

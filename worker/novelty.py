@@ -90,12 +90,15 @@ class KnowledgeBase:
     variants: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
     def knows_name(self, word: str) -> bool:
-        """The word, or a spelling variant of it (same first letters, one edit apart)."""
+        """The word, or a spelling variant of it (one edit apart, five letters or more)."""
         if word in self.terms:
             return True
         if len(word) < _VARIANT_MIN_LENGTH:
             return False
-        return any(_one_edit_apart(word, known) for known in self.variants.get(word[:2], ()))
+        # One edit leaves either the first two letters or the last two of a word of five
+        # or more unchanged ("Aqtau"/"Aktau" share "au"), so the two buckets miss none.
+        candidates = self.variants.get(word[:2], set()) | self.variants.get("-" + word[-2:], set())
+        return any(_one_edit_apart(word, known) for known in candidates)
 
     def coverage(self, features: SentenceFeatures) -> float:
         """Largest share of the sentence's term weight found in one known sentence.
@@ -155,6 +158,7 @@ class KnowledgeBase:
         for term in features.terms:
             if len(term) >= _VARIANT_MIN_LENGTH and term_weight(term) >= _VARIANT_WEIGHT:
                 self.variants[term[:2]].add(term)
+                self.variants["-" + term[-2:]].add(term)
         return True
 
 

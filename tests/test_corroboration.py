@@ -228,19 +228,23 @@ SURGE_PAGES = [
 def test_a_surge_alerts_once_when_each_worker_restores_the_counts_from_the_database(
     tmp_path: Path, httpserver: HTTPServer
 ) -> None:
-    """Three reports of the crash story in one day, in words it knows: the second makes a
-    surge alert and the third is recorded on it, though the tracker is rebuilt from the
-    database before every item (reports and the surge flag are persisted)."""
+    """Four reports of the crash story in one day, in words it knows (one a copy of the
+    first under another site's URL): the third makes a surge alert counting the copy, and
+    the fourth is recorded on it, though the tracker is rebuilt from the database before
+    every item (reports and the surge flag are persisted)."""
     base = httpserver.url_for("").rstrip("/")
+    # The second item is a copy of the first on another site: never decided, but one
+    # more report of the story's day.
+    pages = [SURGE_PAGES[0], SURGE_PAGES[0], *SURGE_PAGES[1:]]
     items = "".join(
         f"<item><title>{html.escape(title)}</title><link>{base}/s{n}</link><guid>s{n}</guid>"
         f"<pubDate>Fri, 07 Nov 2025 {9 + n:02d}:00:00 GMT</pubDate></item>"
-        for n, (title, _) in enumerate(SURGE_PAGES)
+        for n, (title, _) in enumerate(pages)
     )
     httpserver.expect_request("/feed.xml").respond_with_data(
         f"<rss version='2.0'><channel><title>Wire</title>{items}</channel></rss>"
     )
-    for n, (title, body) in enumerate(SURGE_PAGES):
+    for n, (title, body) in enumerate(pages):
         httpserver.expect_request(f"/s{n}").respond_with_data(
             page(f"Outlet {n}", title, [body, "Investigators continue their work on the case."]),
             content_type="text/html",
@@ -266,9 +270,9 @@ def test_a_surge_alerts_once_when_each_worker_restores_the_counts_from_the_datab
         sources = session.scalar(select(func.count()).select_from(schema.DevelopmentSource))
         reports = session.scalar(select(func.count()).select_from(schema.StoryReport))
     runtime.close()
-    assert outcomes == ["rehash", "development", "rehash"]
+    assert outcomes == ["rehash", "duplicate", "development", "rehash"]
     [development] = developments
     assert development.surge
-    assert any(reason.startswith("surge: 2 reports") for reason in development.reasons)
+    assert any(reason.startswith("surge: 3 reports") for reason in development.reasons)
     assert sources == 1
-    assert reports == 3
+    assert reports == 4

@@ -176,7 +176,9 @@ def _azal_story_id() -> str:
     return story.id
 
 
-def _check_outcome(query: Callable[[str], list[tuple[object, ...]]], receiver: Receiver) -> None:
+def _check_outcome(
+    query: Callable[[str], list[tuple[object, ...]]], receiver: Receiver, *, concurrent: bool
+) -> None:
     outcomes = {
         str(key).removeprefix("guid:"): outcome
         for key, outcome in query("select key, outcome from items where feed_id = 'fixture-news'")
@@ -186,7 +188,12 @@ def _check_outcome(query: Callable[[str], list[tuple[object, ...]]], receiver: R
     copies = sorted(
         str(outcomes[k]) for k in ("caspian-azal-final-report", "syndicated-azal-report")
     )
-    assert copies == ["development", "duplicate"]
+    # Two workers may fetch the two copies at the same moment: the second then cannot see
+    # the first (not committed yet) as its original, and is decided under the story's lock
+    # instead, where it is a report of the development. Either way: one development.
+    assert copies == ["development", "duplicate"] or (
+        concurrent and copies == ["development", "rehash"]
+    ), copies
 
     assert len(receiver.requests) == 1, [json.loads(body) for _, body in receiver.requests]
     headers, body = receiver.requests[0]
@@ -231,7 +238,7 @@ def test_embedded_service_alerts_once_for_a_new_development(
         time.sleep(3)  # a second alert, if one were coming, would arrive now
     finally:
         stop([service])
-    _check_outcome(query, receiver)
+    _check_outcome(query, receiver, concurrent=False)
 
 
 @pytest.mark.redis
@@ -277,6 +284,6 @@ def test_distributed_service_on_redis_with_two_workers(
     finally:
         stop(processes)
         engine.dispose()
-    _check_outcome(query, receiver)
+    _check_outcome(query, receiver, concurrent=True)
     # Both worker processes took tasks from the shared Redis queue.
     assert {w.split("@")[0] for w in workers if w} == {"w1", "w2"}

@@ -122,7 +122,25 @@ def test_credits_and_attributions_are_not_new_facts(furniture):
     assert furniture not in result.new_facts
 
 
-def test_a_sentence_reporting_what_someone_said_is_still_a_fact():
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Kazakh investigators said that fragments of a Pantsir missile were found in the wreck near Aktau.",
+        "It was confirmed that 412 fragments of a Pantsir missile were found in the wreck near Aktau.",
+        "Putin said that, according to the data, Pantsir missiles hit the plane near Aktau.",
+        "Investigators found 412 fragments of a Pantsir missile in the wreck near Aktau (the capital).",
+    ],
+    ids=["said-that", "it-was-confirmed-that", "said-that-comma", "parenthesis-not-a-credit"],
+)
+def test_a_sentence_reporting_what_someone_said_is_still_a_fact(text):
     knowledge = known_from(FACTS, CONFIG)
-    text = "Kazakh investigators said that fragments of a Pantsir missile were found in the wreck near Aktau."
     assert assess(knowledge, None, text, CONFIG).is_new
+
+
+def test_the_outlet_a_sentence_cites_is_not_a_new_name():
+    """ "Russian news agency TASS has reported" names a source, not a new actor."""
+    knowledge = known_from(FACTS, CONFIG)
+    text = (
+        "Rescue work continued at the crash site near Aktau, Russian news agency TASS has reported."
+    )
+    assert not assess(knowledge, None, text, CONFIG).is_new

@@ -48,3 +48,10 @@ def test_old_days_are_forgotten_and_a_late_backlog_report_cannot_surge():
 def test_disabled():
     volume = volume_with({0: 5})
     assert volume.surge(DAY, SurgeConfig(enabled=False)) is None
+
+
+def test_a_late_report_is_judged_against_its_own_full_window():
+    """A steady story (3 a day): one more report dated 20 days back is no surge, because
+    the days its window needs are still counted."""
+    volume = volume_with({n: 3 for n in range(0, 60)})
+    assert volume.surge(DAY - timedelta(days=20), CONFIG) is None

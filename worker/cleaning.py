@@ -36,8 +36,8 @@ _FURNITURE_PHRASES = re.compile(
 )
 # Captions: a parenthesised photo credit at the end, or "In this photo ..." openings.
 _CAPTION_CREDIT = re.compile(
-    r"\((?:[^()]*(?:photo|AP|Reuters|Getty|AFP|EPA|via|pictured|Press Service|image)"
-    r"[^()]*)\)\s*$",
+    r"\((?:[^()]*\b(?:photo|(?-i:AP|AFP|EPA)|Reuters|Getty|via|pictured|Press Service|image)"
+    r"\b[^()]*)\)\s*$",
     re.IGNORECASE,
 )
 _CAPTION_OPENING = re.compile(
@@ -58,11 +58,37 @@ _DATELINE = re.compile(
 # Azattyk, writes UNN.", "The General Staff announced this, Ukrinform reports."): it names
 # an outlet, and a new outlet is not a new fact.
 _ATTRIBUTION = re.compile(
-    r"^(?:this|that|it) (?:was|is|has been) (?:reported|announced|stated|said|confirmed)\b"
-    r"|\b(?:reported|announced|stated|said|confirmed|wrote|writes) (?:this|that)\s*[,.]",
+    r"^(?:this|it) (?:was|is|has been) (?:reported|announced|stated|confirmed) by [^.;:]{1,60}\.?$"
+    r"|\b(?:reported|announced|stated|said|confirmed) (?:this|that)[,.]?"
+    r"(?: [\w-]+){0,3}(?: (?:reports|reported|writes|wrote|says|said))?\.?$",
     re.IGNORECASE,
 )
 _ATTRIBUTION_WORDS = 14
+# Where a sentence names its source rather than an actor: "according to Interfax",
+# "news agency TASS has reported", "Yle reported", "told Reuters".
+_NAME = r"([A-Z][\w&.'’-]*(?:\s+[A-Z][\w&.'’-]*){0,2})"
+_SOURCE = re.compile(
+    "|".join(
+        [
+            r"(?:according to|citing|cited by|reported by|quoted by|told|writes|wrote)\s+"
+            r"(?:the\s+)?(?:[A-Z]\w*['’]s\s+)?" + _NAME,
+            r"(?:agency|outlet|broadcaster|newspaper|daily|website|channel)\s+" + _NAME,
+            _NAME + r"\s+(?:reports|reported|has reported|writes|wrote)\b",
+        ]
+    )
+)
+
+
+def source_names(sentence: str) -> set[str]:
+    """Lower-cased words of the outlets a sentence cites as its source: a new outlet
+    reporting a known fact brings no new name to the story."""
+    return {
+        word.lower()
+        for found in _SOURCE.finditer(sentence)
+        for name in found.groups()
+        if name
+        for word in name.split()
+    }
 
 
 def is_furniture_sentence(sentence: str) -> bool:

@@ -23,7 +23,7 @@ How a profile follows a drifting story (numbered because each step guards the ne
 The profile's squared norm is kept up to date term by term, so learning costs O(terms of
 the sentence), not O(profile).
 
-What it must not do: decide novelty, mutate profiles outside `StoryProfile.learn`/`seed`
+What it must not do: decide novelty, mutate profiles outside `StoryProfile.add_text`
 (the tracker owns state), or do I/O.
 """
 
@@ -63,8 +63,9 @@ class MatchConfig:
       and the first sentences, so their terms count more.
     - `dominant_names`, `story_names`, `min_affinity`, `core_names`: an article is about a
       story only when the story owns enough (`min_affinity`) of the article's
-      `dominant_names` most repeated distinctive names, or when one of those is among the
-      story's `core_names` most repeated ones (a report on swine flu that quotes officials
+      `dominant_names` most repeated distinctive names, or when one of its leading ones
+      (the more repeated half) is among the story's `core_names` most repeated ones (a
+      report on swine flu that quotes officials
       no story knows is still about the H1N1 story). A name counts for a story when it
       is among the story's `story_names` most repeated ones, and only for the story's
       share of it: a name every tracked story uses tells none of them apart (see

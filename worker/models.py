@@ -185,8 +185,8 @@ class Decision:
     # For a new development: the article's terms its story did not know yet, by which
     # later reports of it are recognised (persisted with the development).
     specifics: tuple[str, ...] = ()
-    # The story surged that day (worker.surge): the development is the wave of reports,
-    # and the day's later reports of the story are reports of it.
+    # True when a surge of reports (worker.surge), not new facts, makes this article a
+    # development; the story's later reports that day are then recorded on it.
     surge: bool = False
 
     @property

@@ -21,11 +21,12 @@ What it must not do: decide topic (the matcher does), mutate knowledge while ass
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from worker.cleaning import is_furniture_sentence
+from worker.cleaning import is_furniture_sentence, source_names
 from worker.models import Novelty
 from worker.text import SentenceFeatures, sentence_features, split_sentences, term_weight
 
@@ -110,7 +111,9 @@ class KnowledgeBase:
         which keeps the cost flat as the story learns thousands of sentences.
         """
         weights = {t: term_weight(t) for t in features.terms}
-        total = sum(weights.values())
+        # fsum: terms come in set order, which differs between processes; a plain sum
+        # could differ in its last bit and flip a decision taken right at a threshold.
+        total = math.fsum(weights.values())
         if total == 0.0:
             return 1.0
         indexed = sorted(
@@ -137,7 +140,7 @@ class KnowledgeBase:
             for number, partial in overlap.items():
                 if partial > bar:
                     shared = unread & self.sentences[number].terms
-                    completed = partial + sum(weights[t] for t in shared)
+                    completed = partial + math.fsum(weights[t] for t in shared)
                     if completed > best:
                         best = completed
                         bar = max(bar, best - remaining)
@@ -210,11 +213,15 @@ def assess_sentence(
     new_numbers = {
         n for n in features.numbers if _informative_number(n) and n not in knowledge.specifics
     }
+    sources = source_names(sentence)
     new_names = {
-        part for entity in features.entities for part in _new_name_parts(knowledge, entity, config)
+        part
+        for entity in features.entities
+        for part in _new_name_parts(knowledge, entity, config)
+        if part not in sources
     }
     new_specifics = tuple(sorted(new_numbers | new_names))
-    new_weight = sum(term_weight(t) for t in features.terms if t not in knowledge.terms)
+    new_weight = math.fsum(term_weight(t) for t in features.terms if t not in knowledge.terms)
     novel = (
         coverage < config.covered
         and len(sentence.split()) >= config.min_words

@@ -50,8 +50,9 @@ class ReportVolume:
         self.counts[day] += 1
         if self.latest is None or day > self.latest:
             self.latest = day
-            # Old days can never enter a window again: the stream moves forward.
-            horizon = day - timedelta(days=self.days + 1)
+            # A surge is judged for days down to `latest - days` (see `surge`), whose
+            # windows reach back `days` more: older days can never be read again.
+            horizon = day - timedelta(days=2 * self.days)
             for old in [d for d in self.counts if d < horizon]:
                 del self.counts[old]
 

@@ -1,10 +1,11 @@
 """The story tracker: the in-memory state the live service and `storywatch replay` share.
 
-What this module is for: holding, per tracked story, the matcher's profile and the
-novelty knowledge, and answering the one question "does this article make an alert?"
-(`decide`), then letting the story learn the article (`learn`). The service persists the
-fact sentences `learn` returns and restores them with `add_facts`, so a restarted worker
-and a replay decide identically.
+What this module is for: holding, per tracked story, the matcher's profile, the
+novelty knowledge, its recent developments and its daily report counts, and answering the
+one question "does this article make an alert?" (`decide`), then letting the story learn
+the article (`learn`). The service persists what `learn` changes (the fact sentences it
+returns, developments, reports) and restores them with `add_facts`, `add_development` and
+`add_report`, so a restarted worker and a replay decide identically.
 
 What it must not do: I/O, clocks, randomness or logging; `decide` never mutates state.
 """
@@ -117,12 +118,14 @@ class Tracker:
             window=timedelta(days=self.config.repeat_days),
         )
         surge = False
-        if repeats is None and article.published is not None:
+        if not novelty.is_new and repeats is None and article.published is not None:
+            # Only an article novelty does not find new belongs to the day's surge (or
+            # makes one): new facts on a surge day are a development of their own.
             day = _day(article.published)
-            repeats = self._surge_of(match.story_id, day)
-            if not novelty.is_new and repeats is None:
-                surged = self._surge(match.story_id, day, novelty)
-                surge, novelty = surged is not novelty, surged
+            repeats = self._surge_development_on(match.story_id, day)
+            if repeats is None:
+                surged = self._with_surge(match.story_id, day, novelty)
+                surge, novelty = surged is not None, surged or novelty
         specifics: tuple[str, ...] = ()
         if novelty.is_new and repeats is None:
             # What the story did not know before this article, not merely what its corpus
@@ -133,7 +136,7 @@ class Tracker:
             article.id, match, novelty, repeats=repeats, specifics=specifics, surge=surge
         )
 
-    def _surge_of(self, story_id: str, day: date) -> str | None:
+    def _surge_development_on(self, story_id: str, day: date) -> str | None:
         """The surge development of the story that day: its later reports belong to it."""
         for development in self._developments[story_id]:
             published = development.published
@@ -141,17 +144,17 @@ class Tracker:
                 return development.key
         return None
 
-    def _surge(self, story_id: str, day: date, novelty: Novelty) -> Novelty:
-        """The novelty made new by a surge of reports on `day` (see worker.surge), once a
-        day: a day that already had a development of the story has nothing to add."""
+    def _with_surge(self, story_id: str, day: date, novelty: Novelty) -> Novelty | None:
+        """The novelty made new by a surge of reports on `day` (see worker.surge), or None.
+        Once a day: a day that already had a development of the story adds nothing."""
         if not novelty.salient or any(
             d.published is not None and _day(d.published) == day
             for d in self._developments[story_id]
         ):
-            return novelty
+            return None
         surge = self._volume[story_id].surge(day, self.config.surge)
         if surge is None:
-            return novelty
+            return None
         reports, usual = surge
         reason = f"surge: {reports} reports on {day.isoformat()} against {usual:.1f} a day"
         return dataclasses.replace(

@@ -134,7 +134,9 @@ def _store_and_decide(
             url=snapshot.url,
             title=page.title or snapshot.title,
             source=page.source or snapshot.feed_title or _host(snapshot.url),
-            published=snapshot.published or page.published,
+            # A date in the future is a feed's mistake; left in, it would make the story's
+            # report counts (worker.surge) skip to that day and forget the present.
+            published=_not_after(snapshot.published or page.published, runtime.clock()),
             text=text,
             extraction=extraction,
             content_hash=text_fingerprint(text),
@@ -148,6 +150,8 @@ def _store_and_decide(
             original = session.get(schema.Article, duplicate_of)
             if original is not None and original.canonical_url != canonical:
                 record_copy(session, row, duplicate_of)  # another outlet, same text
+            if original is not None and original.story_id is not None:
+                _count_report(runtime, session, original.story_id, row)
             return _finish(session, item_id, "duplicate", article_id=row.id)
         session.add_all(ArticleBand(band=band, article_id=row.id) for band in set(bands))
         article = Article(
@@ -160,6 +164,26 @@ def _store_and_decide(
         )
         with metrics.observe_stage("decide"):
             return _decide_and_record(runtime, session, row, article, item_id, bound)
+
+
+def _not_after(published: datetime | None, now: datetime) -> datetime | None:
+    return min(published, now) if published is not None else None
+
+
+def _count_report(runtime: Runtime, session: Session, story_id: str, row: schema.Article) -> None:
+    """A copy is never decided, but it is one more report of its original's story: the
+    wave of syndicated copies is what a surge (worker.surge) counts. Under the story's
+    lock, so report ids follow the order in which trackers count them."""
+    with runtime.trackers.lock:
+        held = session.scalar(select(StoryRow.id).where(StoryRow.id == story_id).with_for_update())
+        if held is None:
+            return  # the story was removed from the corpus
+        tracker = runtime.trackers.current(session)
+        report = StoryReport(story_id=story_id, article_id=row.id, published=row.published)
+        session.add(report)
+        session.flush()
+        tracker.add_report(story_id, row.published)
+        runtime.trackers.advance_reports(story_id, report.id)
 
 
 def _load(runtime: Runtime, item_id: int) -> _Snapshot | ItemResult:

@@ -187,7 +187,7 @@ class StoryReport(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     story_id: Mapped[str] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
-    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"))
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), unique=True)
     published: Mapped[datetime | None]
 
 

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["article_id"], ["articles.id"]),
         sa.ForeignKeyConstraint(["story_id"], ["stories.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("article_id"),
     )
     with op.batch_alter_table("story_reports", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_story_reports_story_id"), ["story_id"], unique=False)

@@ -88,7 +88,10 @@ class KnowledgeBase:
     )
     specifics: Counter[str] = field(default_factory=Counter)
     terms: Counter[str] = field(default_factory=Counter)
-    variants: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # Rare words by (first two letters, length) and (last two letters, length): a
+    # spelling variant is one edit away, so it shares one of the two ends and its length
+    # differs by at most one (see `knows_name`).
+    variants: dict[tuple[str, int], set[str]] = field(default_factory=lambda: defaultdict(set))
 
     def knows_name(self, word: str) -> bool:
         """The word, or a spelling variant of it (one edit apart, five letters or more)."""
@@ -97,9 +100,14 @@ class KnowledgeBase:
         if len(word) < _VARIANT_MIN_LENGTH:
             return False
         # One edit leaves either the first two letters or the last two of a word of five
-        # or more unchanged ("Aqtau"/"Aktau" share "au"), so the two buckets miss none.
-        candidates = self.variants.get(word[:2], set()) | self.variants.get("-" + word[-2:], set())
-        return any(_one_edit_apart(word, known) for known in candidates)
+        # or more unchanged ("Aqtau"/"Aktau" share "au"), so these buckets miss none.
+        size = len(word)
+        return any(
+            _one_edit_apart(word, known)
+            for end in (word[:2], "-" + word[-2:])
+            for length in (size - 1, size, size + 1)
+            for known in self.variants.get((end, length), ())
+        )
 
     def coverage(self, features: SentenceFeatures) -> float:
         """Largest share of the sentence's term weight found in one known sentence.
@@ -160,8 +168,8 @@ class KnowledgeBase:
         self.terms.update(features.terms)
         for term in features.terms:
             if len(term) >= _VARIANT_MIN_LENGTH and term_weight(term) >= _VARIANT_WEIGHT:
-                self.variants[term[:2]].add(term)
-                self.variants["-" + term[-2:]].add(term)
+                self.variants[(term[:2], len(term))].add(term)
+                self.variants[("-" + term[-2:], len(term))].add(term)
         return True
 
 

@@ -21,6 +21,7 @@ from werkzeug import Request, Response
 
 from tests.conftest import write_config
 from tests.service import service_env, start, stop, wait_until
+from tests.surge_reports import SURGE_REPORTS
 from worker import ops, pipeline
 from worker.corroboration import RecentDevelopment, new_terms, repeated_development
 from worker.settings import load_settings
@@ -73,14 +74,8 @@ def serve_ten_outlets(httpserver: HTTPServer) -> str:
     return base
 
 
-@pytest.mark.parametrize("restart", [False, True], ids=["one-process", "restart-each-item"])
-def test_ten_outlets_make_one_alert_with_nine_sources_recorded(
-    tmp_path: Path, httpserver: HTTPServer, restart: bool
-) -> None:
-    """With `restart`, the worker's in-memory tracker is dropped before every item, so
-    each report is recognised from what the database holds (facts and developments)."""
-    base = serve_ten_outlets(httpserver)
-    config = write_config(tmp_path, feeds=f'[[feeds]]\nid = "wire"\nurl = "{base}/feed.xml"\n')
+def _embedded_runtime(tmp_path: Path, config: Path) -> pipeline.Runtime:
+    """The embedded service's runtime on `config`, initialised, local pages allowed."""
     runtime = pipeline.open_runtime(
         load_settings(
             {
@@ -92,6 +87,18 @@ def test_ten_outlets_make_one_alert_with_nine_sources_recorded(
         )
     )
     pipeline.initialise(runtime)
+    return runtime
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["one-process", "restart-each-item"])
+def test_ten_outlets_make_one_alert_with_nine_sources_recorded(
+    tmp_path: Path, httpserver: HTTPServer, restart: bool
+) -> None:
+    """With `restart`, the worker's in-memory tracker is dropped before every item, so
+    each report is recognised from what the database holds (facts and developments)."""
+    base = serve_ten_outlets(httpserver)
+    config = write_config(tmp_path, feeds=f'[[feeds]]\nid = "wire"\nurl = "{base}/feed.xml"\n')
+    runtime = _embedded_runtime(tmp_path, config)
     outcomes = []
     for item_id in pipeline.poll_feed(runtime, "wire").new_item_ids:
         if restart:
@@ -206,25 +213,6 @@ def test_ten_outlets_through_two_workers_on_redis_make_one_alert(
     assert sources == 9, outcomes
 
 
-SURGE_PAGES = [
-    (
-        "Plane crash near Aktau: Azerbaijan Airlines Embraer investigation",
-        "The Azerbaijan Airlines Embraer 190 crashed near Aktau in Kazakhstan, killing 38 people. "
-        "The plane was flying from Baku to Grozny.",
-    ),
-    (
-        "Russia shot down the Azerbaijan Airlines plane near Aktau",
-        "Russian air defence shot down the Azerbaijan Airlines Embraer that crashed near Aktau, "
-        "killing 38 people, on its way from Baku to Grozny.",
-    ),
-    (
-        "Azerbaijan Airlines crash near Aktau caused by Russian air defence",
-        "The Azerbaijan Airlines Embraer that crashed near Aktau was hit by Russian air defence; "
-        "38 people were killed on the flight from Baku to Grozny.",
-    ),
-]
-
-
 def test_a_surge_alerts_once_when_each_worker_restores_the_counts_from_the_database(
     tmp_path: Path, httpserver: HTTPServer
 ) -> None:
@@ -235,7 +223,7 @@ def test_a_surge_alerts_once_when_each_worker_restores_the_counts_from_the_datab
     base = httpserver.url_for("").rstrip("/")
     # The second item is a copy of the first on another site: never decided, but one
     # more report of the story's day.
-    pages = [SURGE_PAGES[0], SURGE_PAGES[0], *SURGE_PAGES[1:]]
+    pages = [SURGE_REPORTS[0], SURGE_REPORTS[0], *SURGE_REPORTS[1:]]
     items = "".join(
         f"<item><title>{html.escape(title)}</title><link>{base}/s{n}</link><guid>s{n}</guid>"
         f"<pubDate>Fri, 07 Nov 2025 {9 + n:02d}:00:00 GMT</pubDate></item>"
@@ -250,17 +238,7 @@ def test_a_surge_alerts_once_when_each_worker_restores_the_counts_from_the_datab
             content_type="text/html",
         )
     config = write_config(tmp_path, feeds=f'[[feeds]]\nid = "wire"\nurl = "{base}/feed.xml"\n')
-    runtime = pipeline.open_runtime(
-        load_settings(
-            {
-                "STORYWATCH_CONFIG_DIR": str(config),
-                "STORYWATCH_DATA_DIR": str(tmp_path / "v"),
-                "STORYWATCH_ALLOW_PRIVATE_NETWORKS": "true",
-            },
-            dotenv=False,
-        )
-    )
-    pipeline.initialise(runtime)
+    runtime = _embedded_runtime(tmp_path, config)
     outcomes = []
     for item_id in pipeline.poll_feed(runtime, "wire").new_item_ids:
         runtime.trackers.invalidate()

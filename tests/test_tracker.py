@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.surge_reports import SURGE_REPORTS
 from worker.corpus import build_stories
 from worker.models import Article, CorpusDocument, Story
 from worker.replay import read_articles, replay
@@ -170,31 +171,8 @@ def test_add_development_restores_what_learn_remembered(seed_stories):
 
 
 VERDICT = [
-    Article(
-        f"verdict-{n}",
-        title,
-        text,
-        published=datetime(2025, 11, 7, 9 + n, tzinfo=UTC),
-    )
-    for n, (title, text) in enumerate(
-        [
-            (
-                "Plane crash near Aktau: Azerbaijan Airlines Embraer investigation",
-                "The Azerbaijan Airlines Embraer 190 crashed near Aktau in Kazakhstan, killing 38 people. "
-                "The plane was flying from Baku to Grozny.",
-            ),
-            (
-                "Russia shot down the Azerbaijan Airlines plane near Aktau",
-                "Russian air defence shot down the Azerbaijan Airlines Embraer that crashed near Aktau, "
-                "killing 38 people, on its way from Baku to Grozny.",
-            ),
-            (
-                "Azerbaijan Airlines crash near Aktau caused by Russian air defence",
-                "The Azerbaijan Airlines Embraer that crashed near Aktau was hit by Russian air defence; "
-                "38 people were killed on the flight from Baku to Grozny.",
-            ),
-        ]
-    )
+    Article(f"verdict-{n}", title, text, published=datetime(2025, 11, 7, 9 + n, tzinfo=UTC))
+    for n, (title, text) in enumerate(SURGE_REPORTS)
 ]
 
 

@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, and_, or_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ColumnElement, Engine, and_, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from worker.models import Story
 from worker.net import FetchPolicy, GuardedClient
@@ -63,6 +63,16 @@ def story_from_json(data: dict[str, Any]) -> Story:
     )
 
 
+def _after(
+    story_column: InstrumentedAttribute[str],
+    id_column: InstrumentedAttribute[int],
+    cursors: dict[str, int],
+) -> ColumnElement[bool]:
+    """Rows past each story's own cursor (see `TrackerCache._sync_facts` for why)."""
+    ranges = (and_(story_column == story, id_column > after) for story, after in cursors.items())
+    return or_(*ranges)
+
+
 class TrackerCache:
     """The process's Tracker, synchronised with the database on demand."""
 
@@ -108,14 +118,7 @@ class TrackerCache:
         # a fact another story committed late; and the index makes each range cheap.
         facts = session.execute(
             select(StoryFact.id, StoryFact.story_id, StoryFact.text)
-            .where(
-                or_(
-                    *(
-                        and_(StoryFact.story_id == story_id, StoryFact.id > cursor)
-                        for story_id, cursor in self._cursors.items()
-                    )
-                )
-            )
+            .where(_after(StoryFact.story_id, StoryFact.id, self._cursors))
             .order_by(StoryFact.id)
         )
         pending: dict[str, list[tuple[int, str]]] = {}
@@ -138,14 +141,7 @@ class TrackerCache:
                 Article.published,
             )
             .join(Article, Article.id == Development.article_id)
-            .where(
-                or_(
-                    *(
-                        and_(Development.story_id == story_id, Development.id > cursor)
-                        for story_id, cursor in self._development_cursors.items()
-                    )
-                )
-            )
+            .where(_after(Development.story_id, Development.id, self._development_cursors))
             .order_by(Development.id)
         )
         for development_id, story_id, article_id, specifics, surge, published in rows:
@@ -158,14 +154,7 @@ class TrackerCache:
         """Reports other workers counted (the stories' daily volume, worker.surge)."""
         rows = session.execute(
             select(StoryReport.id, StoryReport.story_id, StoryReport.published)
-            .where(
-                or_(
-                    *(
-                        and_(StoryReport.story_id == story_id, StoryReport.id > cursor)
-                        for story_id, cursor in self._report_cursors.items()
-                    )
-                )
-            )
+            .where(_after(StoryReport.story_id, StoryReport.id, self._report_cursors))
             .order_by(StoryReport.id)
         )
         for report_id, story_id, published in rows:

@@ -30,7 +30,7 @@ from worker.grouping import (
 )
 from worker.models import CorpusDocument, Story, StoryRule
 from worker.story_rules import apply_rules
-from worker.text import content_terms, split_sentences, term_weight, tokenize
+from worker.text import content_terms, split_sentences, tokenize, weighted_terms
 
 __all__ = [
     "CorpusConfig",
@@ -346,8 +346,7 @@ def _centred(documents: list[list[Paragraph]]) -> list[list[Paragraph]]:
 
 
 def _common(sentence: str, frequency: Mapping[str, int], others: int) -> bool:
-    weights = {t: term_weight(t) for t in content_terms(sentence)}
-    rare = {t: w for t, w in weights.items() if w >= 2.0 and not t.isdigit()}
+    rare = {t: w for t, w in weighted_terms(sentence).items() if w >= 2.0 and not t.isdigit()}
     total = sum(rare.values())
     if total == 0.0:
         return False

@@ -53,6 +53,7 @@ from worker.evaluation import (
     tracking_scores,
 )
 from worker.replay import replay
+from worker.surge import publication_day
 from worker.tracker import Tracker, TrackerConfig
 
 SET_NAMES = ("seed", "t17", "trec", "hamborg")
@@ -228,7 +229,7 @@ def _alert_dates(
     alert_days: dict[str, set[date]] = defaultdict(set)
     for article, output in zip(protocol.stream, outputs, strict=True):
         if output["new_development"] and output["story"] and article.published:
-            alert_days[output["story"]].add(article.published.date())
+            alert_days[output["story"]].add(publication_day(article.published))
     per_story = {
         story.id: date_scores(alert_days.get(story.id, set()), timelines.get(story.id, set()))
         for story in protocol.stories

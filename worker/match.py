@@ -65,10 +65,10 @@ class MatchConfig:
       story only when the story owns enough (`min_affinity`) of the article's
       `dominant_names` most repeated distinctive names, or when one of its leading ones
       (the more repeated half) is among the story's `core_names` most repeated ones (a
-      report on swine flu that quotes officials
-      no story knows is still about the H1N1 story). A name counts for a story when it
-      is among the story's `story_names` most repeated ones, and only for the story's
-      share of it: a name every tracked story uses tells none of them apart (see
+      report on swine flu that quotes officials no story knows is still about the H1N1
+      story). A name counts for a story when it is among the story's `story_names` most
+      repeated ones, and only for the story's share of it: a name every tracked story
+      uses tells none of them apart (see
       `affinities`). A Syria report that mentions Libya in passing shares words with a
       Libya story, but its own protagonists are not the story's; an article whose
       protagonists no story knows, and that names none of a story's core names, stays

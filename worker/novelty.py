@@ -180,6 +180,7 @@ class SentenceNovelty:
     new_specifics: tuple[str, ...]
     new_weight: float
     novel: bool
+    quotable: bool  # long enough and not furniture: a sentence an alert may quote
 
 
 def _informative_number(number: str) -> bool:
@@ -230,13 +231,13 @@ def assess_sentence(
     }
     new_specifics = tuple(sorted(new_numbers | new_names))
     new_weight = math.fsum(term_weight(t) for t in features.terms if t not in knowledge.terms)
+    quotable = len(sentence.split()) >= config.min_words and not is_furniture_sentence(sentence)
     novel = (
         coverage < config.covered
-        and len(sentence.split()) >= config.min_words
-        and not is_furniture_sentence(sentence)
+        and quotable
         and (bool(new_specifics) or new_weight >= config.min_novel_weight)
     )
-    return SentenceNovelty(sentence, coverage, new_specifics, new_weight, novel)
+    return SentenceNovelty(sentence, coverage, new_specifics, new_weight, novel, quotable)
 
 
 def article_sentences(title: str | None, text: str) -> list[str]:
@@ -292,14 +293,10 @@ def assess(
         key=lambda a: (a not in lead, -len(a.new_specifics), a.coverage),
     )
     new_facts = tuple(a.sentence for a in ranked[:3]) if is_new else ()
-    readable = [
-        a
-        for a in assessed
-        if len(a.sentence.split()) >= config.min_words and not is_furniture_sentence(a.sentence)
-    ]
-    salient = new_facts or tuple(
-        a.sentence for a in sorted(readable, key=lambda a: (a not in lead_all, a.coverage))[:3]
+    quotable = sorted(
+        (a for a in assessed if a.quotable), key=lambda a: (a not in lead_all, a.coverage)
     )
+    salient = new_facts or tuple(a.sentence for a in quotable[:3])
     mean_coverage = sum(a.coverage for a in assessed) / len(assessed) if assessed else 1.0
     reasons = [f"lead novel sentences: {len(lead)}", f"body novel: {len(body_novel)}/{len(body)}"]
     specifics = sorted({s for a in ranked[:3] for s in a.new_specifics})

@@ -20,7 +20,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+
+
+def publication_day(published: datetime) -> date:
+    """The day a report counts for: its publication day, in UTC when the time has a zone."""
+    return (published.astimezone(UTC) if published.tzinfo else published).date()
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +63,8 @@ class ReportVolume:
 
     def usual(self, day: date) -> float:
         """Mean daily reports over the `days` before `day`."""
-        return sum(self.counts.get(day - timedelta(days=i), 0) for i in range(1, self.days + 1)) / (
-            self.days
-        )
+        window = (self.counts.get(day - timedelta(days=i), 0) for i in range(1, self.days + 1))
+        return sum(window) / self.days
 
     def surge(self, day: date, config: SurgeConfig) -> tuple[int, float] | None:
         """(reports that day counting one more, usual rate) when one more report makes the

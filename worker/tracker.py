@@ -16,18 +16,13 @@ import dataclasses
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from worker.corroboration import RECENT, RecentDevelopment, new_terms, repeated_development
 from worker.match import MatchConfig, StoryProfile, decide_match, rank
 from worker.models import Article, Decision, Novelty, Story
 from worker.novelty import KnowledgeBase, NoveltyConfig, article_sentences, assess
-from worker.surge import ReportVolume, SurgeConfig
-
-
-def _day(published: datetime) -> date:
-    """The publication day, in UTC when the time carries a zone."""
-    return (published.astimezone(UTC) if published.tzinfo else published).date()
+from worker.surge import ReportVolume, SurgeConfig, publication_day
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +93,7 @@ class Tracker:
     def add_report(self, story_id: str, published: datetime | None) -> None:
         """Count a report of the story (as `learn` does for every matched article)."""
         if published is not None:
-            self._volume[story_id].add(_day(published))
+            self._volume[story_id].add(publication_day(published))
 
     def decide(self, article: Article) -> Decision:
         """Match the article, judge novelty against the matched story, and tell whether it
@@ -121,7 +116,7 @@ class Tracker:
         if not novelty.is_new and repeats is None and article.published is not None:
             # Only an article novelty does not find new belongs to the day's surge (or
             # makes one): new facts on a surge day are a development of their own.
-            day = _day(article.published)
+            day = publication_day(article.published)
             repeats = self._surge_development_on(match.story_id, day)
             if repeats is None:
                 surged = self._with_surge(match.story_id, day, novelty)
@@ -140,7 +135,7 @@ class Tracker:
         """The surge development of the story that day: its later reports belong to it."""
         for development in self._developments[story_id]:
             published = development.published
-            if development.surge and published is not None and _day(published) == day:
+            if development.surge and published is not None and publication_day(published) == day:
                 return development.key
         return None
 
@@ -148,7 +143,7 @@ class Tracker:
         """The novelty made new by a surge of reports on `day` (see worker.surge), or None.
         Once a day: a day that already had a development of the story adds nothing."""
         if not novelty.salient or any(
-            d.published is not None and _day(d.published) == day
+            d.published is not None and publication_day(d.published) == day
             for d in self._developments[story_id]
         ):
             return None

@@ -175,8 +175,7 @@ def _count_report(runtime: Runtime, session: Session, story_id: str, row: schema
     wave of syndicated copies is what a surge (worker.surge) counts. Under the story's
     lock, so report ids follow the order in which trackers count them."""
     with runtime.trackers.lock:
-        held = session.scalar(select(StoryRow.id).where(StoryRow.id == story_id).with_for_update())
-        if held is None:
+        if not _lock_story(session, story_id):
             return  # the story was removed from the corpus
         tracker = runtime.trackers.current(session)
         report = StoryReport(story_id=story_id, article_id=row.id, published=row.published)
@@ -326,13 +325,18 @@ def _decide_under_lock(
         if decision.match is None or decision.match.story_id in locked:
             return decision
         story_id = decision.match.story_id
-        held = session.scalar(select(StoryRow.id).where(StoryRow.id == story_id).with_for_update())
-        if held is None:
+        if not _lock_story(session, story_id):
             trackers.invalidate()
         else:
             locked.add(story_id)
         decision = trackers.current(session).decide(article)
     raise OperationalError("deciding under story locks", None, RuntimeError("no stable story"))
+
+
+def _lock_story(session: Session, story_id: str) -> bool:
+    """Hold the story's row until the transaction ends; False when it no longer exists."""
+    held = session.scalar(select(StoryRow.id).where(StoryRow.id == story_id).with_for_update())
+    return held is not None
 
 
 def _record_development(

@@ -73,6 +73,12 @@ def _after(
     return or_(*ranges)
 
 
+def _advance(cursors: dict[str, int], story_id: str, row_id: int) -> None:
+    """Move a story's cursor forward (a story rebuilt away has none)."""
+    if story_id in cursors:
+        cursors[story_id] = max(cursors[story_id], row_id)
+
+
 class TrackerCache:
     """The process's Tracker, synchronised with the database on demand."""
 
@@ -163,19 +169,15 @@ class TrackerCache:
 
     def advance_reports(self, story_id: str, report_id: int) -> None:
         """Record that this report was counted in memory (by `Tracker.learn`)."""
-        if story_id in self._report_cursors:
-            self._report_cursors[story_id] = max(self._report_cursors[story_id], report_id)
+        _advance(self._report_cursors, story_id, report_id)
 
     def advance_developments(self, story_id: str, development_id: int) -> None:
         """Record that this development was remembered in memory (by `Tracker.learn`)."""
-        if story_id in self._development_cursors:
-            current = self._development_cursors[story_id]
-            self._development_cursors[story_id] = max(current, development_id)
+        _advance(self._development_cursors, story_id, development_id)
 
     def advance(self, story_id: str, last_fact_id: int) -> None:
         """Record that facts up to `last_fact_id` were learned in memory and committed."""
-        if story_id in self._cursors:
-            self._cursors[story_id] = max(self._cursors[story_id], last_fact_id)
+        _advance(self._cursors, story_id, last_fact_id)
 
 
 @dataclass

@@ -286,7 +286,8 @@ def test_stories_toml_split_is_parsed_and_checked(tmp_path):
         encoding="utf-8",
     )
     problems: list[str] = []
-    rules = _load_story_rules(path, problems)
+    rules, known_as_of = _load_story_rules(path, problems)
+    assert known_as_of is None
     assert rules[0].split is True and rules[0].keywords == ("Hydrolux",)
     assert len(problems) == 2
     assert all("split" in p for p in problems)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -370,3 +370,24 @@ def test_very_long_urls_are_stored_under_a_unique_bounded_key() -> None:
     one, two = storage_key(base + "1"), storage_key(base + "2")
     assert len(one) <= MAX_URL_KEY and len(two) <= MAX_URL_KEY and one != two
     assert storage_key("https://news.example/short") == "https://news.example/short"
+
+
+def test_stories_keep_their_known_as_of_in_the_database_and_a_new_date_rebuilds_them(
+    tmp_path: Path,
+) -> None:
+    def runtime_with(known_as_of: str) -> Runtime:
+        config = write_config(tmp_path, stories=f"known_as_of = {known_as_of}\n")
+        environ = {"STORYWATCH_CONFIG_DIR": str(config), "STORYWATCH_DATA_DIR": str(tmp_path / "v")}
+        runtime = pipeline.open_runtime(load_settings(environ, dotenv=False))
+        pipeline.initialise(runtime)
+        return runtime
+
+    for day in ("2024-12-28", "2025-01-09"):
+        runtime = runtime_with(day)
+        try:
+            with transaction(runtime.sessions) as session:
+                tracker = runtime.trackers.current(session)
+                dated = {tracker.story(i).known_as_of for i in tracker.story_ids}
+        finally:
+            runtime.close()
+        assert dated == {datetime.fromisoformat(f"{day}T23:59:59.999999+00:00")}

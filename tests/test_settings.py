@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import write_config
+from worker.corpus import build_stories
 from worker.errors import ConfigError
-from worker.settings import load_settings
+from worker.settings import load_settings, read_corpus
 
 
 def env_for(config: Path, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -124,3 +126,37 @@ def test_a_destination_listed_twice_is_a_configuration_error(tmp_path: Path) -> 
         ConfigError, match=r"stories\[0\]\.destinations: listed more than once: out"
     ):
         load_settings(env_for(config, tmp_path), dotenv=False)
+
+
+def test_known_as_of_dates_every_story_unless_a_rule_dates_its_own(tmp_path: Path) -> None:
+    """A TOML date covers its whole day (UTC); a date-time with an offset is converted."""
+    config = write_config(
+        tmp_path,
+        stories="known_as_of = 2024-12-28\n\n"
+        '[[stories]]\nid = "crash"\nmatch = "aktau-grozny-kazakhstan"\n'
+        "known_as_of = 2025-01-09T12:00:00+02:00\n",
+    )
+    settings = load_settings(env_for(config, tmp_path), dotenv=False)
+    assert settings.known_as_of == datetime(2024, 12, 28, 23, 59, 59, 999999, tzinfo=UTC)
+    [rule] = settings.story_rules
+    assert rule.known_as_of == datetime(2025, 1, 9, 10, 0, tzinfo=UTC)
+    stories = build_stories(
+        read_corpus(settings.corpus_dir), settings.story_rules, known_as_of=settings.known_as_of
+    )
+    dated = {story.id: story.known_as_of for story in stories}
+    assert dated.pop("crash") == rule.known_as_of
+    assert set(dated.values()) == {settings.known_as_of}
+
+
+def test_known_as_of_must_be_a_toml_date(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        stories='known_as_of = "last week"\n\n'
+        '[[stories]]\nid = "crash"\nmatch = "aktau-grozny-kazakhstan"\nknown_as_of = 12:00:00\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_for(config, tmp_path), dotenv=False)
+    assert [p.split(":")[0:2] for p in caught.value.problems] == [
+        ["stories.toml", " known_as_of"],
+        ["stories.toml", " stories[0].known_as_of"],
+    ]

@@ -214,3 +214,24 @@ def test_add_report_and_surge_development_restore_what_learn_counted(seed_storie
             )
     assert restored.decide(VERDICT[2]) == live.decide(VERDICT[2])
     assert live.decide(VERDICT[2]).repeats == VERDICT[1].id
+
+
+def test_a_report_published_by_the_storys_known_as_of_is_learned_not_alerted(seed_stories):
+    """The user's corpus was written on 2025-12-26: a report of that day or before is
+    something they knew, a report of the day after is news."""
+    aktau = story_with(seed_stories, "Aktau")
+    cutoff = datetime(2025, 12, 26, 23, 59, 59, tzinfo=UTC)
+    stories = [
+        dataclasses.replace(s, known_as_of=cutoff) if s is aktau else s for s in seed_stories
+    ]
+    same_day = dataclasses.replace(DEVELOPMENT, published=datetime(2025, 12, 26, 18, 0, tzinfo=UTC))
+    naive_next_day = dataclasses.replace(DEVELOPMENT, published=datetime(2025, 12, 27, 9, 0))
+
+    tracker = Tracker(stories)
+    before = tracker.decide(same_day)
+    assert before.story_id == aktau.id and not before.new_development
+    assert before.novelty is not None and before.novelty.new_facts == ()
+    assert any("known_as_of" in reason for reason in before.novelty.reasons)
+    assert tracker.decide(naive_next_day).new_development
+    assert tracker.learn(same_day, before)  # learned: a later copy of it is no news either
+    assert not tracker.decide(naive_next_day).new_development

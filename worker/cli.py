@@ -34,6 +34,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader left (`storywatch stories | head`): not an error of ours. Point
+        # stdout at devnull so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -191,22 +196,29 @@ def _offline_stories(corpus: Path | None) -> list[Story]:
             raise ConfigError([f"--corpus: {corpus} is not a directory"])
         return build_stories(read_corpus(corpus))
     settings = load_settings()
-    return build_stories(read_corpus(settings.corpus_dir), settings.story_rules)
+    return build_stories(
+        read_corpus(settings.corpus_dir), settings.story_rules, known_as_of=settings.known_as_of
+    )
+
+
+def _story_row(story: Story) -> dict[str, object]:
+    """DESIGN §4's fields; `known_as_of` only for a story stories.toml dated."""
+    row: dict[str, object] = {
+        "id": story.id,
+        "title": story.title,
+        "key_terms": list(story.key_terms),
+        "documents": list(story.documents),
+        "facts": list(story.facts),
+    }
+    if story.known_as_of:
+        row["known_as_of"] = story.known_as_of.isoformat()
+    return row
 
 
 def _stories(args: argparse.Namespace, _extra: list[str]) -> int:
     stories = _offline_stories(args.corpus)
     if args.json:
-        rows = [
-            {
-                "id": s.id,
-                "title": s.title,
-                "key_terms": list(s.key_terms),
-                "documents": list(s.documents),
-                "facts": list(s.facts),
-            }
-            for s in stories
-        ]
+        rows = [_story_row(s) for s in stories]
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
         return 0
@@ -214,7 +226,10 @@ def _stories(args: argparse.Namespace, _extra: list[str]) -> int:
         print(f"{story.id}\n  {story.title}")
         print(f"  documents: {', '.join(story.documents)}")
         print(f"  key terms: {', '.join(story.key_terms)}")
-        print(f"  known facts: {len(story.facts)}\n")
+        print(f"  known facts: {len(story.facts)}")
+        if story.known_as_of:
+            print(f"  known as of: {story.known_as_of.isoformat()}")
+        print()
     print(f"{len(stories)} stories")
     return 0
 

@@ -18,6 +18,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from worker.cleaning import Paragraph, clean_document, clean_paragraphs
 from worker.grouping import (
@@ -279,8 +280,10 @@ def build_stories(
     documents: Sequence[CorpusDocument],
     rules: Sequence[StoryRule] = (),
     config: CorpusConfig | None = None,
+    known_as_of: datetime | None = None,
 ) -> list[Story]:
-    """Group the documents' passages into stories, then apply the stories.toml rules.
+    """Group the documents' passages into stories, then apply the stories.toml rules
+    (and its top-level `known_as_of`).
 
     Deterministic: the same documents (in any order) and rules give the same stories,
     ids and order. Raises ConfigError listing every rule that cannot be applied.
@@ -289,10 +292,10 @@ def build_stories(
     cleaned = [clean_paragraphs(d) for d in sorted(documents, key=lambda d: (d.name, d.text))]
     cleaned = [paragraphs for paragraphs in cleaned if paragraphs]
     if not cleaned:
-        return apply_rules([], rules)
+        return apply_rules([], rules, known_as_of)
     grouping = group_paragraphs(cleaned, config)
     stories = _stories(grouping.groups, grouping.space, grouping.openings, config)
-    return apply_rules(stories, rules)
+    return apply_rules(stories, rules, known_as_of)
 
 
 def story_from_documents(

@@ -62,6 +62,7 @@ class StoryRule:
     merge: tuple[str, ...] = ()  # ids of other built stories folded into this one
     destinations: tuple[str, ...] | None = None
     split: bool = False  # move the matched story's passages that mention `keywords` out
+    known_as_of: datetime | None = None  # see Story.known_as_of
 
 
 # ---------------------------------------------------------------------------------------
@@ -152,6 +153,9 @@ class Story:
     keywords: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     destinations: tuple[str, ...] | None = None
+    # The corpus tells what the user knew as of this instant (UTC, stories.toml): reports
+    # published by then are learned but never alerted. None: every report may alert.
+    known_as_of: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

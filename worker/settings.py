@@ -14,6 +14,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ class Settings:
     feeds: tuple[FeedConfig, ...] = ()
     destinations: tuple[DestinationConfig, ...] = ()
     story_rules: tuple[StoryRule, ...] = ()
+    known_as_of: datetime | None = None  # stories.toml's top level (see Story.known_as_of)
 
     @property
     def corpus_dir(self) -> Path:
@@ -108,7 +110,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         settings_kwargs["destinations"] = _load_destinations(
             config_dir / "destinations.toml", environ, data_dir, problems
         )
-        rules = _load_story_rules(config_dir / "stories.toml", problems)
+        rules, known_as_of = _load_story_rules(config_dir / "stories.toml", problems)
         known = {d.id for d in settings_kwargs["destinations"]} | {"console"}
         for index, rule in enumerate(rules):
             for dest in rule.destinations or ():
@@ -117,6 +119,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
                         f"stories.toml: stories[{index}].destinations: unknown destination {dest!r}"
                     )
         settings_kwargs["story_rules"] = rules
+        settings_kwargs["known_as_of"] = known_as_of
         corpus = config_dir / "corpus"
         if not corpus.is_dir() or not any(corpus.glob("*.txt")):
             problems.append(f"{corpus}: the corpus folder must hold at least one .txt document")
@@ -257,10 +260,16 @@ class _Table:
         return tuple(dict.fromkeys(items))
 
 
-def _tables(doc: dict[str, Any] | None, name: str, file: str, problems: list[str]) -> list[Any]:
+def _tables(
+    doc: dict[str, Any] | None,
+    name: str,
+    file: str,
+    problems: list[str],
+    top_level: frozenset[str] = frozenset(),
+) -> list[Any]:
     if doc is None:
         return []
-    for key in sorted(set(doc) - {name}):
+    for key in sorted(set(doc) - {name} - top_level):
         problems.append(f"{file}: {key}: unknown top-level key (expected [[{name}]] tables)")
     tables = doc.get(name, [])
     if not isinstance(tables, list):
@@ -435,13 +444,52 @@ def _env_value(
     return value
 
 
-def _load_story_rules(path: Path, problems: list[str]) -> tuple[StoryRule, ...]:
-    allowed = {"id", "match", "title", "keywords", "exclude", "merge", "destinations", "split"}
+def known_as_of_value(value: object) -> datetime | None:
+    """A TOML date or date-time as the instant up to which reports are known (UTC).
+
+    A date means the whole day: a report published on it is known. A date-time without
+    an offset is read as UTC. Anything else (a string, a time of day) is None.
+    """
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time.max, tzinfo=UTC)
+    return None
+
+
+def _known_as_of(data: Mapping[str, Any], where: str, problems: list[str]) -> datetime | None:
+    if "known_as_of" not in data:
+        return None
+    value = known_as_of_value(data["known_as_of"])
+    if value is None:
+        problems.append(
+            f"{where}known_as_of: expected a TOML date or date-time (known_as_of = 2024-12-28),"
+            f" got {data['known_as_of']!r}"
+        )
+    return value
+
+
+def _load_story_rules(
+    path: Path, problems: list[str]
+) -> tuple[tuple[StoryRule, ...], datetime | None]:
+    """The [[stories]] rules, and the top-level `known_as_of` that dates every story."""
+    allowed = {
+        "id",
+        "match",
+        "title",
+        "keywords",
+        "exclude",
+        "merge",
+        "destinations",
+        "split",
+        "known_as_of",
+    }
     rules: list[StoryRule] = []
     seen: set[str] = set()
-    for index, data in enumerate(
-        _tables(_read_toml(path, problems), "stories", path.name, problems)
-    ):
+    document = _read_toml(path, problems)
+    default = _known_as_of(document or {}, f"{path.name}: ", problems)
+    tables = _tables(document, "stories", path.name, problems, frozenset({"known_as_of"}))
+    for index, data in enumerate(tables):
         table = _Table(data, f"{path.name}: stories[{index}]", allowed, problems)
         raw_id = table.get("id", str, required=True)
         ident = _unique_id(table, raw_id, f"story-{index}", seen)
@@ -465,6 +513,9 @@ def _load_story_rules(path: Path, problems: list[str]) -> tuple[StoryRule, ...]:
                 merge=merge,
                 destinations=table.strings("destinations"),
                 split=split,
+                known_as_of=_known_as_of(
+                    data if isinstance(data, dict) else {}, f"{table.where}.", problems
+                ),
             )
         )
-    return tuple(rules)
+    return tuple(rules), default

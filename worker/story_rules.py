@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from worker.errors import ConfigError
 from worker.models import Story, StoryRule
@@ -48,6 +49,7 @@ def _keyword_story(rule: StoryRule) -> Story:
         keywords=rule.keywords,
         exclude=rule.exclude,
         destinations=rule.destinations,
+        known_as_of=rule.known_as_of,
     )
 
 
@@ -77,6 +79,7 @@ def _split(story: Story, rule: StoryRule, problems: list[str]) -> tuple[Story, S
         keywords=rule.keywords,
         exclude=rule.exclude,
         destinations=rule.destinations if rule.destinations is not None else story.destinations,
+        known_as_of=rule.known_as_of or story.known_as_of,
     )
     return replace(story, facts=kept), new
 
@@ -110,18 +113,22 @@ def _edit(result: list[Story], index: int, rule: StoryRule, problems: list[str])
         keywords=tuple(dict.fromkeys(story.keywords + rule.keywords)),
         exclude=tuple(dict.fromkeys(story.exclude + rule.exclude)),
         destinations=rule.destinations if rule.destinations is not None else story.destinations,
+        known_as_of=rule.known_as_of or story.known_as_of,
     )
     return [s for i, s in enumerate(result) if i not in absorbed]
 
 
-def apply_rules(stories: Sequence[Story], rules: Sequence[StoryRule]) -> list[Story]:
+def apply_rules(
+    stories: Sequence[Story], rules: Sequence[StoryRule], known_as_of: datetime | None = None
+) -> list[Story]:
     """Apply the rules in file order; raise ConfigError listing every rule that failed.
 
     - no `match`: a keyword-only story is added;
     - `match` + `split = true`: the facts of the matched story that mention a keyword
       move to a new story with the rule's id (the matched story keeps its id);
     - `match` otherwise: the matched story takes the rule's id, title, keywords,
-      exclusions and destinations, and absorbs the stories named in `merge`.
+      exclusions and destinations, and absorbs the stories named in `merge`;
+    - `known_as_of` (stories.toml's top level) dates every story no rule dated.
     """
     result = list(stories)
     problems: list[str] = []
@@ -147,4 +154,6 @@ def apply_rules(stories: Sequence[Story], rules: Sequence[StoryRule]) -> list[St
     )
     if problems:
         raise ConfigError(problems)
-    return result
+    if known_as_of is None:
+        return result
+    return [s if s.known_as_of else replace(s, known_as_of=known_as_of) for s in result]

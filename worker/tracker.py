@@ -16,7 +16,7 @@ import dataclasses
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from worker.corroboration import RECENT, RecentDevelopment, new_terms, repeated_development
 from worker.match import MatchConfig, StoryProfile, decide_match, rank
@@ -37,6 +37,11 @@ class TrackerConfig:
     # of each story are remembered.
     repeat_days: float = RECENT.days
     recent_developments: int = 20
+
+
+def _utc(moment: datetime) -> datetime:
+    """A naive time is read as UTC, as feeds and replays give it."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Tracker:
@@ -105,6 +110,15 @@ class Tracker:
         novelty = assess(
             self._knowledge[match.story_id], article.title, article.text, self.config.novelty
         )
+        known_as_of = self._stories[match.story_id].known_as_of
+        if known_as_of and article.published and _utc(article.published) <= known_as_of:
+            # Reported by the time the user's corpus was written: the story learns it (so
+            # later copies are known) but it is not news to the user.
+            reason = f"published by the story's known_as_of ({known_as_of.isoformat()})"
+            dated = dataclasses.replace(
+                novelty, is_new=False, new_facts=(), reasons=(*novelty.reasons, reason)
+            )
+            return Decision(article.id, match, dated)
         texts = (article.title or "", article.text)
         repeats = repeated_development(
             "\n".join(texts),

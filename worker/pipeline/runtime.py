@@ -46,11 +46,13 @@ def story_to_json(story: Story) -> dict[str, Any]:
         "keywords": list(story.keywords),
         "exclude": list(story.exclude),
         "destinations": None if story.destinations is None else list(story.destinations),
+        "known_as_of": story.known_as_of.isoformat() if story.known_as_of else None,
     }
 
 
 def story_from_json(data: dict[str, Any]) -> Story:
     destinations = data.get("destinations")
+    known_as_of = data.get("known_as_of")
     return Story(
         id=data["id"],
         title=data["title"],
@@ -60,6 +62,7 @@ def story_from_json(data: dict[str, Any]) -> Story:
         keywords=tuple(data.get("keywords", ())),
         exclude=tuple(data.get("exclude", ())),
         destinations=None if destinations is None else tuple(destinations),
+        known_as_of=datetime.fromisoformat(known_as_of) if known_as_of else None,
     )
 
 

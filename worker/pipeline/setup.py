@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -26,11 +27,16 @@ log = get_logger(__name__)
 FINGERPRINT_KEY = "corpus_fingerprint"
 
 
-def corpus_fingerprint(documents: list[CorpusDocument], rules: tuple[StoryRule, ...]) -> str:
+def corpus_fingerprint(
+    documents: list[CorpusDocument],
+    rules: tuple[StoryRule, ...],
+    known_as_of: datetime | None = None,
+) -> str:
     digest = hashlib.sha256()
     for document in documents:
         digest.update(document.name.encode() + b"\0" + document.text.encode() + b"\0")
-    digest.update(json.dumps([asdict(rule) for rule in rules], sort_keys=True).encode())
+    edits = {"rules": [asdict(rule) for rule in rules], "known_as_of": known_as_of}
+    digest.update(json.dumps(edits, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
 
@@ -100,8 +106,8 @@ def initialise(runtime: Runtime) -> list[Story]:
     """Feeds and stories from the configuration into the database; returns the stories."""
     settings = runtime.settings
     documents = read_corpus(settings.corpus_dir)
-    stories = build_stories(documents, settings.story_rules)
-    fingerprint = corpus_fingerprint(documents, settings.story_rules)
+    stories = build_stories(documents, settings.story_rules, known_as_of=settings.known_as_of)
+    fingerprint = corpus_fingerprint(documents, settings.story_rules, settings.known_as_of)
     with transaction(runtime.sessions) as session:
         sync_feeds(session, settings.feeds)
         rebuilt = sync_stories(session, stories, fingerprint)

@@ -6,7 +6,7 @@ import pytest
 
 from worker.corpus import apply_rules, build_stories, clean_document, story_from_documents
 from worker.errors import ConfigError
-from worker.models import CorpusDocument, StoryRule
+from worker.models import CorpusDocument, Story, StoryRule
 
 CORPUS = Path(__file__).resolve().parents[1] / "config" / "corpus"
 CORPUS2 = Path(__file__).resolve().parent / "fixtures" / "corpus2"
@@ -316,3 +316,23 @@ def test_story_from_multi_topic_documents_is_centred_on_their_common_topic():
     assert "Deepwater Horizon kept leaking" in text
     assert "Eyjafjallajokull" not in text and "Atacama" not in text
     assert "Deepwater" in story.key_terms or "BP" in story.key_terms
+
+
+def test_a_merged_story_is_known_as_of_the_later_of_its_parts_dates():
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from worker.story_rules import apply_rules  # noqa: PLC0415
+
+    early, late = datetime(2024, 12, 1, tzinfo=UTC), datetime(2024, 12, 28, tzinfo=UTC)
+    stories = [
+        Story(id="a", title="A", key_terms=(), documents=(), facts=("a fact",)),
+        Story(id="b", title="B", key_terms=(), documents=(), facts=("b fact",)),
+        Story(id="c", title="C", key_terms=(), documents=(), facts=("c fact",)),
+    ]
+    rules = [
+        StoryRule(id="b", match="b", known_as_of=late),
+        StoryRule(id="a", match="a", merge=("b",)),
+    ]
+    merged, other = apply_rules(stories, rules, known_as_of=early)
+    assert (merged.id, merged.known_as_of) == ("a", late)
+    assert (other.id, other.known_as_of) == ("c", early)

@@ -63,14 +63,8 @@ def test_learned_copy_is_not_new():
         "Vladimir Putin said the crash of the Embraer 190 near Aktau was a tragedy for Azerbaijan Airlines.",
         "Kazakhstan's commission investigating the Aktau crash met with Zelenskiy and Putin again.",
         "Kazakhstan's commission investigating the Aqtau crash met with Zelensky and Putin again.",
-        "Ukrainian President Volodymyr Zelenskiy said the Embraer 190 crash near Aktau was a tragedy.",
     ],
-    ids=[
-        "first-name-of-known-person",
-        "spelling-variant",
-        "variant-in-the-second-letter",
-        "rare-first-name-of-known-person",
-    ],
+    ids=["first-name-of-known-person", "spelling-variant", "variant-in-the-second-letter"],
 )
 def test_known_people_under_other_spellings_are_not_new(text):
     facts = [*FACTS, "Putin and Zelensky both commented on the Aktau crash of the Embraer 190."]

@@ -235,3 +235,25 @@ def test_a_report_published_by_the_storys_known_as_of_is_learned_not_alerted(see
     assert tracker.decide(naive_next_day).new_development
     assert tracker.learn(same_day, before)  # learned: a later copy of it is no news either
     assert not tracker.decide(naive_next_day).new_development
+
+
+def test_reports_the_user_knew_do_not_make_a_surge_later_on_the_cutoff_day(seed_stories):
+    """Known at 09:00 and 10:00, a third report of the same at 14:00 is no surge: the
+    day's reports before the cutoff were the user's news, not a new wave."""
+    aktau = story_with(seed_stories, "Aktau")
+    cutoff = datetime(2024, 12, 26, 12, 0, tzinfo=UTC)
+    stories = [
+        dataclasses.replace(s, known_as_of=cutoff) if s is aktau else s for s in seed_stories
+    ]
+    tracker = Tracker(stories)
+    for number, hour in enumerate((9, 10, 14)):
+        report = dataclasses.replace(
+            DEVELOPMENT,
+            id=f"r{number}",
+            source=f"outlet {number}",
+            published=datetime(2024, 12, 26, hour, tzinfo=UTC),
+        )
+        decision = tracker.decide(report)
+        assert decision.story_id == aktau.id
+        assert not decision.new_development and not decision.surge
+        tracker.learn(report, decision)

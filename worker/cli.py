@@ -35,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        if args.command in {"run", "worker", "beat"}:
+            raise  # a service's broken pipe is a fault to see, not a reader who left
         # The reader left (`storywatch stories | head`): not an error of ours. Point
         # stdout at devnull so the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

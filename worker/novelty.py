@@ -212,17 +212,6 @@ def _new_name_parts(knowledge: KnowledgeBase, entity: str, config: NoveltyConfig
     ]
 
 
-def _whole_names(entities: frozenset[str]) -> list[str]:
-    """The entities that are not a word of a longer one in the same sentence.
-
-    The extractor also yields the parts of a multi-word name ("volodymyr" beside
-    "volodymyr zelenskiy"); judged alone, the first name of a person the story knows would
-    pass for a new name. The whole name decides (see `_new_name_parts`).
-    """
-    words = {word for entity in entities if " " in entity for word in entity.split()}
-    return sorted(e for e in entities if " " in e or e not in words)
-
-
 def assess_sentence(
     knowledge: KnowledgeBase, sentence: str, config: NoveltyConfig
 ) -> SentenceNovelty:
@@ -236,7 +225,7 @@ def assess_sentence(
     sources = source_names(sentence)
     new_names = {
         part
-        for entity in _whole_names(features.entities)
+        for entity in features.entities
         for part in _new_name_parts(knowledge, entity, config)
         if part not in sources
     }

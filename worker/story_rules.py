@@ -92,6 +92,11 @@ def _merge(story: Story, other: Story) -> Story:
         facts=tuple(dict.fromkeys(story.facts + other.facts)),
         keywords=tuple(dict.fromkeys(story.keywords + other.keywords)),
         exclude=tuple(dict.fromkeys(story.exclude + other.exclude)),
+        # The later date: by then the user knew both parts (the earlier one would let
+        # reports of the later-dated part alert as news).
+        known_as_of=max(
+            (d for d in (story.known_as_of, other.known_as_of) if d is not None), default=None
+        ),
     )
 
 

@@ -110,15 +110,6 @@ class Tracker:
         novelty = assess(
             self._knowledge[match.story_id], article.title, article.text, self.config.novelty
         )
-        known_as_of = self._stories[match.story_id].known_as_of
-        if known_as_of and article.published and _utc(article.published) <= known_as_of:
-            # Reported by the time the user's corpus was written: the story learns it (so
-            # later copies are known) but it is not news to the user.
-            reason = f"published by the story's known_as_of ({known_as_of.isoformat()})"
-            dated = dataclasses.replace(
-                novelty, is_new=False, new_facts=(), reasons=(*novelty.reasons, reason)
-            )
-            return Decision(article.id, match, dated)
         texts = (article.title or "", article.text)
         repeats = repeated_development(
             "\n".join(texts),
@@ -126,8 +117,24 @@ class Tracker:
             published=article.published,
             window=timedelta(days=self.config.repeat_days),
         )
+        known_as_of = self._stories[match.story_id].known_as_of
+        if known_as_of and article.published and _utc(article.published) <= _utc(known_as_of):
+            # Reported by the time the user's corpus was written: the story learns it (so
+            # later copies are known) but it is not news to the user.
+            reason = f"published by the story's known_as_of ({known_as_of.isoformat()})"
+            dated = dataclasses.replace(
+                novelty, is_new=False, new_facts=(), reasons=(*novelty.reasons, reason)
+            )
+            return Decision(article.id, match, dated, repeats=repeats)
         surge = False
-        if not novelty.is_new and repeats is None and article.published is not None:
+        # A surge on the known_as_of day itself would be made of reports the user knew.
+        cutoff_day = publication_day(known_as_of) if known_as_of else None
+        if (
+            not novelty.is_new
+            and repeats is None
+            and article.published is not None
+            and publication_day(article.published) != cutoff_day
+        ):
             # Only an article novelty does not find new belongs to the day's surge (or
             # makes one): new facts on a surge day are a development of their own.
             day = publication_day(article.published)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from worker.models import AlertContent
+from worker.utc import as_utc
 
 WEBHOOK_EVENT_TYPE = "story.development"
 
@@ -58,11 +59,7 @@ def iso_utc(moment: datetime | None) -> str | None:
     (every datetime in models.py is meant to be UTC already)."""
     if moment is None:
         return None
-    return _as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ---------------------------------------------------------------------------------------
@@ -208,7 +205,7 @@ def _context(alert: AlertContent) -> dict[str, Any]:
 def _slack_date(moment: datetime) -> str:
     """Slack date formatting: each reader sees the time in their own time zone; the text
     after "|" is the fallback shown by clients that cannot format dates."""
-    stamp = int(_as_utc(moment).timestamp())
+    stamp = int(as_utc(moment).timestamp())
     return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{iso_utc(moment)}>"
 
 

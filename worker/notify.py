@@ -46,6 +46,7 @@ from worker.models import AlertContent, DeliveryOutcome, DestinationConfig
 # One reading of RFC 9110 Retry-After (delay-seconds or HTTP-date, capped) for the project.
 from worker.net import DEFAULT_USER_AGENT, parse_retry_after
 from worker.templates import render as render_template
+from worker.utc import as_utc
 
 # Retry policy. With full jitter the expected wait is half of each window; windows double
 # from 30 s up to the 6 h cap, so 16 attempts span about 19 hours on average: a receiver
@@ -415,4 +416,4 @@ def _utc(now: datetime | None) -> datetime:
     # attempt time must already be in UTC for the signature to match the header.
     if now is None:
         return datetime.now(UTC)
-    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+    return as_utc(now)

@@ -23,6 +23,7 @@ from dotenv import load_dotenv
 from worker.errors import ConfigError
 from worker.models import CorpusDocument, DestinationConfig, FeedConfig, StoryRule
 from worker.templates import template_problem
+from worker.utc import as_utc
 
 DESTINATION_KINDS = ("console", "jsonl", "slack", "webhook", "apprise")
 # Slack allows about one message per second per incoming webhook (api.slack.com/apis/rate-limits).
@@ -444,14 +445,14 @@ def _env_value(
     return value
 
 
-def known_as_of_value(value: object) -> datetime | None:
+def _known_as_of_value(value: object) -> datetime | None:
     """A TOML date or date-time as the instant up to which reports are known (UTC).
 
     A date means the whole day: a report published on it is known. A date-time without
     an offset is read as UTC. Anything else (a string, a time of day) is None.
     """
     if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return as_utc(value)
     if isinstance(value, date):
         return datetime.combine(value, time.max, tzinfo=UTC)
     return None
@@ -460,7 +461,7 @@ def known_as_of_value(value: object) -> datetime | None:
 def _known_as_of(data: Mapping[str, Any], where: str, problems: list[str]) -> datetime | None:
     if "known_as_of" not in data:
         return None
-    value = known_as_of_value(data["known_as_of"])
+    value = _known_as_of_value(data["known_as_of"])
     if value is None:
         problems.append(
             f"{where}known_as_of: expected a TOML date or date-time (known_as_of = 2024-12-28),"

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
+
+from worker.utc import as_utc
 
 
 def publication_day(published: datetime) -> date:
     """The day a report counts for: its publication day, in UTC when the time has a zone."""
-    return (published.astimezone(UTC) if published.tzinfo else published).date()
+    return as_utc(published).date()
 
 
 @dataclass(frozen=True, slots=True)

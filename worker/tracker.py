@@ -16,13 +16,14 @@ import dataclasses
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from worker.corroboration import RECENT, RecentDevelopment, new_terms, repeated_development
 from worker.match import MatchConfig, StoryProfile, decide_match, rank
 from worker.models import Article, Decision, Novelty, Story
 from worker.novelty import KnowledgeBase, NoveltyConfig, article_sentences, assess
 from worker.surge import ReportVolume, SurgeConfig, publication_day
+from worker.utc import as_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +38,6 @@ class TrackerConfig:
     # of each story are remembered.
     repeat_days: float = RECENT.days
     recent_developments: int = 20
-
-
-def _utc(moment: datetime) -> datetime:
-    """A naive time is read as UTC, as feeds and replays give it."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Tracker:
@@ -118,7 +114,7 @@ class Tracker:
             window=timedelta(days=self.config.repeat_days),
         )
         known_as_of = self._stories[match.story_id].known_as_of
-        if known_as_of and article.published and _utc(article.published) <= _utc(known_as_of):
+        if known_as_of and article.published and as_utc(article.published) <= as_utc(known_as_of):
             # Reported by the time the user's corpus was written: the story learns it (so
             # later copies are known) but it is not news to the user.
             reason = f"published by the story's known_as_of ({known_as_of.isoformat()})"

@@ -4,6 +4,7 @@
 import pytest
 
 from worker.novelty import NoveltyConfig, assess, known_from
+from worker.text import sentence_features
 
 FACTS = [
     "An Azerbaijan Airlines Embraer 190 crashed near Aktau in Kazakhstan, killing 38 of 67 people on board.",
@@ -69,6 +70,36 @@ def test_learned_copy_is_not_new():
 def test_known_people_under_other_spellings_are_not_new(text):
     facts = [*FACTS, "Putin and Zelensky both commented on the Aktau crash of the Embraer 190."]
     assert not assess(known_from(facts, CONFIG), None, text, CONFIG).is_new
+
+
+def test_the_first_name_of_a_known_person_is_no_new_name():
+    """ "Ukrainian President Volodymyr Zelenskiy" names the known Zelensky, first name and all."""
+    facts = [*FACTS, "Zelensky accused Fico of acting on Putin's orders over the Aktau crash."]
+    text = "Kazakhstan's commission said Ukrainian President Volodymyr Zelenskiy raised the Aktau crash."
+    novelty = assess(known_from(facts, CONFIG), None, text, CONFIG)
+    assert not novelty.is_new, novelty.reasons
+
+
+def test_a_known_common_word_does_not_make_a_new_place_known():
+    """The story knows "airport", not "Mozdok Airport": the place is news."""
+    facts = [*FACTS, "The plane tried to land at the airport in Makhachkala before the crash."]
+    text = "Investigators said the plane had first been refused landing at Mozdok Airport near the border."
+    novelty = assess(known_from(facts, CONFIG), None, text, CONFIG)
+    assert novelty.is_new
+    assert any("mozdok" in reason for reason in novelty.reasons)
+
+
+def test_a_transliteration_still_covers_the_sentence_that_reported_it():
+    """Coverage reads "Zelenskiy" as the known "Zelensky": a rewrite of a known claim
+    under another spelling is not a new claim."""
+    known = "Zelensky accused Slovak Prime Minister Fico of acting on Putin's orders to cut off electricity."
+    knowledge = known_from([*FACTS, known], CONFIG)
+    respelled = known_from([*FACTS, known.replace("Zelensky", "Zelenskiy")], CONFIG)
+    text = "Zelenskiy accused Slovak Prime Minister Fico of acting on orders from Moscow over electricity."
+    features = sentence_features(text)
+    # Not equal: the respelled word weighs what the story's spelling weighs.
+    assert knowledge.coverage(features) == pytest.approx(respelled.coverage(features), abs=0.02)
+    assert not assess(knowledge, None, text, CONFIG).is_new
 
 
 def test_new_number_in_the_lead_makes_a_development_despite_background_body():

@@ -79,7 +79,8 @@ class NoveltyConfig:
 
 @dataclass(slots=True)
 class KnowledgeBase:
-    """The known facts of one story, indexed. Mutable: only `add` changes it."""
+    """The known facts of one story, indexed. Mutable: only `add` changes what it knows
+    (`known_spelling` memoizes its answers, which the memo never alters)."""
 
     sentences: list[SentenceFeatures] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
@@ -92,21 +93,46 @@ class KnowledgeBase:
     # spelling variant is one edit away, so it shares one of the two ends and its length
     # differs by at most one (see `knows_name`).
     variants: dict[tuple[str, int], set[str]] = field(default_factory=lambda: defaultdict(set))
+    # Answers of `known_spelling` for words the story does not know as spelled: an
+    # article's rare words are looked up once per sentence, in every sentence. Only a new
+    # rare word can change an answer, so `add` clears the cache when one arrives.
+    spellings: dict[str, str | None] = field(default_factory=dict)
 
     def knows_name(self, word: str) -> bool:
         """The word, or a spelling variant of it (one edit apart, five letters or more)."""
+        return self.known_spelling(word) is not None
+
+    def known_spelling(self, word: str) -> str | None:
+        """The word as the story spells it: itself, a known spelling variant, or None."""
         if word in self.terms:
-            return True
+            return word
         if len(word) < _VARIANT_MIN_LENGTH:
-            return False
+            return None
+        if word not in self.spellings:
+            self.spellings[word] = self._variant_of(word)
+        return self.spellings[word]
+
+    def _variant_of(self, word: str) -> str | None:
         # One edit leaves either the first two letters or the last two of a word of five
         # or more unchanged ("Aqtau"/"Aktau" share "au"), so these buckets miss none.
         size = len(word)
-        return any(
-            _one_edit_apart(word, known)
-            for end in (word[:2], "-" + word[-2:])
-            for length in (size - 1, size, size + 1)
-            for known in self.variants.get((end, length), ())
+        # Sorted: sets iterate in a per-process order, and the choice must not vary.
+        return next(
+            (
+                known
+                for end in (word[:2], "-" + word[-2:])
+                for length in (size - 1, size, size + 1)
+                for known in sorted(self.variants.get((end, length), ()))
+                if _one_edit_apart(word, known)
+            ),
+            None,
+        )
+
+    def spelled_as_known(self, terms: frozenset[str]) -> frozenset[str]:
+        """The terms with rare words respelled as the story spells them ("Zelenskiy" as
+        "Zelensky"), so a transliteration still overlaps the sentence that reported it."""
+        return frozenset(
+            (self.known_spelling(t) or t) if term_weight(t) >= _VARIANT_WEIGHT else t for t in terms
         )
 
     def coverage(self, features: SentenceFeatures) -> float:
@@ -118,7 +144,7 @@ class KnowledgeBase:
         floor. The longest lists (the story's most repeated words) are thus rarely read,
         which keeps the cost flat as the story learns thousands of sentences.
         """
-        weights = {t: term_weight(t) for t in features.terms}
+        weights = {t: term_weight(t) for t in self.spelled_as_known(features.terms)}
         # fsum: terms come in set order, which differs between processes; a plain sum
         # could differ in its last bit and flip a decision taken right at a threshold.
         total = math.fsum(weights.values())
@@ -168,6 +194,8 @@ class KnowledgeBase:
         self.terms.update(features.terms)
         for term in features.terms:
             if len(term) >= _VARIANT_MIN_LENGTH and term_weight(term) >= _VARIANT_WEIGHT:
+                if term not in self.variants[(term[:2], len(term))]:
+                    self.spellings.clear()
                 self.variants[(term[:2], len(term))].add(term)
                 self.variants[("-" + term[-2:], len(term))].add(term)
         return True
@@ -196,20 +224,33 @@ def _informative_number(number: str) -> bool:
 def _new_name_parts(knowledge: KnowledgeBase, entity: str, config: NoveltyConfig) -> list[str]:
     """Rare words of a name the story has never seen, spelling variants aside.
 
-    1. A name whose last word (the surname, the place) is known is a known name: "Vladimir
-       Putin" adds nothing to a story that knows Putin.
+    1. A name whose last word is a known rare word (a surname, a place) is a known name:
+       "Vladimir Putin" adds nothing to a story that knows Putin. A common last word does
+       not vouch for the rest: "Mozdok Airport" is news to a story that knows "airport".
     2. A word is known when the story knows it or a spelling variant of it (Zelenskiy and
        Zelensky, Shahid and Shahed): transliterations are not news.
     3. Only rare words count: headline Title Case turns common words into "names".
     """
     parts = entity.split()
-    if knowledge.knows_name(parts[-1]):
+    last = parts[-1]
+    if term_weight(last) >= config.rare_name_weight and knowledge.knows_name(last):
         return []
     return [
         part
         for part in parts
         if term_weight(part) >= config.rare_name_weight and not knowledge.knows_name(part)
     ]
+
+
+def _whole_names(entities: frozenset[str]) -> list[str]:
+    """The sentence's names without the single words it also lists for matching.
+
+    Entity extraction adds the parts of "Volodymyr Zelenskiy" as names of their own, so a
+    later "Zelenskiy" meets it; judged alone, "Volodymyr" would be a new name of a known
+    man. The whole name is judged instead (see `_new_name_parts`).
+    """
+    inside = {word for entity in entities if " " in entity for word in entity.split()}
+    return sorted(e for e in entities if " " in e or e not in inside)
 
 
 def assess_sentence(
@@ -225,12 +266,13 @@ def assess_sentence(
     sources = source_names(sentence)
     new_names = {
         part
-        for entity in features.entities
+        for entity in _whole_names(features.entities)
         for part in _new_name_parts(knowledge, entity, config)
         if part not in sources
     }
     new_specifics = tuple(sorted(new_numbers | new_names))
-    new_weight = math.fsum(term_weight(t) for t in features.terms if t not in knowledge.terms)
+    unseen = knowledge.spelled_as_known(features.terms) - knowledge.terms.keys()
+    new_weight = math.fsum(term_weight(t) for t in unseen)
     quotable = len(sentence.split()) >= config.min_words and not is_furniture_sentence(sentence)
     novel = (
         coverage < config.covered

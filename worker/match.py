@@ -80,6 +80,13 @@ class MatchConfig:
       still required: uprisings read alike, and a Syria report worded like the Libya
       story but naming neither Libya nor Gaddafi is not about it (on Timeline17, the
       score alone let 275 Syria reports into the Libya story).
+
+    No knob: a name that is core to two tracked stories ("Baku" for a crash and for a
+    summit held there) does not by itself make an article about either: it counts only
+    for each story's share of it and leads neither. Another Azerbaijan-Russia row led by
+    Azerbaijan and Baku is not the crash; a crash follow-up still names Aktau or Grozny.
+    An article that reads like the story (`strong_score`) may still name it by a shared
+    name: on hamborg-events, many events share their protagonists.
     """
 
     threshold: float = 0.15
@@ -308,15 +315,19 @@ def affinities(
         if len(profiles) >= 3 and users * 2 > len(profiles):
             continue  # most stories use it ("Reuters", "Washington"): it tells none apart
         total += count
-        strongest = max(rates, default=0.0)
-        if strongest > 0.0:
+        used = math.fsum(rates)
+        if used > 0.0:
             for index, rate in enumerate(rates):
-                result[index] += count * rate / strongest
+                result[index] += count * rate / used
     return [value / total for value in result] if total else result
 
 
 def score_story(
-    profile: StoryProfile, view: ArticleView, config: MatchConfig, affinity: float = 1.0
+    profile: StoryProfile,
+    view: ArticleView,
+    config: MatchConfig,
+    affinity: float = 1.0,
+    contested: frozenset[str] = frozenset(),
 ) -> Candidate:
     """Score one story: weighted cosine, zero when rules or co-occurrence rule it out."""
     if any(_contains_phrase(view.plain, phrase) for phrase in profile.exclude):
@@ -338,17 +349,20 @@ def score_story(
     rare_terms = {t for t in contributions if term_weight(t) >= config.support_weight}
     support = len(set(shared_entities) | rare_terms)
     core = profile.top_names(config.core_names)
+    # Names that are core to another tracked story too ("Baku" for a crash and a summit
+    # held there) cannot tell which of the two an article is about.
+    own_leading = view.leading - contested
     about_story = (
         affinity >= config.min_affinity
         or (cosine >= config.strong_score and bool(view.dominant & core))
         # The story's own most repeated names ("swine", "BP", "Gaddafi") among the
         # article's: a report that quotes officials no story knows is still about it.
-        or bool(view.leading & core)
+        or bool(own_leading & core)
         # A young story knows too few names to own a share of the article's: one of
         # the article's leading protagonists among the story's names is all it can tell.
         or (
             len(profile.names) < config.story_names
-            and bool(view.leading & profile.top_names(config.story_names))
+            and bool(own_leading & profile.top_names(config.story_names))
         )
     )
     score = cosine
@@ -376,7 +390,11 @@ def rank(
     view = article_view(title, text, config)
     stories = list(profiles)
     owned = affinities(stories, view, config)
-    scored = [score_story(p, view, config, a) for p, a in zip(stories, owned, strict=True)]
+    cores = Counter(name for p in stories for name in p.top_names(config.core_names))
+    contested = frozenset(name for name, stories_using in cores.items() if stories_using > 1)
+    scored = [
+        score_story(p, view, config, a, contested) for p, a in zip(stories, owned, strict=True)
+    ]
     return sorted(scored, key=lambda c: (-c.score, c.story_id))
 
 

@@ -98,8 +98,8 @@ def test_confuser_is_not_matched(seed_stories, article):
 
 
 def test_another_azerbaijan_russia_row_is_not_the_crash(seed_stories):
-    """The issue's confuser: Azerbaijan and Baku lead it, and both are core names of the
-    crash story and of the Baku climate story."""
+    """The issue's confuser, led by Azerbaijan, Azeris and Samara; Azerbaijan and Baku are
+    core names of the crash story and of the Baku climate story."""
     assert Tracker(seed_stories).decide(BAKU_ROW).match is None
 
 
@@ -392,6 +392,8 @@ def test_a_name_two_stories_use_alike_is_shared_between_them_not_owned_by_both()
     crash, summit = affinities(_profiles(CRASH, SUMMIT), view, config)
     assert crash + summit <= 1.0
     assert crash < config.min_affinity and summit < config.min_affinity
+    # And so, through `rank`, the row is neither story's.
+    assert Tracker([CRASH, SUMMIT]).decide(ROW).match is None
 
 
 def test_a_leading_name_core_to_another_story_does_not_make_the_article_about_this_one():

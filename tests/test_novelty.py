@@ -3,7 +3,7 @@
 
 import pytest
 
-from worker.novelty import NoveltyConfig, assess, known_from
+from worker.novelty import NoveltyConfig, assess, assess_sentence, known_from
 from worker.text import sentence_features
 
 FACTS = [
@@ -78,6 +78,27 @@ def test_the_first_name_of_a_known_person_is_no_new_name():
     text = "Kazakhstan's commission said Ukrainian President Volodymyr Zelenskiy raised the Aktau crash."
     novelty = assess(known_from(facts, CONFIG), None, text, CONFIG)
     assert not novelty.is_new, novelty.reasons
+
+
+def test_a_new_first_name_before_a_known_surname_is_a_new_person():
+    """The story knows Moammar Gaddafi: "Saif Gaddafi" is his son, news; "Muammar Gaddafi"
+    is the known man under another spelling."""
+    facts = ["Rebels said Moammar Gaddafi had fled Tripoli as fighters took the capital."]
+    relative = "Rebels said Saif Gaddafi was captured by fighters near the southern border."
+    same = "Rebels said Muammar Gaddafi was captured by fighters near the southern border."
+    knowledge = known_from(facts, CONFIG)
+    assert assess_sentence(knowledge, relative, CONFIG).new_specifics == ("saif",)
+    assert assess_sentence(knowledge, same, CONFIG).new_specifics == ()
+
+
+def test_codes_one_digit_apart_are_different_things_not_spellings():
+    """S-300 is not S-400: a sentence about S-300 systems is not covered by one about
+    S-400s, so the story learns it (and its figures) instead of dropping it as a copy."""
+    known = "Officials said Russia moved S-400 systems and Su-34 jets to the base near Kursk."
+    text = "Officials said Russia moved S-300 systems and Su-35 jets to the base near Kursk."
+    knowledge = known_from([known], CONFIG)
+    assert knowledge.coverage(sentence_features(text)) < CONFIG.duplicate
+    assert knowledge.add(text, CONFIG)
 
 
 def test_a_known_common_word_does_not_make_a_new_place_known():

@@ -349,8 +349,8 @@ def score_story(
     rare_terms = {t for t in contributions if term_weight(t) >= config.support_weight}
     support = len(set(shared_entities) | rare_terms)
     core = profile.top_names(config.core_names)
-    # Names that are core to another tracked story too ("Baku" for a crash and a summit
-    # held there) cannot tell which of the two an article is about.
+    # Names core to another tracked story (`contested`: "Baku" for a crash and for a
+    # summit held there) cannot tell which of the two an article is about.
     own_leading = view.leading - contested
     about_story = (
         affinity >= config.min_affinity
@@ -390,10 +390,13 @@ def rank(
     view = article_view(title, text, config)
     stories = list(profiles)
     owned = affinities(stories, view, config)
-    cores = Counter(name for p in stories for name in p.top_names(config.core_names))
-    contested = frozenset(name for name, stories_using in cores.items() if stories_using > 1)
+    cores = [p.top_names(config.core_names) for p in stories]
+    core_of = Counter(name for core in cores for name in core)
     scored = [
-        score_story(p, view, config, a, contested) for p, a in zip(stories, owned, strict=True)
+        # Per story: the names core to any other story (a name of its own core is
+        # counted once for itself).
+        score_story(p, view, config, a, frozenset(n for n in core_of if core_of[n] > (n in core)))
+        for p, a, core in zip(stories, owned, cores, strict=True)
     ]
     return sorted(scored, key=lambda c: (-c.score, c.story_id))
 

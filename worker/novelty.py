@@ -15,8 +15,9 @@ How (numbered because the order matters):
 3. News puts the development first (inverted pyramid): the article is new when its
    title or lead carries a novel sentence, or when novel sentences dominate the body.
 
-What it must not do: decide topic (the matcher does), mutate knowledge while assessing
-(the tracker calls `KnowledgeBase.add` only on learn), or do I/O.
+What it must not do: decide topic (the matcher does), change knowledge while assessing
+(the tracker calls `KnowledgeBase.add` only on learn; the spelling memo is no knowledge),
+or do I/O.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ class NoveltyConfig:
 
 @dataclass(slots=True)
 class KnowledgeBase:
-    """The known facts of one story, indexed. Mutable: only `add` changes what it knows
-    (`known_spelling` memoizes its answers, which the memo never alters)."""
+    """The known facts of one story, indexed. Mutable: only `add` changes what it knows;
+    `known_spelling` keeps a memo of its answers, which never changes an answer."""
 
     sentences: list[SentenceFeatures] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
@@ -91,12 +92,15 @@ class KnowledgeBase:
     terms: Counter[str] = field(default_factory=Counter)
     # Rare words by (first two letters, length) and (last two letters, length): a
     # spelling variant is one edit away, so it shares one of the two ends and its length
-    # differs by at most one (see `knows_name`).
+    # differs by at most one (see `_variant_of`).
     variants: dict[tuple[str, int], set[str]] = field(default_factory=lambda: defaultdict(set))
     # Answers of `known_spelling` for words the story does not know as spelled: an
     # article's rare words are looked up once per sentence, in every sentence. Only a new
     # rare word can change an answer, so `add` clears the cache when one arrives.
     spellings: dict[str, str | None] = field(default_factory=dict)
+    # The rare words the story has seen before each rare last word of a name ("moammar"
+    # before "gaddafi"): a new one is a new person (Saif Gaddafi), not a first name.
+    given_names: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
     def knows_name(self, word: str) -> bool:
         """The word, or a spelling variant of it (one edit apart, five letters or more)."""
@@ -106,8 +110,8 @@ class KnowledgeBase:
         """The word as the story spells it: itself, a known spelling variant, or None."""
         if word in self.terms:
             return word
-        if len(word) < _VARIANT_MIN_LENGTH:
-            return None
+        if len(word) < _VARIANT_MIN_LENGTH or not word.isalpha():
+            return None  # "S-300" and "S-400", "COP28" and "COP29" are different things
         if word not in self.spellings:
             self.spellings[word] = self._variant_of(word)
         return self.spellings[word]
@@ -116,16 +120,16 @@ class KnowledgeBase:
         # One edit leaves either the first two letters or the last two of a word of five
         # or more unchanged ("Aqtau"/"Aktau" share "au"), so these buckets miss none.
         size = len(word)
-        # Sorted: sets iterate in a per-process order, and the choice must not vary.
-        return next(
+        # min: sets iterate in a per-process order, and the choice must not vary.
+        return min(
             (
                 known
                 for end in (word[:2], "-" + word[-2:])
                 for length in (size - 1, size, size + 1)
-                for known in sorted(self.variants.get((end, length), ()))
+                for known in self.variants.get((end, length), ())
                 if _one_edit_apart(word, known)
             ),
-            None,
+            default=None,
         )
 
     def spelled_as_known(self, terms: frozenset[str]) -> frozenset[str]:
@@ -192,8 +196,17 @@ class KnowledgeBase:
                 self.index[term].append(number)
         self.specifics.update(features.specifics)
         self.terms.update(features.terms)
+        for entity in features.entities:
+            *before, last = entity.split()
+            if before and term_weight(last) >= config.rare_name_weight:
+                rare = {w for w in before if term_weight(w) >= config.rare_name_weight}
+                self.given_names[last].update(rare)
         for term in features.terms:
-            if len(term) >= _VARIANT_MIN_LENGTH and term_weight(term) >= _VARIANT_WEIGHT:
+            if (
+                len(term) >= _VARIANT_MIN_LENGTH
+                and term.isalpha()
+                and term_weight(term) >= _VARIANT_WEIGHT
+            ):
                 if term not in self.variants[(term[:2], len(term))]:
                     self.spellings.clear()
                 self.variants[(term[:2], len(term))].add(term)
@@ -225,16 +238,26 @@ def _new_name_parts(knowledge: KnowledgeBase, entity: str, config: NoveltyConfig
     """Rare words of a name the story has never seen, spelling variants aside.
 
     1. A name whose last word is a known rare word (a surname, a place) is a known name:
-       "Vladimir Putin" adds nothing to a story that knows Putin. A common last word does
-       not vouch for the rest: "Mozdok Airport" is news to a story that knows "airport".
+       "Volodymyr Zelenskiy" adds nothing to a story that knows Zelensky, unless the
+       story already knows another first name before that surname: "Saif Gaddafi" is a
+       new person to a story that knows Moammar Gaddafi. A common last word does not
+       vouch for the rest: "Mozdok Airport" is news to a story that knows "airport".
     2. A word is known when the story knows it or a spelling variant of it (Zelenskiy and
        Zelensky, Shahid and Shahed): transliterations are not news.
     3. Only rare words count: headline Title Case turns common words into "names".
     """
     parts = entity.split()
     last = parts[-1]
-    if term_weight(last) >= config.rare_name_weight and knowledge.knows_name(last):
-        return []
+    surname = knowledge.known_spelling(last)
+    if surname is not None and term_weight(last) >= config.rare_name_weight:
+        given = knowledge.given_names.get(surname, set())
+        return [
+            part
+            for part in parts[:-1]
+            if given
+            and term_weight(part) >= config.rare_name_weight
+            and not knowledge.knows_name(part)
+        ]
     return [
         part
         for part in parts

@@ -7,7 +7,8 @@ the article (`learn`). The service persists what `learn` changes (the fact sente
 returns, developments, reports) and restores them with `add_facts`, `add_development` and
 `add_report`, so a restarted worker and a replay decide identically.
 
-What it must not do: I/O, clocks, randomness or logging; `decide` never mutates state.
+What it must not do: I/O, clocks, randomness or logging; `decide` changes no state (it
+fills only memos, which never change a decision).
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class Tracker:
 
     def decide(self, article: Article) -> Decision:
         """Match the article, judge novelty against the matched story, and tell whether it
-        reports one of the story's recent developments again. No mutation."""
+        reports one of the story's recent developments again. Changes no state."""
         candidates = rank(self._profiles.values(), article.title, article.text, self.config.match)
         match = decide_match(candidates, self.config.match)
         if match is None:

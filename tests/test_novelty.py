@@ -72,6 +72,35 @@ def test_known_people_under_other_spellings_are_not_new(text):
     assert not assess(known_from(facts, CONFIG), None, text, CONFIG).is_new
 
 
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("zelenskiy", "zelensky"),  # one letter more
+        ("zelensk", "zelensky"),  # one letter less
+        ("zelenska", "zelensky"),  # one letter changed, at the end
+        ("aqtau", "aktau"),  # one letter changed, inside
+        ("zelenskyy", "zelensky"),
+        ("zelenksy", None),  # two letters swapped: two edits
+        ("aktaus", "aktau"),
+        ("kursk", None),  # unknown
+    ],
+)
+def test_known_spelling_finds_every_one_edit_variant(word, expected):
+    knowledge = known_from(["Zelensky spoke with Putin about the crash near Aktau."], CONFIG)
+    assert knowledge.known_spelling(word) == expected
+
+
+def test_a_spelling_learned_later_is_found_and_the_choice_does_not_depend_on_order():
+    knowledge = known_from(["Officials in Aktau met."], CONFIG)
+    assert knowledge.known_spelling("grozni") is None
+    knowledge.add("The plane was bound for Grozny in Chechnya.", CONFIG)
+    assert knowledge.known_spelling("grozni") == "grozny"
+    # Two known variants: the alphabetically first, however they were learned.
+    first, second = "Groznu officials met the press.", "Rescuers flew from Grozny to Aktau."
+    for facts in ([first, second], [second, first]):
+        assert known_from(facts, CONFIG).known_spelling("grozna") == "groznu"
+
+
 def test_the_first_name_of_a_known_person_is_no_new_name():
     """ "Ukrainian President Volodymyr Zelenskiy" names the known Zelensky, first name and all."""
     facts = [*FACTS, "Zelensky accused Fico of acting on Putin's orders over the Aktau crash."]

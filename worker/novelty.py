@@ -57,6 +57,12 @@ def _one_edit_apart(a: str, b: str) -> bool:
     return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
 
 
+def _deletions(word: str) -> set[str]:
+    """The word with one letter left out, each way: two words one edit apart share one
+    of these or one is the other's (SymSpell's index, for one edit)."""
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
 @dataclass(frozen=True, slots=True)
 class NoveltyConfig:
     """Novelty knobs.
@@ -80,8 +86,7 @@ class NoveltyConfig:
 
 @dataclass(slots=True)
 class KnowledgeBase:
-    """The known facts of one story, indexed. Mutable: only `add` changes what it knows;
-    `known_spelling` keeps a memo of its answers, which never changes an answer."""
+    """The known facts of one story, indexed. Mutable: only `add` changes it."""
 
     sentences: list[SentenceFeatures] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
@@ -90,14 +95,9 @@ class KnowledgeBase:
     )
     specifics: Counter[str] = field(default_factory=Counter)
     terms: Counter[str] = field(default_factory=Counter)
-    # Rare words by (first two letters, length) and (last two letters, length): a
-    # spelling variant is one edit away, so it shares one of the two ends and its length
-    # differs by at most one (see `_variant_of`).
-    variants: dict[tuple[str, int], set[str]] = field(default_factory=lambda: defaultdict(set))
-    # Answers of `known_spelling` for words the story does not know as spelled: an
-    # article's rare words are looked up once per sentence, in every sentence. Only a new
-    # rare word can change an answer, so `add` clears the cache when one arrives.
-    spellings: dict[str, str | None] = field(default_factory=dict)
+    # Rare words filed under themselves and under each of their one-letter deletions, so
+    # the spelling variants of a word are a few lookups away however much the story knows.
+    variants: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     # The rare words the story has seen before each rare last word of a name ("moammar"
     # before "gaddafi"): a new one is a new person (Saif Gaddafi), not a first name.
     given_names: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -112,21 +112,12 @@ class KnowledgeBase:
             return word
         if len(word) < _VARIANT_MIN_LENGTH or not word.isalpha():
             return None  # "S-300" and "S-400", "COP28" and "COP29" are different things
-        if word not in self.spellings:
-            self.spellings[word] = self._variant_of(word)
-        return self.spellings[word]
-
-    def _variant_of(self, word: str) -> str | None:
-        # One edit leaves either the first two letters or the last two of a word of five
-        # or more unchanged ("Aqtau"/"Aktau" share "au"), so these buckets miss none.
-        size = len(word)
         # min: sets iterate in a per-process order, and the choice must not vary.
         return min(
             (
                 known
-                for end in (word[:2], "-" + word[-2:])
-                for length in (size - 1, size, size + 1)
-                for known in self.variants.get((end, length), ())
+                for key in (word, *_deletions(word))
+                for known in self.variants.get(key, ())
                 if _one_edit_apart(word, known)
             ),
             default=None,
@@ -207,10 +198,8 @@ class KnowledgeBase:
                 and term.isalpha()
                 and term_weight(term) >= _VARIANT_WEIGHT
             ):
-                if term not in self.variants[(term[:2], len(term))]:
-                    self.spellings.clear()
-                self.variants[(term[:2], len(term))].add(term)
-                self.variants[("-" + term[-2:], len(term))].add(term)
+                for key in (term, *_deletions(term)):
+                    self.variants[key].add(term)
         return True
 
 
@@ -294,7 +283,9 @@ def assess_sentence(
         if part not in sources
     }
     new_specifics = tuple(sorted(new_numbers | new_names))
-    unseen = knowledge.spelled_as_known(features.terms) - knowledge.terms.keys()
+    # Not `set - dict.keys()`: that walks every key the story knows, once per sentence.
+    known = knowledge.terms
+    unseen = [t for t in knowledge.spelled_as_known(features.terms) if t not in known]
     new_weight = math.fsum(term_weight(t) for t in unseen)
     quotable = len(sentence.split()) >= config.min_words and not is_furniture_sentence(sentence)
     novel = (

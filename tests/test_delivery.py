@@ -7,6 +7,7 @@ so these tests write them directly instead of running feeds and pages first.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,11 +21,12 @@ from werkzeug import Request, Response
 from tests.conftest import write_config
 from tests.outbox import add_alerts
 from worker import pipeline
-from worker.pipeline.delivery import lease_for
+from worker.models import DeliveryOutcome
+from worker.pipeline.delivery import _update_circuit, lease_for
 from worker.pipeline.runtime import Runtime
 from worker.settings import load_settings
 from worker.store import schema
-from worker.store.engine import transaction
+from worker.store.engine import make_engine, make_sessions, migrate, transaction
 from worker.throttle import FAILURES_TO_OPEN
 
 
@@ -189,3 +191,39 @@ def test_a_story_routed_to_console_by_name_reaches_the_console(
     assert pipeline.deliver_alert(runtime, ident).delivered == 1
     assert "[storywatch] New development: Story" in capsys.readouterr().out
     runtime.close()
+
+
+@pytest.mark.postgres
+def test_two_workers_recording_a_new_destinations_first_outcomes_both_commit(
+    postgres_url: str,
+) -> None:
+    """The first outcomes for a destination, recorded at once by two workers, create its
+    circuit row once: neither transaction fails, so neither delivery is left undone and
+    sent again after its lease (a duplicate webhook), and both outcomes count."""
+    engine = make_engine(postgres_url)
+    migrate(engine)
+    sessions = make_sessions(engine)
+    now = datetime.now(UTC)
+    errors: list[Exception] = []
+
+    def second_worker() -> None:
+        try:
+            with transaction(sessions) as session:
+                _update_circuit(session, "hook", DeliveryOutcome(ok=False, error="503"), now)
+        except Exception as exc:  # the assertion below reports it
+            errors.append(exc)
+
+    try:
+        with transaction(sessions) as first:
+            _update_circuit(first, "hook", DeliveryOutcome(ok=True, status_code=202), now)
+            first.flush()
+            thread = threading.Thread(target=second_worker)
+            thread.start()
+            time.sleep(0.5)  # the second worker now waits on the first's uncommitted row
+        thread.join(timeout=30)
+        assert errors == []
+        with transaction(sessions) as session:
+            state = session.get(schema.DestinationState, "hook")
+            assert state is not None and state.failures == 1 and state.last_error == "503"
+    finally:
+        engine.dispose()

@@ -25,7 +25,7 @@ from worker.logs import get_logger
 from worker.models import AlertContent, DeliveryOutcome, DestinationConfig
 from worker.notify import MAX_ATTEMPTS, deliver, next_attempt_delay
 from worker.pipeline.runtime import Runtime
-from worker.store.engine import transaction
+from worker.store.engine import insert_missing, transaction
 from worker.store.schema import Alert, Delivery, DestinationState
 from worker.throttle import MAX_INLINE_WAIT_SECONDS, Circuit, after_failure, after_success
 
@@ -331,10 +331,11 @@ def _update_circuit(
 ) -> None:
     """Only transient failures (timeouts, 429, 5xx) say a destination is down; a refused
     payload (4xx) is about the alert, not the destination."""
-    state = session.get(DestinationState, destination_id)
-    if state is None:
-        state = DestinationState(destination_id=destination_id, failures=0)
-        session.add(state)
+    # Workers record outcomes for the same destination at once; the lock keeps their
+    # failure counts from overwriting each other.
+    insert_missing(session, DestinationState, destination_id=destination_id, failures=0)
+    state = session.get(DestinationState, destination_id, with_for_update=True)
+    assert state is not None  # inserted above, and states are never deleted
     if outcome.ok:
         circuit = after_success()
     elif outcome.permanent:

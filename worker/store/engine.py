@@ -16,6 +16,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -58,6 +60,15 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""
     with sessions() as session, session.begin():
         yield session
+
+
+def insert_missing(session: Session, table: type[Any], **values: Any) -> None:
+    """Insert the row unless one with its primary key exists, without failing when another
+    transaction inserts it at the same moment: a plain get-then-add would raise a unique
+    violation in one of two workers and roll back everything else it had recorded."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert(table).values(**values).on_conflict_do_nothing())
 
 
 def alembic_config(engine: Engine) -> Config:

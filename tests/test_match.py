@@ -406,3 +406,41 @@ def test_a_leading_name_core_to_another_story_does_not_make_the_article_about_th
     assert config.threshold <= alone.score < config.strong_score
     contested = score_story(crash, view, config, affinity=0.0, contested=frozenset({"baku"}))
     assert contested.score <= config.threshold * 0.5
+
+
+def test_an_article_led_by_a_grown_storys_side_names_alone_needs_one_of_its_core_names():
+    """A months-old Libya story has learned side names from comparisons (Assad, Damascus,
+    Aleppo). A Syria report led by those alone is owned by the story on paper, yet names
+    none of its core protagonists: it is about another story. Before, the Libya story of
+    Timeline17 kept claiming Syria reports for ten months after its last Libya article."""
+    config = MatchConfig()
+    profile = StoryProfile.for_config("libya", config)
+    core = ["Gaddafi", "Libya", "Tripoli", "Benghazi", "Misrata", "Sirte", "Jalil", "Brega"]
+    core += ["Zawiya", "Ajdabiya"]
+    for name in core:
+        for _ in range(6):
+            profile.add_text(f"Fighting around {name} went on as rebels advanced.", learned=False)
+    side = ["Assad", "Damascus", "Aleppo", "Homs", "Annan", "Kofi", "Ashton", "Erdogan"]
+    side += ["Juppe", "Hague", "Clinton", "Rasmussen", "Araud", "Churkin", "Pillay", "Ban"]
+    side += ["Moussa", "Zuma", "Sarkozy", "Cameron"]
+    for name in side:
+        profile.add_text(f"It was said that {name} had spoken about the uprising.", learned=False)
+    assert len(profile.names) >= config.story_names  # a grown story, not a young one
+    syria = Article(
+        "syria-4",
+        "Assad's forces shell Aleppo as Annan plan fails",
+        "Assad's forces shelled Aleppo and Homs on Sunday. Annan said his plan had failed. "
+        "Residents of Aleppo fled toward Turkey. Assad's government blamed armed gangs in Homs. "
+        "Diplomats in Damascus said Assad would not step down.",
+    )
+    view = article_view(syria.title, syria.text, config)
+    (owned,) = affinities([profile], view, config)
+    assert owned >= config.min_affinity  # the side names are the story's on paper
+    assert not view.dominant & profile.top_names(config.core_names)
+    assert score_story(profile, view, config, owned).score <= config.threshold * 0.5
+    # The same story still owns a report its core names lead.
+    libya = article_view(
+        "Rebels take Sirte", "Rebels took Sirte and Brega from Gaddafi's forces. " * 3, config
+    )
+    (owned,) = affinities([profile], libya, config)
+    assert score_story(profile, libya, config, owned).score > config.threshold

@@ -63,12 +63,15 @@ class MatchConfig:
       and the first sentences, so their terms count more.
     - `dominant_names`, `story_names`, `min_affinity`, `core_names`: an article is about a
       story only when the story owns enough (`min_affinity`) of the article's
-      `dominant_names` most repeated distinctive names, or when one of its leading ones
-      (the more repeated half) is among the story's `core_names` most repeated ones (a
-      report on swine flu that quotes officials no story knows is still about the H1N1
-      story). A name counts for a story when it is among the story's `story_names` most
-      repeated ones, and only for the story's share of it: a name every tracked story
-      uses tells none of them apart (see
+      `dominant_names` most repeated distinctive names, one of them among the story's
+      `core_names` most repeated ones (a story that has learned side names from
+      comparisons, Assad in a Libya story, does not own a report those alone lead; a
+      young story, which knows too few names to have side ones, is spared this), or
+      when one of its leading ones (the more repeated half) is among the story's
+      `core_names` most repeated ones (a report on swine flu that quotes officials no
+      story knows is still about the H1N1 story). A name counts for a story when it is
+      among the story's `story_names` most repeated ones, and only for the story's share
+      of it: a name every tracked story uses tells none of them apart (see
       `affinities`). A Syria report that mentions Libya in passing shares words with a
       Libya story, but its own protagonists are not the story's; an article whose
       protagonists no story knows, and that names none of a story's core names, stays
@@ -352,18 +355,16 @@ def score_story(
     # Names core to another tracked story (`contested`: "Baku" for a crash and for a
     # summit held there) cannot tell which of the two an article is about.
     own_leading = view.leading - contested
+    young = len(profile.names) < config.story_names
     about_story = (
-        affinity >= config.min_affinity
+        (affinity >= config.min_affinity and (young or bool(view.dominant & core)))
         or (cosine >= config.strong_score and bool(view.dominant & core))
         # The story's own most repeated names ("swine", "BP", "Gaddafi") among the
         # article's: a report that quotes officials no story knows is still about it.
         or bool(own_leading & core)
         # A young story knows too few names to own a share of the article's: one of
         # the article's leading protagonists among the story's names is all it can tell.
-        or (
-            len(profile.names) < config.story_names
-            and bool(own_leading & profile.top_names(config.story_names))
-        )
+        or (young and bool(own_leading & profile.top_names(config.story_names)))
     )
     score = cosine
     if keyword_hits:

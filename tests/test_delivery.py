@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
-from sqlalchemy import select
+from sqlalchemy import select, text
 from werkzeug import Request, Response
 
 from tests.conftest import write_config
@@ -213,14 +213,24 @@ def test_two_workers_recording_a_new_destinations_first_outcomes_both_commit(
         except Exception as exc:  # the assertion below reports it
             errors.append(exc)
 
+    def waiting_on_a_lock() -> bool:
+        with engine.connect() as probe:
+            return bool(probe.scalar(text("select count(*) from pg_locks where not granted")))
+
     try:
         with transaction(sessions) as first:
             _update_circuit(first, "hook", DeliveryOutcome(ok=True, status_code=202), now)
             first.flush()
             thread = threading.Thread(target=second_worker)
             thread.start()
-            time.sleep(0.5)  # the second worker now waits on the first's uncommitted row
+            # Commit only once the second worker waits on the first's uncommitted row:
+            # committing earlier would let it find the row and miss the race.
+            deadline = time.monotonic() + 20
+            while not waiting_on_a_lock() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert waiting_on_a_lock(), "the second worker never reached the row"
         thread.join(timeout=30)
+        assert not thread.is_alive()
         assert errors == []
         with transaction(sessions) as session:
             state = session.get(schema.DestinationState, "hook")

@@ -426,18 +426,22 @@ def test_an_article_led_by_a_grown_storys_side_names_alone_needs_one_of_its_core
     for name in side:
         profile.add_text(f"It was said that {name} had spoken about the uprising.", learned=False)
     assert len(profile.names) >= config.story_names  # a grown story, not a young one
-    syria = Article(
-        "syria-4",
-        "Assad's forces shell Aleppo as Annan plan fails",
-        "Assad's forces shelled Aleppo and Homs on Sunday. Annan said his plan had failed. "
-        "Residents of Aleppo fled toward Turkey. Assad's government blamed armed gangs in Homs. "
-        "Diplomats in Damascus said Assad would not step down.",
+    title = "Fighting around Aleppo goes on as rebels advance on Assad"
+    text = (
+        "Fighting around Aleppo went on as rebels advanced against Assad. Annan had spoken "
+        "about the uprising. Fighting around Homs went on as rebels advanced. Assad said "
+        "rebels advanced on Damascus. It was said that Assad had spoken about the uprising "
+        "in Damascus."
     )
-    view = article_view(syria.title, syria.text, config)
+    view = article_view(title, text, config)
     (owned,) = affinities([profile], view, config)
     assert owned >= config.min_affinity  # the side names are the story's on paper
     assert not view.dominant & profile.top_names(config.core_names)
-    assert score_story(profile, view, config, owned).score <= config.threshold * 0.5
+    cosine = sum(w * profile.weight(t) for t, w in view.vector.items()) / (
+        view.norm * profile.norm()
+    )
+    assert cosine >= config.threshold  # worded like the story: the names must decide
+    assert decide_match(rank([profile], title, text, config), config) is None
     # The same story still owns a report its core names lead.
     libya = article_view(
         "Rebels take Sirte", "Rebels took Sirte and Brega from Gaddafi's forces. " * 3, config

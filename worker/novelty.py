@@ -16,15 +16,14 @@ How (numbered because the order matters):
    title or lead carries a novel sentence, or when novel sentences dominate the body.
 
 What it must not do: decide topic (the matcher does), change knowledge while assessing
-(the tracker calls `KnowledgeBase.add` only on learn; the spelling memo is no knowledge),
-or do I/O.
+(the tracker calls `KnowledgeBase.add` only on learn), or do I/O.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from worker.cleaning import is_furniture_sentence, source_names
@@ -97,7 +96,10 @@ class KnowledgeBase:
     terms: Counter[str] = field(default_factory=Counter)
     # Rare words filed under themselves and under each of their one-letter deletions, so
     # the spelling variants of a word are a few lookups away however much the story knows.
-    variants: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # Nearly every key files one word: a plain string, and a set only in `shared`, keeps
+    # the index from outweighing the rest of what the story knows.
+    variants: dict[str, str] = field(default_factory=dict)
+    shared: dict[str, set[str]] = field(default_factory=dict)
     # The rare words the story has seen before each rare last word of a name ("moammar"
     # before "gaddafi"): a new one is a new person (Saif Gaddafi), not a first name.
     given_names: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -117,11 +119,23 @@ class KnowledgeBase:
             (
                 known
                 for key in (word, *_deletions(word))
-                for known in self.variants.get(key, ())
+                for known in self._filed_under(key)
                 if _one_edit_apart(word, known)
             ),
             default=None,
         )
+
+    def _filed_under(self, key: str) -> Collection[str]:
+        if key in self.shared:
+            return self.shared[key]
+        word = self.variants.get(key)
+        return (word,) if word is not None else ()
+
+    def _file_variant(self, term: str) -> None:
+        for key in (term, *_deletions(term)):
+            filed = self.variants.setdefault(key, term)
+            if filed != term:
+                self.shared.setdefault(key, {filed}).add(term)
 
     def spelled_as_known(self, terms: frozenset[str]) -> frozenset[str]:
         """The terms with rare words respelled as the story spells them ("Zelenskiy" as
@@ -198,8 +212,7 @@ class KnowledgeBase:
                 and term.isalpha()
                 and term_weight(term) >= _VARIANT_WEIGHT
             ):
-                for key in (term, *_deletions(term)):
-                    self.variants[key].add(term)
+                self._file_variant(term)
         return True
 
 

@@ -334,7 +334,9 @@ def _update_circuit(
     # Workers record outcomes for the same destination at once; the lock keeps their
     # failure counts from overwriting each other.
     insert_missing(session, DestinationState, destination_id=destination_id, failures=0)
-    state = session.get(DestinationState, destination_id, with_for_update=True)
+    state = session.get(
+        DestinationState, destination_id, with_for_update=True, populate_existing=True
+    )
     assert state is not None  # inserted above, and states are never deleted
     if outcome.ok:
         circuit = after_success()

@@ -67,8 +67,12 @@ def insert_missing(session: Session, table: type[Any], **values: Any) -> None:
     transaction inserts it at the same moment: a plain get-then-add would raise a unique
     violation in one of two workers and roll back everything else it had recorded."""
     dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(insert(table).values(**values).on_conflict_do_nothing())
+    if dialect == "postgresql":
+        session.execute(postgresql_insert(table).values(**values).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        session.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing())
+    else:
+        raise NotImplementedError(f"storywatch supports PostgreSQL and SQLite, not {dialect}")
 
 
 def alembic_config(engine: Engine) -> Config:

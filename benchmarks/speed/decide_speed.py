@@ -26,7 +26,6 @@ benchmarks/results/speed.json; exits 1 when the target is missed.
 from __future__ import annotations
 
 import argparse
-import gzip
 import html
 import json
 import platform
@@ -40,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from worker.eval_report import default_data_dir  # noqa: E402
-from worker.eval_sets import T17_ARTICLES, subsample, t17_protocol  # noqa: E402
+from worker.eval_sets import T17_ARTICLES, read_jsonl, subsample, t17_protocol  # noqa: E402
 from worker.extract import extract_page  # noqa: E402
 from worker.novelty import KnowledgeBase, NoveltyConfig, assess_sentence  # noqa: E402
 from worker.text import split_sentences  # noqa: E402
@@ -135,8 +134,7 @@ def measure_scaling(sentences: list[str]) -> dict[str, Any]:
 
 
 def t17_rows(data_dir: Path) -> list[dict[str, Any]]:
-    with gzip.open(data_dir / T17_ARTICLES, "rt", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle]
+    return list(read_jsonl(data_dir / T17_ARTICLES))
 
 
 def main() -> int:

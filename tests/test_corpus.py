@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from worker.config_files import load_story_rules
 from worker.corpus import apply_rules, build_stories, clean_document, story_from_documents
 from worker.errors import ConfigError
 from worker.models import CorpusDocument, Story, StoryRule
@@ -276,8 +277,6 @@ def test_every_bad_rule_is_reported_at_once():
 
 
 def test_stories_toml_split_is_parsed_and_checked(tmp_path):
-    from worker.settings import _load_story_rules  # noqa: PLC0415
-
     path = tmp_path / "stories.toml"
     path.write_text(
         "[[stories]]\nid = 'inquiry'\nmatch = 'vostrin'\nkeywords = ['Hydrolux']\nsplit = true\n"
@@ -286,7 +285,7 @@ def test_stories_toml_split_is_parsed_and_checked(tmp_path):
         encoding="utf-8",
     )
     problems: list[str] = []
-    rules, known_as_of = _load_story_rules(path, problems)
+    rules, known_as_of = load_story_rules(path, problems)
     assert known_as_of is None
     assert rules[0].split is True and rules[0].keywords == ("Hydrolux",)
     assert len(problems) == 2

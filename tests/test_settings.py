@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_config
+from worker.config_files import read_corpus
 from worker.corpus import build_stories
 from worker.errors import ConfigError
-from worker.settings import load_settings, read_corpus
+from worker.settings import load_settings
 
 
 def env_for(config: Path, tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -1,15 +1,9 @@
-"""Text primitives: sentence splitting, terms, background weights, specifics."""
+"""Text primitives (sentence splitting, terms, background weights) and specifics."""
 
 import pytest
 
-from worker.text import (
-    content_terms,
-    extract_dates,
-    extract_entities,
-    extract_numbers,
-    split_sentences,
-    term_weight,
-)
+from worker.specifics import extract_dates, extract_entities, extract_numbers
+from worker.text import content_terms, split_sentences, term_weight
 
 
 @pytest.mark.parametrize(

@@ -190,8 +190,8 @@ def _beat(_args: argparse.Namespace, extra: list[str]) -> int:
 
 def _offline_stories(corpus: Path | None) -> list[Story]:
     """Stories from `corpus`, or from the configured corpus with stories.toml applied."""
+    from worker.config_files import read_corpus  # noqa: PLC0415
     from worker.corpus import build_stories  # noqa: PLC0415
-    from worker.settings import read_corpus  # noqa: PLC0415
 
     if corpus is not None:
         if not corpus.is_dir():

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from wordfreq import zipf_frequency
 
 from worker.cleaning import Paragraph
-from worker.text import STOPWORDS, content_terms, extract_entities, split_sentences, stem, tokenize
+from worker.specifics import extract_entities
+from worker.text import STOPWORDS, content_terms, split_sentences, stem, tokenize
 
 Vector = dict[str, float]
 

@@ -35,7 +35,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from worker.models import Match
-from worker.text import content_terms, extract_entities, split_sentences, term_weight, tokenize
+from worker.specifics import extract_entities
+from worker.text import content_terms, split_sentences, term_weight, tokenize
 
 Vector = dict[str, float]
 

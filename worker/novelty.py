@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 from worker.cleaning import is_furniture_sentence, source_names
 from worker.models import Novelty
-from worker.text import SentenceFeatures, sentence_features, split_sentences, term_weight
+from worker.specifics import SentenceFeatures, sentence_features
+from worker.text import split_sentences, term_weight
 
 # Terms under this background weight ("people", "government") are not indexed: they would
 # make every lookup scan most known sentences while adding little to coverage.

@@ -15,11 +15,11 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from worker.config_files import read_corpus
 from worker.corpus import build_stories
 from worker.logs import get_logger
 from worker.models import CorpusDocument, FeedConfig, Story, StoryRule
 from worker.pipeline.runtime import STORIES_VERSION_KEY, Runtime, story_to_json
-from worker.settings import read_corpus
 from worker.store.engine import transaction
 from worker.store.schema import Feed, Meta, StoryFact, StoryReport, StoryRow
 

@@ -100,6 +100,7 @@ def test_empty_or_non_html_input_raises_extraction_error(html: str | bytes):
         ("2025-06-14T13:05:00+0300", datetime(2025, 6, 14, 10, 5, tzinfo=UTC)),
         ("2025-06-14T13:05:00", datetime(2025, 6, 14, 13, 5, tzinfo=UTC)),
         ("June 14", None),
+        ("0001-01-01T00:00:00+0500", None),  # before year 1 in UTC: not a date, no crash
         (None, None),
     ],
 )
@@ -111,3 +112,13 @@ def test_text_from_summary_strips_html_and_refuses_teasers():
     assert text_from_summary("<p>Talks ran <b>late</b>.</p>") == "Talks ran late."
     assert text_from_summary("<p>Short</p>", min_chars=50) is None
     assert text_from_summary(None) is None
+
+
+@pytest.mark.parametrize("stated", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"])
+def test_a_page_time_outside_the_calendar_is_ignored(stated: str):
+    html = load("article.html").replace(
+        b"<head>", f'<head><meta property="article:published_time" content="{stated}">'.encode(), 1
+    )
+    page = extract_page(html, url=ARTICLE_URL)
+    # Skipped for the page's next stated time, instead of failing the whole page.
+    assert page.published == datetime(2025, 6, 14, 10, 5, tzinfo=UTC)

@@ -171,6 +171,9 @@ def test_guid_beats_link_and_link_beats_hash():
         ("Tom &amp; Jerry&nbsp;&#8212; live", "Tom & Jerry \u2014 live"),  # nbsp -> space
         ("<script>alert(1)</script>Safe <!-- hidden --> text", "Safe text"),
         ("line<br/>break", "line break"),
+        ("Kept <script>never closed, so hidden", "Kept"),
+        ("Kept <!-- an unclosed comment hides the rest", "Kept"),
+        ("a < b and c > d", "a < b and c > d"),  # not tags
         ("  ", None),
         (None, None),
     ],
@@ -201,3 +204,42 @@ def test_xml_entity_bomb_is_not_expanded():
     feed = parse_feed(body, url="https://bomb.example/rss")
     assert all(len(item.title or "") < 100 for item in feed.items)
     assert feed.warnings
+
+
+def test_html_to_text_reads_unclosed_markers_in_one_pass():
+    """Each of these took the old lazy patterns minutes (quadratic rescans); a hostile
+    feed summary must not stall a worker."""
+    assert html_to_text("<!--" * 100_000) is None
+    assert html_to_text("<script" * 50_000) is None
+    assert html_to_text("<a" * 100_000 + " tail") == "<a" * 100_000 + " tail"
+    assert html_to_text("<br" * 100_000) == "<br" * 100_000
+
+
+def _rss(items: str) -> bytes:
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>'
+    ).encode()
+
+
+def test_a_malformed_item_link_costs_that_link_not_the_feed():
+    body = _rss(
+        "<item><title>Broken host</title><link>http://[::1</link><guid>bad-1</guid></item>"
+        "<item><title>Fine</title><link>https://news.example/a</link><guid>ok-1</guid></item>"
+    )
+    parsed = parse_feed(body, url="https://news.example/rss")
+    assert [(i.key, i.url) for i in parsed.items] == [
+        ("guid:bad-1", None),
+        ("guid:ok-1", "https://news.example/a"),
+    ]
+
+
+def test_content_location_does_not_change_item_keys():
+    """A CDN adding or dropping Content-Location must not re-key (re-insert) every item."""
+    body = _rss("<item><title>One</title><guid>item-1</guid></item>")
+    plain = parse_feed(body, url="https://news.example/rss")
+    located = parse_feed(
+        body,
+        url="https://news.example/rss",
+        headers={"Content-Location": "https://cdn.example/feeds/rss"},
+    )
+    assert [i.key for i in located.items] == [i.key for i in plain.items] == ["guid:item-1"]

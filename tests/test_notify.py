@@ -329,6 +329,19 @@ def test_console_writes_the_message_to_the_given_stream(client: httpx.Client) ->
     assert out.getvalue().endswith("\n")
 
 
+def test_an_unforeseen_error_is_a_failed_attempt_not_a_crash(client: httpx.Client) -> None:
+    # A console whose encoding cannot write the fact: UnicodeEncodeError is no OSError.
+    ascii_console = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    outcome = deliver(
+        make_alert(new_facts=("Finance rose to €300bn a year.",)),
+        DestinationConfig(id="c", kind="console"),
+        client=client,
+        stream=ascii_console,
+    )
+    assert not outcome.ok and not outcome.permanent  # retried, and dead after the last try
+    assert outcome.error is not None and "UnicodeEncodeError" in outcome.error
+
+
 def test_jsonl_appends_one_valid_line_per_delivery(tmp_path: Path, client: httpx.Client) -> None:
     path = tmp_path / "nested" / "dir" / "alerts.jsonl"
     destination = DestinationConfig(id="file", kind="jsonl", path=str(path))

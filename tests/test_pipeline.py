@@ -162,6 +162,28 @@ def test_invalid_xml_is_recorded_not_raised(runtime: Runtime, httpserver: HTTPSe
     assert "FeedParseError" in (feed.last_error or "")
 
 
+def test_a_feed_that_breaks_the_parser_is_recorded_and_backed_off(
+    runtime: Runtime, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error nobody foresaw (here a parser bug, which no real feed triggers on demand)
+    is the feed's failure, recorded with context, not a crashed poll task."""
+
+    def broken_parser(body: bytes, **_: object) -> None:
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr("worker.pipeline.polling.parse_feed", broken_parser)
+    base = httpserver.url_for("").rstrip("/")
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        rss(base, ("One", f"{base}/a/1", "g1", "First item summary text."))
+    )
+    before = runtime.clock()
+    summary = pipeline.poll_feed(runtime, "local")
+    feed = feed_row(runtime)
+    assert summary.status == "error" and feed.error_count == 1
+    assert feed.last_error == "RuntimeError: parser bug"
+    assert feed.next_check_at >= before + timedelta(seconds=60)
+
+
 def test_due_feeds_are_claimed_once(runtime: Runtime) -> None:
     assert pipeline.claim_due_feeds(runtime) == ["local"]
     assert pipeline.claim_due_feeds(runtime) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from datetime import UTC, datetime
@@ -124,4 +125,41 @@ def test_a_template_failing_on_a_real_alert_falls_back_to_the_built_in_format() 
     )
     with httpx.Client() as client:
         assert deliver(ALERT, fragile, client=client, stream=stream).ok
+    assert "Azerbaijan Airlines crash near Aktau" in stream.getvalue()
+
+
+def test_slack_templates_escape_the_values_they_print(httpserver: HTTPServer) -> None:
+    hostile = dataclasses.replace(
+        ALERT,
+        new_facts=("Officials said <!channel> temps <5C & rising.",),
+        source="Wire <https://evil.example|Bank>",
+    )
+    httpserver.expect_request("/slack").respond_with_data("ok")
+    slack = DestinationConfig(
+        id="s", kind="slack", url=httpserver.url_for("/slack"), template=TEMPLATE
+    )
+    stream = io.StringIO()
+    console = DestinationConfig(id="out", kind="console", template=TEMPLATE)
+    with httpx.Client() as client:
+        assert deliver(hostile, slack, client=client).ok
+        assert deliver(hostile, console, client=client, stream=stream).ok
+    text = json.loads(httpserver.log[0][0].get_data())["blocks"][0]["text"]["text"]
+    assert "- Officials said &lt;!channel&gt; temps &lt;5C &amp; rising." in text
+    # The template's own link markup stays a link; the printed source cannot open another.
+    assert text.endswith("<https://news.example/report|Wire &lt;https://evil.example|Bank&gt;>")
+    assert "<!channel>" not in text
+    # Other kinds get the text as it is.
+    assert "<!channel> temps <5C & rising." in stream.getvalue()
+
+
+def test_a_template_rendering_nothing_falls_back_to_the_built_in_format() -> None:
+    loop_only = "{% for fact in new_facts %}{{ fact }}\n{% endfor %}"
+    assert template_problem(loop_only) is None  # the sample alert has facts
+    stream = io.StringIO()
+    console = DestinationConfig(id="out", kind="console", template=loop_only)
+    with httpx.Client() as client:
+        outcome = deliver(
+            dataclasses.replace(ALERT, new_facts=()), console, client=client, stream=stream
+        )
+    assert outcome.ok
     assert "Azerbaijan Airlines crash near Aktau" in stream.getvalue()

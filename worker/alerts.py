@@ -137,7 +137,8 @@ def slack_payload(alert: AlertContent) -> dict[str, Any]:
 def slack_text_payload(text: str) -> dict[str, Any]:
     """A Slack message from an operator's template: one mrkdwn section and the fallback.
 
-    The template writes Slack mrkdwn itself (links as <url|text>), so nothing is escaped.
+    The template writes Slack mrkdwn itself (links as <url|text>); the values it printed
+    were escaped while rendering (`worker.templates`), so nothing is escaped here.
     """
     return {
         "text": _clip(text, SLACK_FALLBACK_MAX),

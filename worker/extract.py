@@ -88,17 +88,20 @@ def extract_page(html: str | bytes, *, url: str, headers: Mapping[str, str] | No
         raise ExtractionError(f"{url}: not an HTML document")
     # Read from the tree before trafilatura prunes it.
     canonical, stated_time = _canonical_url(tree, url), _published_time(tree)
-    document = trafilatura.bare_extraction(
-        tree,
-        url=url,
-        fast=True,
-        include_comments=False,
-        include_tables=True,
-        with_metadata=True,
-        # Metadata only, no scanning of the text for dates: precision over recall, and the
-        # feed item usually carries the date anyway.
-        date_extraction_params={"extensive_search": False, "original_date": True},
-    )
+    try:
+        document = trafilatura.bare_extraction(
+            tree,
+            url=url,
+            fast=True,
+            include_comments=False,
+            include_tables=True,
+            with_metadata=True,
+            # Metadata only, no scanning of the text for dates: precision over recall, and
+            # the feed item usually carries the date anyway.
+            date_extraction_params={"extensive_search": False, "original_date": True},
+        )
+    except Exception as exc:  # a hostile page can break the extractor in any way
+        raise ExtractionError(f"{url}: the extractor failed: {type(exc).__name__}: {exc}") from exc
     main_text = (getattr(document, "text", None) or "").strip()
     if len(main_text) < MIN_TEXT_CHARS:
         raise ExtractionError(
@@ -131,9 +134,9 @@ def parse_page_date(value: str | None) -> datetime | None:
     for pattern in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
         try:
             parsed = datetime.strptime(value, pattern)  # noqa: DTZ007 - zone set below
-        except ValueError:
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
             continue
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     return None
 
 
@@ -153,10 +156,10 @@ def _published_time(tree: Any) -> datetime | None:
     for value in values:
         try:
             parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
+            # A stated time without a zone is taken as UTC: hours off at worst, never days.
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except (ValueError, OverflowError):  # OverflowError: "0001-01-01T00:00:00+05:00"
             continue
-        # A stated time without a zone is taken as UTC: hours off at worst, never days.
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     return None
 
 

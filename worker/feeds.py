@@ -38,10 +38,35 @@ _SY_PERIODS = {
     "yearly": 31_536_000,
 }
 
-_HIDDEN = re.compile(r"<(script|style|template)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
-_BREAKS = re.compile(r"<\s*(br|/?p|/?div|/?li|/?h[1-6]|/?tr|/?blockquote)\b[^>]*>", re.I)
-_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+# Hidden blocks are cut with one scan: a lazy `<script.*?</script>` pattern restarts at
+# every unclosed opener, so a summary of many `<script` or `<!--` would take hours.
+_HIDDEN_OPEN = re.compile(r"<(script|style|template)\b|<!--", re.I)
+_HIDDEN_CLOSE = {
+    name: re.compile(rf"</{name}\s*>", re.I) for name in ("script", "style", "template")
+}
+_COMMENT_CLOSE = re.compile(r"-->")
+# `[^<>]` rather than `[^>]`: a run of `<a` with no `>` would make every match attempt
+# read to the end of the text.
+_BREAKS = re.compile(r"<\s*(br|/?p|/?div|/?li|/?h[1-6]|/?tr|/?blockquote)\b[^<>]*>", re.I)
+_TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 _SPACE = re.compile(r"\s+")
+
+
+def _drop_hidden(value: str) -> str:
+    """The text without script, style and template blocks and comments. An unclosed one
+    hides the rest of the text, as it does in a browser."""
+    kept: list[str] = []
+    position = 0
+    while (opened := _HIDDEN_OPEN.search(value, position)) is not None:
+        kept.append(value[position : opened.start()])
+        name = opened.group(1)
+        closer = _HIDDEN_CLOSE[name.lower()] if name else _COMMENT_CLOSE
+        closed = closer.search(value, opened.end())
+        if closed is None:
+            return " ".join(kept)
+        position = closed.end()
+    kept.append(value[position:])
+    return " ".join(kept)
 
 
 def html_to_text(value: str | None) -> str | None:
@@ -52,8 +77,7 @@ def html_to_text(value: str | None) -> str | None:
     """
     if not value:
         return None
-    text = _HIDDEN.sub(" ", value)
-    text = _BREAKS.sub(" ", text)
+    text = _BREAKS.sub(" ", _drop_hidden(value))
     text = _TAG.sub("", text)
     text = _SPACE.sub(" ", html.unescape(text)).strip()
     return text or None
@@ -68,7 +92,11 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     # No Content-Location on purpose: with a base URI, feedparser's loose parser (used for
     # broken XML) "resolves" GUIDs like "item-1" into URLs, so a key would change whenever
     # a feed flips between well-formed and broken. We resolve item links ourselves.
-    response_headers = {name.lower(): value for name, value in (headers or {}).items()}
+    response_headers = {
+        name.lower(): value
+        for name, value in (headers or {}).items()
+        if name.lower() != "content-location"
+    }
     parsed = feedparser.parse(
         io.BytesIO(body),
         response_headers=response_headers,
@@ -84,8 +112,13 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
 
     items: dict[str, FeedItem] = {}
     duplicates = 0
-    for entry in entries:
-        item = _item(entry, feed_url=url)
+    for position, entry in enumerate(entries):
+        try:
+            item = _item(entry, feed_url=url)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            # One malformed item must not cost the feed its other items.
+            warnings.append(f"item {position + 1} skipped: {type(exc).__name__}: {exc}")
+            continue
         if item.key in items:
             duplicates += 1  # first occurrence wins: feeds list newest first
             continue
@@ -141,8 +174,12 @@ def _absolute_link(link: str | None, feed_url: str) -> str | None:
     """Resolve a relative item link against the feed URL; keep only http(s) links."""
     if not link or not link.strip():
         return None
-    absolute = urljoin(feed_url, link.strip())
-    return absolute if urlsplit(absolute).scheme in ("http", "https") else None
+    try:
+        absolute = urljoin(feed_url, link.strip())
+        scheme = urlsplit(absolute).scheme
+    except ValueError:  # "http://[::1": urllib rejects a broken IPv6 host
+        return None
+    return absolute if scheme in ("http", "https") else None
 
 
 def _utc(parsed: Any) -> datetime | None:

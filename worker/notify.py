@@ -81,6 +81,28 @@ def deliver(
     `now` is the attempt time (the `webhook-timestamp`, and the reference for an HTTP-date
     Retry-After); `stream` receives console alerts (default: standard output).
     """
+    try:
+        return _deliver(alert, destination, client=client, now=now, timeout=timeout, stream=stream)
+    except Exception as exc:
+        # An error nobody foresaw (a console that cannot encode a character, a library
+        # bug) is a failed attempt like any other: recorded, retried, and dead after the
+        # last one, instead of a crashed task whose delivery is re-queued forever.
+        detail = _scrub(str(exc), destination.url) if destination.url else str(exc)
+        error = f"unexpected error: {type(exc).__name__}: {detail}"
+        # No traceback: its messages could carry the destination's secret URL.
+        log.error("delivery.crashed", destination_id=destination.id, alert_id=alert.id, error=error)
+        return _failed(error, False)
+
+
+def _deliver(
+    alert: AlertContent,
+    destination: DestinationConfig,
+    *,
+    client: httpx.Client,
+    now: datetime | None,
+    timeout: float,
+    stream: TextIO | None,
+) -> DeliveryOutcome:
     message = _templated(alert, destination)
     match destination.kind:
         case "console":
@@ -167,20 +189,23 @@ def _templated(alert: AlertContent, destination: DestinationConfig) -> str | Non
     """The destination's own message text, or None for the built-in format.
 
     Templates were checked at start; one that still fails on a real alert (a value the
-    sample lacked) falls back to the built-in format rather than lose the alert.
+    sample lacked), or renders nothing for it (a loop over facts it has none of), falls
+    back to the built-in format rather than lose the alert or send an empty message.
     """
     if destination.template is None:
         return None
     try:
-        return render_template(destination.template, alert)
+        text = render_template(destination.template, alert, slack=destination.kind == "slack")
     except Exception as exc:  # any template failure means "use the default"
-        log.warning(
-            "delivery.template_failed",
-            destination_id=destination.id,
-            alert_id=alert.id,
-            error=str(exc)[:300],
-        )
-        return None
+        error = str(exc)[:300]
+    else:
+        if text:
+            return text
+        error = "the template rendered an empty message"
+    log.warning(
+        "delivery.template_failed", destination_id=destination.id, alert_id=alert.id, error=error
+    )
+    return None
 
 
 def _to_console(text: str, stream: TextIO) -> DeliveryOutcome:

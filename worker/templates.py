@@ -18,23 +18,35 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from worker.alerts import sample_alert, webhook_payload
+from worker.alerts import sample_alert, slack_escape, webhook_payload
 from worker.models import AlertContent
 
 MAX_RENDERED_CHARS = 20_000  # more than any destination takes; stops a runaway loop
 
-_ENV = ImmutableSandboxedEnvironment(
-    autoescape=False,  # plain text and Slack mrkdwn, not HTML
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=False,
-)
+_OPTIONS: dict[str, Any] = {
+    "autoescape": False,  # plain text and Slack mrkdwn, not HTML
+    "undefined": StrictUndefined,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+    "keep_trailing_newline": False,
+}
+
+
+def _slack_value(value: Any) -> Any:
+    return slack_escape(value) if isinstance(value, str) else value
+
+
+_ENV = ImmutableSandboxedEnvironment(**_OPTIONS)
+# For Slack, every value a template prints is escaped for mrkdwn, and its own text is not:
+# `<{{ article.url }}|{{ article.source }}>` stays a link, while a headline carrying
+# `<!channel>` or `<https://evil|bank>` reaches the channel as text, not as a ping or a
+# disguised link.
+_SLACK_ENV = ImmutableSandboxedEnvironment(**_OPTIONS, finalize=_slack_value)
 
 
 @lru_cache(maxsize=64)
-def _compiled(source: str) -> Template:
-    return _ENV.from_string(source)
+def _compiled(source: str, slack: bool) -> Template:
+    return (_SLACK_ENV if slack else _ENV).from_string(source)
 
 
 def context(alert: AlertContent) -> dict[str, Any]:
@@ -42,9 +54,12 @@ def context(alert: AlertContent) -> dict[str, Any]:
     return {"alert": payload, **payload}
 
 
-def render(source: str, alert: AlertContent) -> str:
-    """The rendered message; raises TemplateError (or a sandbox SecurityError) on failure."""
-    text = _compiled(source).render(context(alert)).strip()
+def render(source: str, alert: AlertContent, *, slack: bool = False) -> str:
+    """The rendered message; raises TemplateError (or a sandbox SecurityError) on failure.
+
+    `slack`: escape every printed value for Slack mrkdwn (see `_SLACK_ENV`).
+    """
+    text = _compiled(source, slack).render(context(alert)).strip()
     return text[:MAX_RENDERED_CHARS]
 
 

@@ -127,7 +127,11 @@ def _poll_feed(runtime: Runtime, feed_id: str) -> PollSummary:
         parsed = parse_feed(result.body, url=result.url, headers=result.headers)
     except FetchError as exc:
         return _record_failure(runtime, feed_id, now, exc, exc.status_code, exc.retry_after_seconds)
-    except FeedParseError as exc:
+    except Exception as exc:
+        if not isinstance(exc, FeedParseError):
+            # A feed that breaks the parser in a way nobody foresaw is this feed's failure
+            # (recorded, backed off), not the worker's: the traceback goes to the log.
+            bound.exception("feed.poll_crashed")
         return _record_failure(runtime, feed_id, now, exc, None, None)
     for warning in parsed.warnings:
         bound.info("feed.parse_warning", warning=warning)

@@ -103,6 +103,26 @@ def test_conditional_get_sends_validators_and_304_is_not_an_error(
     assert feed.next_check_at > runtime.clock() + timedelta(seconds=50)
 
 
+def test_the_feed_ttl_is_honoured_after_304_and_unchanged_polls(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    body = rss(base, ("One", f"{base}/a/1", "g1", "First item summary text.")).replace(
+        "<description>d</description>", "<description>d</description><ttl>60</ttl>"
+    )
+    httpserver.expect_ordered_request("/feed.xml").respond_with_data(body, headers={"ETag": '"v1"'})
+    httpserver.expect_ordered_request("/feed.xml").respond_with_data("", status=304)
+    httpserver.expect_ordered_request("/feed.xml").respond_with_data(body)  # no validators
+
+    statuses = []
+    for _ in range(3):
+        before = runtime.clock()
+        statuses.append(pipeline.poll_feed(runtime, "local").status)
+        # <ttl>60</ttl> minutes, not the configured 60 seconds, on every kind of success.
+        assert feed_row(runtime).next_check_at >= before + timedelta(seconds=3600)
+    assert statuses == ["fetched", "not_modified", "unchanged"]
+
+
 def test_same_items_polled_twice_are_recorded_once(
     runtime: Runtime, httpserver: HTTPServer
 ) -> None:

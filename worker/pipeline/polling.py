@@ -168,14 +168,13 @@ def _record_success(
         if parsed is not None:
             new_ids = _insert_new_items(session, feed_id, parsed, now)
             feed.etag, feed.last_modified, feed.body_hash = etag, last_modified, body_hash
+            feed.ttl_seconds = parsed.ttl_seconds
             if parsed.title and not feed.title:
                 feed.title = parsed.title
         elif status == "unchanged":
             feed.etag = etag or feed.etag
             feed.last_modified = last_modified or feed.last_modified
-        delay = next_check_delay(
-            feed.poll_every_seconds, ttl=parsed.ttl_seconds if parsed else None
-        )
+        delay = next_check_delay(feed.poll_every_seconds, ttl=feed.ttl_seconds)
         feed.next_check_at = now + timedelta(seconds=delay)
         feed.last_checked_at = feed.last_success_at = now
         feed.last_status = status_code

@@ -74,6 +74,9 @@ class Feed(Base):
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
     body_hash: Mapped[str | None] = mapped_column(String(64))
+    # The feed's own <ttl> or sy:updatePeriod, kept from the last parse so that polls
+    # answered 304 or with unchanged bytes keep honouring it.
+    ttl_seconds: Mapped[int | None]
     next_check_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     last_checked_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]

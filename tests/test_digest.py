@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -17,7 +19,7 @@ from tests.outbox import add_alerts
 from worker import pipeline
 from worker.digest import digest_as_alert, next_digest_time
 from worker.pipeline.runtime import Runtime
-from worker.settings import load_settings
+from worker.settings import Settings, load_settings
 from worker.store import schema
 from worker.store.engine import transaction
 
@@ -32,12 +34,14 @@ def test_digest_slots_are_aligned_so_every_worker_agrees() -> None:
     )
 
 
-@pytest.fixture
-def digest_runtime(tmp_path: Path, httpserver: HTTPServer) -> Iterator[Runtime]:
+def digest_settings(
+    tmp_path: Path, httpserver: HTTPServer, *, extra: str = "", database_url: str | None = None
+) -> Settings:
+    """A webhook destination "daily" with 15-minute digests (plus `extra` keys)."""
     config = write_config(
         tmp_path,
         destinations='[[destinations]]\nid = "daily"\nkind = "webhook"\nurl_env = "HOOK_URL"\n'
-        'secret_env = "HOOK_SECRET"\ndigest_every_minutes = 15\n',
+        f'secret_env = "HOOK_SECRET"\ndigest_every_minutes = 15\n{extra}',
     )
     environ = {
         "STORYWATCH_CONFIG_DIR": str(config),
@@ -45,7 +49,14 @@ def digest_runtime(tmp_path: Path, httpserver: HTTPServer) -> Iterator[Runtime]:
         "HOOK_URL": httpserver.url_for("/hook"),
         "HOOK_SECRET": SECRET,
     }
-    runtime = pipeline.open_runtime(load_settings(environ, dotenv=False))
+    if database_url:
+        environ["STORYWATCH_DATABASE_URL"] = database_url
+    return load_settings(environ, dotenv=False)
+
+
+@pytest.fixture
+def digest_runtime(tmp_path: Path, httpserver: HTTPServer) -> Iterator[Runtime]:
+    runtime = pipeline.open_runtime(digest_settings(tmp_path, httpserver))
     pipeline.initialise(runtime)
     yield runtime
     runtime.close()
@@ -70,6 +81,61 @@ def test_due_alerts_of_a_digest_destination_go_out_as_one_signed_message(
     # The other alerts' own tasks find nothing left to send.
     assert pipeline.deliver_alert(digest_runtime, ids[1]).delivered == 0
     assert len(httpserver.log) == 1
+
+
+def _two_workers_at_a_slot_boundary(
+    tmp_path: Path, httpserver: HTTPServer, database_url: str | None
+) -> list[dict[str, object]]:
+    """Two workers each run the task of one of a digest destination's two due alerts; the
+    first claims its delivery, then waits for a rate-limit token (about 1 s), and the
+    second runs meanwhile. Returns the digests the receiver got."""
+    settings = digest_settings(
+        tmp_path, httpserver, extra="max_per_second = 1.0\n", database_url=database_url
+    )
+    first, second = pipeline.open_runtime(settings), pipeline.open_runtime(settings)
+    try:
+        pipeline.initialise(first)
+        httpserver.expect_request("/hook").respond_with_data("ok")
+        ids = add_alerts(first, 2, "daily")
+        first.limiter.reserve("daily", 1.0)  # its next message must wait about a second
+        worker = threading.Thread(target=pipeline.deliver_alert, args=(first, ids[0]))
+        worker.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with transaction(first.sessions) as session:
+                leased = session.scalar(
+                    select(schema.Delivery.id)
+                    .join(schema.Alert, schema.Alert.id == schema.Delivery.alert_id)
+                    .where(schema.Alert.id == ids[0], schema.Delivery.lease_until.is_not(None))
+                )
+            if leased is not None:
+                break
+            time.sleep(0.01)
+        assert worker.is_alive(), "the first worker must still be waiting for its token"
+        pipeline.deliver_alert(second, ids[1])
+        worker.join(timeout=30)
+        assert not worker.is_alive()
+        with transaction(first.sessions) as session:
+            assert set(session.scalars(select(schema.Delivery.status))) == {"delivered"}
+        return [Webhook(SECRET).verify(r.get_data(), dict(r.headers)) for r, _ in httpserver.log]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_two_workers_at_a_slot_boundary_send_one_digest(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    sent = _two_workers_at_a_slot_boundary(tmp_path, httpserver, None)
+    assert [len(p["alerts"]) for p in sent] == [2]  # not two digests of one
+
+
+@pytest.mark.postgres
+def test_two_workers_at_a_slot_boundary_send_one_digest_on_postgres(
+    tmp_path: Path, httpserver: HTTPServer, postgres_url: str
+) -> None:
+    sent = _two_workers_at_a_slot_boundary(tmp_path, httpserver, postgres_url)
+    assert [len(p["alerts"]) for p in sent] == [2]
 
 
 def test_a_failed_digest_is_retried_with_every_alert_in_it(

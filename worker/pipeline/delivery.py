@@ -106,8 +106,8 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
         if alert is None:
             return DeliverySummary(alert_id)
         content = alert_from_json(alert.content)
-        due = session.scalars(
-            select(Delivery.id).where(
+        due = session.execute(
+            select(Delivery.id, Delivery.destination_id).where(
                 Delivery.alert_id == alert_id,
                 Delivery.status.in_(("pending", "failed")),
                 Delivery.next_attempt_at <= now,
@@ -118,18 +118,19 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
     destinations = {d.id: d for d in runtime.settings.destinations}
     counts = {"delivered": 0, "failed": 0, "dead": 0, "postponed": 0}
     with runtime.delivery_client() as client:
-        for delivery_id in due:
-            # Claimed one at a time, just before its send: a lease taken for all of an
-            # alert's deliveries at once could run out while earlier ones are being sent.
-            claim = _claim(runtime, delivery_id)
-            if claim is None:
-                continue  # another worker took it, or it is no longer due
-            destination_id, attempt, lease = claim
+        for delivery_id, destination_id in due:
             # "console" always means the console, configured or not: stories.toml may
             # route a story there by name.
             destination = destinations.get(destination_id) or (
                 CONSOLE if destination_id == CONSOLE.id else None
             )
+            digest = destination is not None and bool(destination.digest_every_minutes)
+            # Claimed one at a time, just before its send: a lease taken for all of an
+            # alert's deliveries at once could run out while earlier ones are being sent.
+            claim = _claim(runtime, delivery_id, digest_of=destination_id if digest else None)
+            if claim is None:
+                continue  # another worker took it (or is sending its digest), or not due
+            _, attempt, lease = claim
             postpone_until = _hold_back(runtime, destination) if destination else None
             if postpone_until is not None:
                 _postpone(runtime, delivery_id, lease, postpone_until)
@@ -259,11 +260,38 @@ def _hold_back(runtime: Runtime, destination: DestinationConfig) -> datetime | N
     return None
 
 
-def _claim(runtime: Runtime, delivery_id: int) -> tuple[str, int, datetime] | None:
-    """Lease one due delivery: (destination id, attempt number, lease end), or None."""
+def _claim(
+    runtime: Runtime, delivery_id: int, *, digest_of: str | None = None
+) -> tuple[str, int, datetime] | None:
+    """Lease one due delivery: (destination id, attempt number, lease end), or None.
+
+    `digest_of`: the delivery goes to this digest destination, whose due alerts one worker
+    sends as one message. While another worker holds a lease on one of its deliveries, that
+    worker is the sender (it gathers the other due deliveries itself), so this one leaves
+    the delivery alone. Without this, two workers that each claimed their own alert at a
+    slot boundary would each send a digest of one.
+    """
     now = runtime.clock()
     lease = now + lease_for(runtime)
     with transaction(runtime.sessions) as session:
+        if digest_of is not None:
+            # The destination's row serializes claimers (PostgreSQL row lock; SQLite has
+            # one writer at a time), so the second one sees the first one's lease. The
+            # delivery's row is locked first, in the order `_record` locks them.
+            session.get(Delivery, delivery_id, with_for_update=True)
+            insert_missing(session, DestinationState, destination_id=digest_of, failures=0)
+            session.get(DestinationState, digest_of, with_for_update=True)
+            sender = session.scalar(
+                select(Delivery.id)
+                .where(
+                    Delivery.destination_id == digest_of,
+                    Delivery.id != delivery_id,
+                    Delivery.lease_until > now,
+                )
+                .limit(1)
+            )
+            if sender is not None:
+                return None
         claimed = session.execute(
             update(Delivery)
             .where(

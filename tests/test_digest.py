@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from standardwebhooks import Webhook
 from tests.conftest import write_config
 from tests.outbox import add_alerts
 from worker import pipeline
+from worker.alerts import slack_payload
 from worker.digest import digest_as_alert, next_digest_time
 from worker.pipeline.runtime import Runtime
 from worker.settings import Settings, load_settings
@@ -161,6 +163,10 @@ def test_a_readable_digest_names_each_story_and_fact() -> None:
     digest = digest_as_alert(alerts, datetime.now(UTC))
     assert digest.story_title.startswith("2 new developments")
     assert len(digest.new_facts) == 2 and digest.id.startswith("dgst_")
+    # In Slack: the header, one section per listed alert, the context; no article line.
+    blocks = slack_payload(digest)["blocks"]
+    assert [b["type"] for b in blocks] == ["header", "section", "section", "context"]
+    assert "Untitled article" not in json.dumps(blocks)
 
 
 def test_developments_for_a_digest_destination_wait_for_the_next_slot(

@@ -127,11 +127,12 @@ def slack_payload(alert: AlertContent) -> dict[str, Any]:
     # plain_text is shown literally, so no mrkdwn escaping; a header is a single line.
     title = _clip(_one_line(alert.story_title), SLACK_HEADER_MAX)
     header = {"type": "header", "text": {"type": "plain_text", "text": title, "emoji": True}}
-    fixed = [header, _section(_article_line(alert)), _context(alert)]
-    room = SLACK_MAX_BLOCKS - len(fixed)
-    facts = _fact_sections(alert.new_facts, room)
-    blocks = [fixed[0], fixed[1], *facts, fixed[2]]
-    return {"text": _fallback_text(alert), "blocks": blocks}
+    # A digest is about many articles and names none: no "Untitled article" line.
+    has_article = bool(alert.article_title or alert.article_url)
+    lead = [header, _section(_article_line(alert))] if has_article else [header]
+    context = _context(alert)
+    facts = _fact_sections(alert.new_facts, SLACK_MAX_BLOCKS - len(lead) - 1)
+    return {"text": _fallback_text(alert), "blocks": [*lead, *facts, context]}
 
 
 def slack_text_payload(text: str) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from worker.errors import (
     is_transient,
 )
 from worker.guard import address_block_reason
-from worker.net import FetchPolicy, GuardedClient, parse_retry_after
+from worker.net import FetchPolicy, GuardedClient, _decode_bounded, parse_retry_after
 
 LOCAL = FetchPolicy(allow_private_networks=True)
 
@@ -231,6 +231,16 @@ def test_gzip_body_under_cap_is_decoded_and_encoding_headers_dropped(httpserver:
     assert result.body == b"hello " * 1000
     assert "content-encoding" not in result.headers
     assert "content-length" not in result.headers
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_every_gzip_member_is_decoded_wherever_the_network_splits_them(split: bool):
+    """RFC 1952 §2.2: a gzip body may hold several members; the second one may start
+    exactly at a network read boundary."""
+    first, second = gzip.compress(b"first part, "), gzip.compress(b"second part")
+    chunks = [first, second] if split else [first + second]
+    decoded = b"".join(_decode_bounded(chunks, "gzip", limit=10_000))
+    assert decoded == b"first part, second part"
 
 
 def test_raw_deflate_body_is_decoded(httpserver: HTTPServer):

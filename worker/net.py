@@ -164,9 +164,11 @@ def _decode_bounded(chunks: Iterable[bytes], encoding: str, limit: int) -> Itera
                 yield out
             data = decoder.unconsumed_tail
             if decoder.eof:
-                if encoding == "deflate" or not decoder.unused_data:
+                if encoding == "deflate":
                     return
-                data = decoder.unused_data  # a further gzip member (RFC 1952 §2.2)
+                # A further gzip member (RFC 1952 §2.2) may follow, in this chunk or, when
+                # the member ended exactly at a network read, in the next one.
+                data = decoder.unused_data
                 decoder, trailing = zlib.decompressobj(wbits), True
         if produced > limit:
             return

@@ -11,6 +11,8 @@ import io
 import json
 import random
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -23,6 +25,7 @@ from pytest_httpserver import HTTPServer
 from standardwebhooks import Webhook, WebhookVerificationError
 from werkzeug import Request, Response
 
+from tests.conftest import REPO
 from worker.alerts import alert_id, jsonl_record, slack_payload, webhook_payload
 from worker.models import AlertContent, DeliveryOutcome, DestinationConfig
 from worker.notify import (
@@ -351,6 +354,33 @@ def test_jsonl_appends_one_valid_line_per_delivery(tmp_path: Path, client: httpx
     lines = path.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == [jsonl_record(first), jsonl_record(second)]
     assert path.read_bytes().endswith(b"\n")
+
+
+def test_a_jsonl_append_that_fails_part_way_is_undone(tmp_path: Path) -> None:
+    """A digest of two lines to a JSONL file whose size limit cuts the second: the file
+    must be left as it was, so the retry does not write the first line twice."""
+    path = tmp_path / "alerts.jsonl"
+    path.write_bytes(b'{"earlier": true}\n')
+    script = f"""
+import dataclasses, resource, signal
+import httpx
+from worker.alerts import sample_alert
+from worker.digest import deliver_digest
+from worker.models import DestinationConfig
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+alerts = [dataclasses.replace(sample_alert(), id=f"alrt_{{n}}") for n in range(2)]
+destination = DestinationConfig(id="j", kind="jsonl", path={str(path)!r})
+limit = {path.stat().st_size} + 200
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+with httpx.Client() as client:
+    outcome = deliver_digest(alerts, destination, client=client, timeout=5)
+print(outcome.ok, outcome.permanent, outcome.error)
+"""
+    done = subprocess.run(  # noqa: PLW1510 - the output is asserted
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert done.stdout.startswith("False False could not append"), done.stdout + done.stderr
+    assert path.read_bytes() == b'{"earlier": true}\n'
 
 
 def test_jsonl_into_a_directory_or_without_path_is_permanent(

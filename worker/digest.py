@@ -24,7 +24,7 @@ import httpx
 
 from worker.alerts import iso_utc, webhook_payload
 from worker.models import AlertContent, DeliveryOutcome, DestinationConfig
-from worker.notify import deliver, post_signed
+from worker.notify import append_jsonl, deliver, post_signed
 
 DIGEST_TYPE = "story.digest"
 MAX_LISTED = 40  # alerts listed one by one in a human-readable digest; more are counted
@@ -92,11 +92,7 @@ def deliver_digest(
         payload = digest_payload(alerts, moment)
         return post_signed(destination, payload["id"], payload, client, timeout=timeout, now=moment)
     if destination.kind == "jsonl":
-        for alert in alerts:  # a digest of lines is the lines
-            outcome = deliver(alert, destination, client=client, timeout=timeout, now=moment)
-            if not outcome.ok:
-                return outcome
-        return DeliveryOutcome(ok=True)
+        return append_jsonl(alerts, destination)  # a digest of lines is the lines
     return deliver(
         digest_as_alert(alerts, moment), destination, client=client, timeout=timeout, now=moment
     )

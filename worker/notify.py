@@ -19,12 +19,15 @@ feed fetcher's job), but every request has a timeout.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib
 import json
 import os
 import random
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -109,7 +112,7 @@ def _deliver(
             text = message if message is not None else console_text(alert)
             return _to_console(text, stream if stream is not None else sys.stdout)
         case "jsonl":
-            return _to_jsonl(alert, destination, message)
+            return _to_jsonl([(alert, message)], destination)
         case "slack":
             payload = slack_payload(alert) if message is None else slack_text_payload(message)
             body = _json_bytes(payload)
@@ -217,28 +220,45 @@ def _to_console(text: str, stream: TextIO) -> DeliveryOutcome:
     return DeliveryOutcome(ok=True)
 
 
+def append_jsonl(alerts: Sequence[AlertContent], destination: DestinationConfig) -> DeliveryOutcome:
+    """One line per alert, appended in one write: a digest that fails part-way and is
+    retried does not write its first lines twice."""
+    return _to_jsonl([(alert, _templated(alert, destination)) for alert in alerts], destination)
+
+
 def _to_jsonl(
-    alert: AlertContent, destination: DestinationConfig, message: str | None
+    messages: Sequence[tuple[AlertContent, str | None]], destination: DestinationConfig
 ) -> DeliveryOutcome:
     if not destination.path:
         return _failed(f"jsonl destination {destination.id!r} has no path", True)
     path = Path(destination.path)
-    record = jsonl_record(alert)
-    if message is not None:
-        record["message"] = message
-    data = _json_bytes(record) + b"\n"
+    lines = []
+    for alert, message in messages:
+        record = jsonl_record(alert)
+        if message is not None:
+            record["message"] = message
+        lines.append(_json_bytes(record) + b"\n")
+    data = b"".join(lines)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # O_APPEND places each write() at the current end of file atomically (POSIX
-        # write(2)), so workers appending at once never interleave their lines.
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)  # an alert reported as delivered survives a power cut
+            # The lock keeps workers' lines whole (a short write is finished before anyone
+            # else appends) and lets a failed append be undone: a retried delivery must not
+            # find half of its lines, or half a line, already written.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            start = os.fstat(fd).st_size
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)  # an alert reported as delivered survives a power cut
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise
         finally:
-            os.close(fd)
+            os.close(fd)  # and with it the lock
     except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
         return _failed(f"cannot append to {path}: {exc.strerror or exc}", True)
     except OSError as exc:  # e.g. a full disk: an operator may free space

@@ -28,14 +28,12 @@ from werkzeug import Request, Response
 from tests.conftest import REPO
 from worker.alerts import alert_id, jsonl_record, slack_payload, webhook_payload
 from worker.models import AlertContent, DeliveryOutcome, DestinationConfig
-from worker.notify import (
+from worker.notify import classify_status, deliver, redact_url
+from worker.retry_policy import (
     BASE_DELAY_SECONDS,
     MAX_ATTEMPTS,
     MAX_DELAY_SECONDS,
-    classify_status,
-    deliver,
     next_attempt_delay,
-    redact_url,
 )
 
 SECRET = "whsec_" + base64.b64encode(b"storywatch-test-signing-key-32by").decode()

@@ -3,8 +3,8 @@
 What this module is for: sending a rendered alert (see `alerts.py`) to a console, a JSONL
 file, a Slack incoming webhook, a Standard Webhooks receiver or an Apprise URL, and
 describing how that one attempt went as a `DeliveryOutcome` (ok, transient or permanent,
-status code, Retry-After). `next_attempt_delay` and `MAX_ATTEMPTS` are the retry policy the
-delivery task applies; the ledger of attempts and the dead letter live in the store.
+status code, Retry-After). The wait between attempts is `worker.retry_policy`; the ledger
+of attempts and the dead letter live in the store.
 
 What it must not do:
 - raise for a delivery failure: a failing receiver is an expected outcome, returned;
@@ -24,7 +24,6 @@ import fcntl
 import importlib
 import json
 import os
-import random
 import sys
 import time
 from collections.abc import Sequence
@@ -51,14 +50,6 @@ from worker.net import DEFAULT_USER_AGENT, parse_retry_after
 from worker.templates import render as render_template
 from worker.utc import as_utc
 
-# Retry policy. With full jitter the expected wait is half of each window; windows double
-# from 30 s up to the 6 h cap, so 16 attempts span about 19 hours on average: a receiver
-# that is down overnight still gets the alert (Standard Webhooks, "Deliverability and
-# reliability", recommends a schedule spanning days with exponential backoff and jitter).
-MAX_ATTEMPTS = 16
-BASE_DELAY_SECONDS = 30.0
-MAX_DELAY_SECONDS = 6 * 3600.0
-
 # Connect, read, write and pool timeouts, each. Standard Webhooks ("Request timeouts")
 # suggests giving receivers 15-30 s; 10 s keeps a stuck receiver from holding a worker, and
 # a receiver slower than that sees a retry it can drop by its webhook-id.
@@ -66,7 +57,6 @@ TIMEOUT_SECONDS = 10.0
 _ERROR_EXCERPT_CHARS = 200  # of a failing receiver's body, to explain the failure
 _JSON_SEPARATORS = (",", ":")  # compact, and exactly the bytes that get signed
 
-_RNG = random.Random()
 log = get_logger(__name__)
 
 
@@ -126,31 +116,6 @@ def _deliver(
             return _to_apprise(alert, destination, message)
         case other:
             return _failed(f"destination {destination.id!r} has unknown kind {other!r}", True)
-
-
-def next_attempt_delay(
-    attempt: int,
-    *,
-    retry_after: float | None = None,
-    base: float = BASE_DELAY_SECONDS,
-    cap: float = MAX_DELAY_SECONDS,
-    rng: random.Random | None = None,
-) -> float:
-    """Seconds to wait after failed attempt number `attempt` (1 = the first attempt).
-
-    Exponential backoff with full jitter: a uniform draw from [0, min(cap, base * 2^(n-1))],
-    which spreads retries of many alerts to one recovering receiver instead of having them
-    arrive in waves (AWS Architecture Blog, "Exponential Backoff And Jitter").
-    A receiver's Retry-After is a minimum (RFC 9110 §10.2.3), but the cap still wins, so a
-    bogus "Retry-After: 31536000" cannot park an alert for a year.
-    """
-    if attempt < 1:
-        raise ValueError(f"attempt numbers start at 1, got {attempt}")
-    window = min(cap, base * 2.0 ** min(attempt - 1, 64))
-    delay = (rng if rng is not None else _RNG).uniform(0.0, window)
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return min(delay, cap)
 
 
 def classify_status(status_code: int) -> DeliveryOutcome:

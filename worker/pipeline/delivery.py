@@ -23,8 +23,9 @@ from worker.alerts import iso_utc
 from worker.digest import deliver_digest
 from worker.logs import get_logger
 from worker.models import AlertContent, DeliveryOutcome, DestinationConfig
-from worker.notify import MAX_ATTEMPTS, deliver, next_attempt_delay
+from worker.notify import deliver
 from worker.pipeline.runtime import Runtime
+from worker.retry_policy import MAX_ATTEMPTS, next_attempt_delay
 from worker.store.engine import insert_missing, transaction
 from worker.store.schema import Alert, Delivery, DestinationState
 from worker.throttle import MAX_INLINE_WAIT_SECONDS, Circuit, after_failure, after_success

@@ -163,6 +163,19 @@ def test_rule_naming_no_story_is_a_config_error():
         )
 
 
+def test_match_takes_whole_title_words_that_fit_one_story():
+    stories = build_stories(_read(CORPUS2))
+    dam = _corpus2_story(stories, "Rescue crews searched")
+    # "Vostrin dam" fits one title; "Vost" is only a piece of a word; "in" is in two.
+    edited = apply_rules(stories, [StoryRule(id="d", match="Vostrin dam")])
+    assert next(s for s in edited if s.id == "d").facts == dam.facts
+    with pytest.raises(ConfigError) as caught:
+        apply_rules(stories, [StoryRule(id="x", match="Vost"), StoryRule(id="y", match="in")])
+    problems = "\n".join(caught.value.problems)
+    assert "match 'Vost' names no story" in problems
+    assert "match 'in' fits 2 story titles" in problems and dam.id in problems
+
+
 def test_interleaved_paragraphs_join_the_story_they_tell(stories):
     """The North Korean troop run inside the aid article of 000 joins the Kursk story."""
     (nk,) = [s for s in stories if any("human wave" in f for f in s.facts)]

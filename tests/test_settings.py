@@ -11,6 +11,7 @@ from tests.conftest import write_config
 from worker.config_files import read_corpus
 from worker.corpus import build_stories
 from worker.errors import ConfigError
+from worker.pipeline.setup import configured_stories
 from worker.settings import load_settings
 
 
@@ -161,3 +162,31 @@ def test_known_as_of_must_be_a_toml_date(tmp_path: Path) -> None:
         ["stories.toml", " known_as_of"],
         ["stories.toml", " stories[0].known_as_of"],
     ]
+
+
+def test_a_destination_routing_a_story_id_that_does_not_exist_is_an_error(
+    tmp_path: Path,
+) -> None:
+    """A renamed story or an edited corpus must not leave a destination silently empty."""
+    config = write_config(
+        tmp_path,
+        destinations='[[destinations]]\nid = "desk"\nkind = "console"\n'
+        'stories = ["aktau-grozny-kazakhstan", "azerbaijan-airlines-crash"]\n',
+    )
+    settings = load_settings(env_for(config, tmp_path), dotenv=False)
+    documents = read_corpus(settings.corpus_dir)
+    with pytest.raises(ConfigError) as caught:
+        configured_stories(settings, documents)
+    [problem] = caught.value.problems
+    assert "'desk'" in problem and "'azerbaijan-airlines-crash'" in problem
+    # Once stories.toml gives the story that id, the routing is valid.
+    renamed = write_config(
+        tmp_path / "renamed",
+        destinations='[[destinations]]\nid = "desk"\nkind = "console"\n'
+        'stories = ["azerbaijan-airlines-crash"]\n',
+        stories='[[stories]]\nid = "azerbaijan-airlines-crash"\n'
+        'match = "aktau-grozny-kazakhstan"\n',
+    )
+    settings = load_settings(env_for(renamed, tmp_path), dotenv=False)
+    ids = {story.id for story in configured_stories(settings, documents)}
+    assert "azerbaijan-airlines-crash" in ids

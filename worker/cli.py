@@ -63,7 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     beat.set_defaults(handler=_beat)
 
     stories = commands.add_parser("stories", help="show the stories built from the corpus")
-    stories.add_argument("--corpus", type=Path, help="corpus folder (default: config/corpus)")
+    stories.add_argument(
+        "--corpus",
+        type=Path,
+        help="build the stories from this folder alone, without stories.toml "
+        "(default: the configured corpus, with stories.toml)",
+    )
     stories.add_argument("--json", action="store_true", help="print JSON")
     stories.set_defaults(handler=_stories)
 
@@ -73,13 +78,23 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "input", type=Path, help="JSONL rows: id, title, text, published, url, source"
     )
-    replay.add_argument("--corpus", type=Path, help="corpus folder (default: config/corpus)")
+    replay.add_argument(
+        "--corpus",
+        type=Path,
+        help="build the stories from this folder alone, without stories.toml "
+        "(default: the configured corpus, with stories.toml)",
+    )
     replay.add_argument("--output", type=Path, help="write decisions here (default: stdout)")
     replay.set_defaults(handler=_replay)
 
     check = commands.add_parser("check", help="fetch or read one article and explain the decision")
     check.add_argument("target", help="an http(s) URL, or a file (HTML or plain text)")
-    check.add_argument("--corpus", type=Path, help="corpus folder (default: config/corpus)")
+    check.add_argument(
+        "--corpus",
+        type=Path,
+        help="build the stories from this folder alone, without stories.toml "
+        "(default: the configured corpus, with stories.toml)",
+    )
     check.set_defaults(handler=_check)
     cli_ops.register(commands)  # status, alerts list|retry|test, health
 
@@ -189,7 +204,8 @@ def _beat(_args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _offline_stories(corpus: Path | None) -> list[Story]:
-    """Stories from `corpus`, or from the configured corpus with stories.toml applied."""
+    """Stories from `corpus` alone (stories.toml edits name stories of the configured
+    corpus, so they are not applied), or from the configured corpus with stories.toml."""
     from worker.config_files import read_corpus  # noqa: PLC0415
     from worker.corpus import build_stories  # noqa: PLC0415
 
@@ -197,10 +213,10 @@ def _offline_stories(corpus: Path | None) -> list[Story]:
         if not corpus.is_dir():
             raise ConfigError([f"--corpus: {corpus} is not a directory"])
         return build_stories(read_corpus(corpus))
+    from worker.pipeline.setup import configured_stories  # noqa: PLC0415
+
     settings = load_settings()
-    return build_stories(
-        read_corpus(settings.corpus_dir), settings.story_rules, known_as_of=settings.known_as_of
-    )
+    return configured_stories(settings, read_corpus(settings.corpus_dir))
 
 
 def _story_row(story: Story) -> dict[str, object]:

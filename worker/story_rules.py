@@ -17,20 +17,23 @@ from dataclasses import replace
 from datetime import datetime
 
 from worker.errors import ConfigError
-from worker.models import Story, StoryRule
+from worker.models import DestinationConfig, Story, StoryRule
 from worker.text import tokenize
 
 
-def _find(stories: Sequence[Story], needle: str) -> int | None:
-    """A story by id, else the first whose title has `needle` as a word or phrase."""
+def _find(stories: Sequence[Story], needle: str) -> tuple[int | None, str]:
+    """(index, "") of the story with id `needle`, else of the one story whose title holds
+    `needle` as whole words; (None, why) when no story or several stories fit."""
     for i, story in enumerate(stories):
         if story.id == needle:
-            return i
-    lowered = needle.lower()
-    for i, story in enumerate(stories):
-        if lowered in tokenize(story.title) or lowered in story.title.lower():
-            return i
-    return None
+            return i, ""
+    fits = [i for i, story in enumerate(stories) if _mentions(story.title, [needle])]
+    if len(fits) == 1:
+        return fits[0], ""
+    if not fits:
+        return None, f"match {needle!r} names no story"
+    ids = ", ".join(stories[i].id for i in fits)
+    return None, f"match {needle!r} fits {len(fits)} story titles ({ids}): give an id"
 
 
 def _mentions(sentence: str, phrases: Sequence[str]) -> bool:
@@ -141,9 +144,9 @@ def apply_rules(
         if rule.match is None:
             result.append(_keyword_story(rule))
             continue
-        index = _find(result, rule.match)
+        index, why = _find(result, rule.match)
         if index is None:
-            problems.append(f"stories.toml: story {rule.id!r}: match {rule.match!r} names no story")
+            problems.append(f"stories.toml: story {rule.id!r}: {why}")
             continue
         if rule.split:
             parts = _split(result[index], rule, problems)
@@ -162,3 +165,18 @@ def apply_rules(
     if known_as_of is None:
         return result
     return [s if s.known_as_of else replace(s, known_as_of=known_as_of) for s in result]
+
+
+def routing_problems(
+    stories: Sequence[Story], destinations: Sequence[DestinationConfig]
+) -> list[str]:
+    """A destination's `stories` naming no story: its alerts would silently go nowhere
+    (story ids come from the corpus, so editing it can change them)."""
+    known = {story.id for story in stories}
+    return [
+        f"destinations.toml: destination {destination.id!r}: stories: no story has the id "
+        f"{story_id!r} (`storywatch stories` lists the ids)"
+        for destination in destinations
+        for story_id in destination.stories or ()
+        if story_id not in known
+    ]

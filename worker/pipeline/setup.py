@@ -17,11 +17,14 @@ from sqlalchemy.orm import Session
 
 from worker.config_files import read_corpus
 from worker.corpus import build_stories
+from worker.errors import ConfigError
 from worker.logs import get_logger
 from worker.models import CorpusDocument, FeedConfig, Story, StoryRule
 from worker.pipeline.runtime import STORIES_VERSION_KEY, Runtime, story_to_json
+from worker.settings import Settings
 from worker.store.engine import transaction
 from worker.store.schema import Feed, Meta, StoryFact, StoryReport, StoryRow
+from worker.story_rules import routing_problems
 
 log = get_logger(__name__)
 FINGERPRINT_KEY = "corpus_fingerprint"
@@ -102,11 +105,21 @@ def _set_meta(session: Session, key: str, value: str) -> None:
         row.value = value
 
 
+def configured_stories(settings: Settings, documents: list[CorpusDocument]) -> list[Story]:
+    """The stories of the corpus with stories.toml applied; raises ConfigError when a rule
+    cannot be applied or a destination routes a story id that does not exist."""
+    stories = build_stories(documents, settings.story_rules, known_as_of=settings.known_as_of)
+    problems = routing_problems(stories, settings.destinations)
+    if problems:
+        raise ConfigError(problems)
+    return stories
+
+
 def initialise(runtime: Runtime) -> list[Story]:
     """Feeds and stories from the configuration into the database; returns the stories."""
     settings = runtime.settings
     documents = read_corpus(settings.corpus_dir)
-    stories = build_stories(documents, settings.story_rules, known_as_of=settings.known_as_of)
+    stories = configured_stories(settings, documents)
     fingerprint = corpus_fingerprint(documents, settings.story_rules, settings.known_as_of)
     with transaction(runtime.sessions) as session:
         sync_feeds(session, settings.feeds)

@@ -24,7 +24,7 @@ from worker.errors import TransientFetchError
 from worker.pipeline.runtime import Runtime
 from worker.settings import load_settings
 from worker.store.engine import transaction
-from worker.store.schema import Alert, Delivery, Feed, Item
+from worker.store.schema import Alert, Article, Delivery, Feed, Item, StoryReport
 
 FIXTURES = Path(__file__).parent / "fixtures" / "site"
 RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>Local</title>
@@ -248,25 +248,50 @@ def test_page_timeout_retries_then_falls_back_to_the_summary(
         assert item is not None and item.status == "done" and item.attempts == 2
 
 
+def _outcomes(
+    runtime: Runtime, httpserver: HTTPServer, items: list[tuple[str, str]], pages: dict[str, str]
+) -> list[str]:
+    """List `items` (title, link path) in the feed, serve `pages` (path: HTML), poll once
+    and process every new item in feed order."""
+    base = httpserver.url_for("").rstrip("/")
+    entries = [(title, f"{base}{link}", f"g{n}", "s") for n, (title, link) in enumerate(items)]
+    _feed_with(httpserver, *entries)
+    for path, html in pages.items():
+        httpserver.expect_request(path).respond_with_data(html, content_type="text/html")
+    ids = pipeline.poll_feed(runtime, "local").new_item_ids
+    return [pipeline.process_item(runtime, item_id).outcome for item_id in ids]
+
+
 def test_copies_under_other_urls_and_tracking_parameters_are_duplicates(
     runtime: Runtime, httpserver: HTTPServer
 ) -> None:
-    base = httpserver.url_for("").rstrip("/")
     page = _page("article-development.html")
-    _feed_with(
-        httpserver,
-        ("Report", f"{base}/a/report", "g1", "s"),
-        ("Report again", f"{base}/a/report?utm_source=rss&amp;utm_campaign=x", "g2", "s"),
-        ("Syndicated", f"{base}/b/copy", "g3", "s"),
-    )
-    httpserver.expect_request("/a/report").respond_with_data(page, content_type="text/html")
-    httpserver.expect_request("/b/copy").respond_with_data(
-        page.replace("Caspian Wire", "Metro Herald"), content_type="text/html"
-    )
-    ids = pipeline.poll_feed(runtime, "local").new_item_ids
-    outcomes = [pipeline.process_item(runtime, item_id).outcome for item_id in ids]
-    assert outcomes[0] == "development"
-    assert outcomes[1:] == ["duplicate", "duplicate"]
+    items = [
+        ("Report", "/a/report"),
+        ("Report again", "/a/report?utm_source=rss&amp;utm_campaign=x"),
+        ("Syndicated", "/b/copy"),
+    ]
+    pages = {"/a/report": page, "/b/copy": page.replace("Caspian Wire", "Metro Herald")}
+    outcomes = _outcomes(runtime, httpserver, items, pages)
+    assert outcomes == ["development", "duplicate", "duplicate"]
+
+
+def test_a_copy_of_a_copy_counts_as_a_report_of_the_original_story(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    """Syndicated copies are the wave a surge counts; the copy of a rewrite is one too."""
+    page = _page("article-development.html")
+    rewrite = page.replace("on Thursday published", "published on Thursday")  # near-copy
+    items = [("Report", "/a/report"), ("Rewrite", "/b/rewrite"), ("Copy", "/c/copy")]
+    pages = {"/a/report": page, "/b/rewrite": rewrite, "/c/copy": rewrite}
+    outcomes = _outcomes(runtime, httpserver, items, pages)
+    assert outcomes == ["development", "duplicate", "duplicate"]
+    with transaction(runtime.sessions) as session:
+        articles = session.scalars(select(Article).order_by(Article.id)).all()
+        reports = session.scalars(select(StoryReport.article_id)).all()
+    original = articles[0].id
+    assert [a.duplicate_of for a in articles] == [None, original, original]
+    assert sorted(reports) == [a.id for a in articles]
 
 
 def _development_setup(runtime: Runtime, httpserver: HTTPServer) -> list[int]:

@@ -52,11 +52,13 @@ def find_copy(
     signature: MinHashSignature,
     bands: list[str],
 ) -> int | None:
-    """The id of an earlier article this one copies: same URL, same text, or near-same text."""
+    """The id of the earlier article this one copies (same URL, same text, or near-same
+    text), traced back to the article that was decided: a copy of a copy still counts
+    for the original's story and development."""
     declared = storage_key(canonicalize_url(page.canonical_url)) if page.canonical_url else None
     for url in (canonical, declared):
         if url and (found := article_by_url(session, url)) is not None:
-            return found
+            return _original(session, found)
     exact = session.scalar(
         select(schema.Article.id)
         .where(schema.Article.content_hash == text_fingerprint(text))
@@ -64,7 +66,7 @@ def find_copy(
         .limit(1)
     )
     if exact is not None:
-        return exact
+        return _original(session, exact)
     candidates = session.execute(
         select(schema.Article.id, schema.Article.signature)
         .join(ArticleBand, ArticleBand.article_id == schema.Article.id)
@@ -76,3 +78,16 @@ def find_copy(
         if blob and is_near_duplicate(signature, signature_from_bytes(blob), NEAR_DUPLICATE):
             return int(candidate_id)
     return None
+
+
+def _original(session: Session, article_id: int) -> int:
+    """Follow `duplicate_of` to the first article of a chain of copies."""
+    seen = {article_id}
+    while (
+        parent := session.scalar(
+            select(schema.Article.duplicate_of).where(schema.Article.id == article_id)
+        )
+    ) is not None and parent not in seen:
+        seen.add(parent)
+        article_id = parent
+    return article_id

@@ -267,9 +267,9 @@ def test_copies_under_other_urls_and_tracking_parameters_are_duplicates(
 ) -> None:
     page = _page("article-development.html")
     items = [
-        ("Report", "/a/report"),
-        ("Report again", "/a/report?utm_source=rss&amp;utm_campaign=x"),
-        ("Syndicated", "/b/copy"),
+        ("Kazakhstan's final report on the AZAL crash", "/a/report"),
+        ("Final report (again)", "/a/report?utm_source=rss&amp;utm_campaign=x"),
+        ("Missile fragments brought down AZAL jet, report says", "/b/copy"),
     ]
     pages = {"/a/report": page, "/b/copy": page.replace("Caspian Wire", "Metro Herald")}
     outcomes = _outcomes(runtime, httpserver, items, pages)
@@ -282,7 +282,11 @@ def test_a_copy_of_a_copy_counts_as_a_report_of_the_original_story(
     """Syndicated copies are the wave a surge counts; the copy of a rewrite is one too."""
     page = _page("article-development.html")
     rewrite = page.replace("on Thursday published", "published on Thursday")  # near-copy
-    items = [("Report", "/a/report"), ("Rewrite", "/b/rewrite"), ("Copy", "/c/copy")]
+    items = [
+        ("Kazakhstan's final report on the AZAL crash", "/a/report"),
+        ("Final report: Russian missile downed the AZAL jet", "/b/rewrite"),
+        ("AZAL crash report blames Russian missile", "/c/copy"),
+    ]
     pages = {"/a/report": page, "/b/rewrite": rewrite, "/c/copy": rewrite}
     outcomes = _outcomes(runtime, httpserver, items, pages)
     assert outcomes == ["development", "duplicate", "duplicate"]
@@ -292,6 +296,40 @@ def test_a_copy_of_a_copy_counts_as_a_report_of_the_original_story(
     original = articles[0].id
     assert [a.duplicate_of for a in articles] == [None, original, original]
     assert sorted(reports) == [a.id for a in articles]
+
+
+CONSENT_WALL = """<html><head><title>Before you continue</title></head><body><main><article>
+<h1>Before you continue</h1>
+<p>We use cookies and data to deliver and maintain our services, track outages and protect
+against spam, fraud and abuse, and measure audience engagement and site statistics.</p>
+<p>If you choose to accept all, we will also use cookies and data to develop and improve new
+services, deliver and measure the effectiveness of ads, and show personalised content.</p>
+</article></main></body></html>"""
+
+
+def test_a_page_the_site_serves_for_every_link_is_not_the_articles_text(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    """A consent wall served for two unrelated stories: the second one is decided on its
+    feed summary, not dropped as a "copy" of the first."""
+    base = httpserver.url_for("").rstrip("/")
+    development = (
+        "Kazakhstan's final report says 147 fragments of a Russian 57E6 missile brought down "
+        "the Azerbaijan Airlines Embraer 190 near Aktau; Baku will seek 410 million dollars."
+    )
+    _feed_with(
+        httpserver,
+        ("Council approves the school budget", f"{base}/a/one", "g1", "The council voted."),
+        ("Final report on the Aktau crash", f"{base}/a/two", "g2", development),
+    )
+    for path in ("/a/one", "/a/two"):
+        httpserver.expect_request(path).respond_with_data(CONSENT_WALL, content_type="text/html")
+    ids = pipeline.poll_feed(runtime, "local").new_item_ids
+    outcomes = [pipeline.process_item(runtime, item_id).outcome for item_id in ids]
+    assert outcomes == ["unmatched", "development"]
+    with transaction(runtime.sessions) as session:
+        second = session.scalars(select(Article).order_by(Article.id.desc()).limit(1)).one()
+    assert second.extraction == "summary" and second.duplicate_of is None
 
 
 def _development_setup(runtime: Runtime, httpserver: HTTPServer) -> list[int]:

@@ -4,12 +4,14 @@ Copies are found in three steps, cheapest first: the canonical URL (and the page
 rel=canonical), the fingerprint of the normalized text, then MinHash LSH bands stored
 per article, so near-duplicate candidates are one indexed lookup away in any process.
 
-It must not: fetch, decide novelty, or write anything.
+It also spots a site that serves one page for every link (`site_boilerplate`), whose
+text is not the article's. It must not: fetch, decide novelty, or write anything.
 """
 
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +25,7 @@ from worker.dedupe import (
 from worker.models import Page
 from worker.store import schema
 from worker.store.schema import ArticleBand
+from worker.text import content_terms
 from worker.urls import canonicalize_url
 
 NEAR_DUPLICATE = 0.8  # Jaccard or containment of word 5-shingles
@@ -91,3 +94,43 @@ def _original(session: Session, article_id: int) -> int:
         seen.add(parent)
         article_id = parent
     return article_id
+
+
+# Titles sharing less than this share of the shorter one's words report different news.
+UNRELATED_TITLES = 0.2
+
+
+def _unrelated(a: str, b: str) -> bool:
+    """Titles that share almost none of the shorter one's words: a short headline whose
+    words all stand in a longer one is related to it."""
+    words_a, words_b = set(content_terms(a)), set(content_terms(b))
+    return len(words_a & words_b) < UNRELATED_TITLES * min(len(words_a), len(words_b))
+
+
+def site_boilerplate(
+    session: Session, page: Page, url: str | None, title: str | None
+) -> int | None:
+    """The id of an earlier article of the same host with exactly this page's text under
+    an unrelated item title, when the page's own title is unrelated to the item's; None
+    otherwise.
+
+    A site that serves one page for every link (a consent wall, a bot check, a paywall
+    notice) gives different stories the same text under its own title; a syndicated copy
+    has the same text under a related title, usually from another host.
+    """
+    if not url or not title or (page.title and not _unrelated(page.title, title)):
+        return None
+    host = urlsplit(url).hostname
+    earlier = session.execute(
+        select(schema.Article.id, schema.Item.url, schema.Item.title)
+        .join(schema.Item, schema.Item.article_id == schema.Article.id)
+        .where(schema.Article.content_hash == text_fingerprint(page.text))
+        .order_by(schema.Article.id)
+        .limit(20)
+    )
+    for article_id, other_url, other_title in earlier:
+        if not other_url or not other_title or urlsplit(other_url).hostname != host:
+            continue
+        if _unrelated(title, other_title):
+            return int(article_id)
+    return None

@@ -31,7 +31,7 @@ from worker.errors import ExtractionError, FetchError, TransientFetchError
 from worker.extract import extract_page
 from worker.logs import get_logger
 from worker.models import AlertContent, Article, Decision, DestinationConfig, Page, Story
-from worker.pipeline.copies import article_by_url, find_copy, storage_key
+from worker.pipeline.copies import article_by_url, find_copy, site_boilerplate, storage_key
 from worker.pipeline.corroborate import record_copy, record_repeat
 from worker.pipeline.delivery import alert_to_json
 from worker.pipeline.runtime import Runtime, TrackerCache
@@ -222,7 +222,14 @@ def _obtain_text(
         try:
             with runtime.fetch_client() as client:
                 result = client.get(snapshot.url, accept="text/html,application/xhtml+xml")
-            return extract_page(result.body, url=result.url, headers=result.headers), "page"
+            page = extract_page(result.body, url=result.url, headers=result.headers)
+            with transaction(runtime.sessions) as session:
+                shared = site_boilerplate(session, page, snapshot.url, snapshot.title)
+            if shared is None:
+                return page, "page"
+            # A consent wall, bot check or paywall notice served in place of the article:
+            # taken as the text, it would make every later article of the site a "copy".
+            failure = f"the page's text is that of article {shared}, an unrelated story"
         except TransientFetchError as exc:
             if not allow_fallback:
                 bound.warning("item.page_retry", error=str(exc), status_code=exc.status_code)

@@ -95,6 +95,22 @@ def test_check_explains_a_decision_when_private_networks_are_allowed(
     assert "NEW DEVELOPMENT" in result.stdout
 
 
+def test_stories_lists_the_ids_even_when_a_destination_routes_a_missing_one(
+    tmp_path: Path,
+) -> None:
+    config = write_config(
+        tmp_path,
+        destinations='[[destinations]]\nid = "desk"\nkind = "console"\nstories = ["typo"]\n',
+    )
+    env = {"STORYWATCH_CONFIG_DIR": str(config), "STORYWATCH_DATA_DIR": str(tmp_path / "v")}
+    listed = storywatch("stories", "--json", cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "aktau-grozny-kazakhstan" in {s["id"] for s in json.loads(listed.stdout)}
+    assert "warning" in listed.stderr and "'typo'" in listed.stderr
+    init = storywatch("init", cwd=tmp_path, env=env)  # the service refuses to start
+    assert init.returncode == 2 and "'typo'" in init.stderr
+
+
 def test_invalid_configuration_exits_2_listing_every_problem(tmp_path: Path) -> None:
     config = write_config(tmp_path, feeds='[[feeds]]\nurl = "nope"\n[[feeds]]\ncolour = 1\n')
     result = storywatch("init", cwd=tmp_path, env={"STORYWATCH_CONFIG_DIR": str(config)})

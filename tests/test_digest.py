@@ -190,3 +190,22 @@ def test_developments_for_a_digest_destination_wait_for_the_next_slot(
         delivery = session.scalars(select(schema.Delivery)).one()
     assert delivery.next_attempt_at == next_digest_time(before, 15)
     assert pipeline.deliver_alert(digest_runtime, result.alert_id).delivered == 0  # not yet
+
+
+def test_an_unforeseen_error_while_sending_a_digest_is_a_failed_attempt(
+    digest_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every alert of the digest is recorded failed (retried, then dead), none left leased
+    for the sweep to re-queue without counting an attempt."""
+
+    def library_bug(*_: object, **__: object) -> None:
+        raise RuntimeError("signing library bug")
+
+    monkeypatch.setattr("worker.digest.post_signed", library_bug)
+    ids = add_alerts(digest_runtime, 2, "daily")
+    summary = pipeline.deliver_alert(digest_runtime, ids[0])
+    assert summary.failed == 1
+    with transaction(digest_runtime.sessions) as session:
+        rows = session.scalars(select(schema.Delivery)).all()
+    assert [(d.status, d.attempts, d.lease_until) for d in rows] == [("failed", 1, None)] * 2
+    assert all("RuntimeError: signing library bug" in (d.last_error or "") for d in rows)

@@ -200,7 +200,7 @@ def test_a_feed_that_breaks_the_parser_is_recorded_and_backed_off(
     summary = pipeline.poll_feed(runtime, "local")
     feed = feed_row(runtime)
     assert summary.status == "error" and feed.error_count == 1
-    assert feed.last_error == "RuntimeError: parser bug"
+    assert (feed.last_error or "").endswith("the parser failed: RuntimeError: parser bug")
     assert feed.next_check_at >= before + timedelta(seconds=60)
 
 
@@ -321,15 +321,18 @@ def test_a_page_the_site_serves_for_every_link_is_not_the_articles_text(
         httpserver,
         ("Council approves the school budget", f"{base}/a/one", "g1", "The council voted."),
         ("Final report on the Aktau crash", f"{base}/a/two", "g2", development),
+        ("Striker joins league leaders", f"{base}/a/three", "g3", "Too short."),
     )
-    for path in ("/a/one", "/a/two"):
+    for path in ("/a/one", "/a/two", "/a/three"):
         httpserver.expect_request(path).respond_with_data(CONSENT_WALL, content_type="text/html")
     ids = pipeline.poll_feed(runtime, "local").new_item_ids
     outcomes = [pipeline.process_item(runtime, item_id).outcome for item_id in ids]
-    assert outcomes == ["unmatched", "development"]
+    assert outcomes == ["unmatched", "development", "failed"]
     with transaction(runtime.sessions) as session:
-        second = session.scalars(select(Article).order_by(Article.id.desc()).limit(1)).one()
-    assert second.extraction == "summary" and second.duplicate_of is None
+        articles = session.scalars(select(Article).order_by(Article.id)).all()
+        third = session.get(Item, ids[2])
+    assert [(a.extraction, a.duplicate_of) for a in articles] == [("page", None), ("summary", None)]
+    assert third is not None and "the site's wall" in (third.error or "")
 
 
 def _development_setup(runtime: Runtime, httpserver: HTTPServer) -> list[int]:

@@ -148,6 +148,14 @@ def test_slack_templates_escape_the_values_they_print(httpserver: HTTPServer) ->
     # The template's own link markup stays a link; the printed source cannot open another.
     assert text.endswith("<https://news.example/report|Wire &lt;https://evil.example|Bank&gt;>")
     assert "<!channel>" not in text
+    # Whatever a template prints is escaped once: a list too, and an HTML-escaped value
+    # (`|e`) as the text it holds, not escaped again by its own `replace`.
+    listed = render("{{ new_facts }} | {{ new_facts[0] | e }}", hostile, slack=True)
+    assert listed.startswith("['Officials said &lt;!channel&gt; temps &lt;5C &amp; rising.']")
+    assert listed.endswith(
+        "| Officials said &amp;lt;!channel&amp;gt; temps &amp;lt;5C &amp;amp; rising."
+    )
+    assert "&amp;amp;amp;" not in listed
     # Other kinds get the text as it is.
     assert "<!channel> temps <5C & rising." in stream.getvalue()
 

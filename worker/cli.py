@@ -213,10 +213,16 @@ def _offline_stories(corpus: Path | None) -> list[Story]:
         if not corpus.is_dir():
             raise ConfigError([f"--corpus: {corpus} is not a directory"])
         return build_stories(read_corpus(corpus))
-    from worker.pipeline.setup import configured_stories  # noqa: PLC0415
+    from worker.story_rules import routing_problems  # noqa: PLC0415
 
     settings = load_settings()
-    return configured_stories(settings, read_corpus(settings.corpus_dir))
+    stories = build_stories(
+        read_corpus(settings.corpus_dir), settings.story_rules, known_as_of=settings.known_as_of
+    )
+    # A warning here, an error at init/run: `stories` is how a user finds the right ids.
+    for problem in routing_problems(stories, settings.destinations):
+        print(f"storywatch: warning: {problem}", file=sys.stderr)
+    return stories
 
 
 def _story_row(story: Story) -> dict[str, object]:

@@ -24,7 +24,7 @@ import httpx
 
 from worker.alerts import iso_utc, webhook_payload
 from worker.models import AlertContent, DeliveryOutcome, DestinationConfig
-from worker.notify import append_jsonl, deliver, post_signed
+from worker.notify import append_jsonl, attempt, deliver, post_signed
 
 DIGEST_TYPE = "story.digest"
 MAX_LISTED = 40  # alerts listed one by one in a human-readable digest; more are counted
@@ -86,13 +86,28 @@ def deliver_digest(
     timeout: float,
     now: datetime | None = None,
 ) -> DeliveryOutcome:
-    """One attempt to send these alerts to `destination` as one digest."""
+    """One attempt to send these alerts to `destination` as one digest; never raises."""
     moment = now or datetime.now(UTC)
+    return attempt(
+        destination,
+        digest_id(alerts),
+        lambda: _deliver_digest(alerts, destination, client=client, timeout=timeout, now=moment),
+    )
+
+
+def _deliver_digest(
+    alerts: Sequence[AlertContent],
+    destination: DestinationConfig,
+    *,
+    client: httpx.Client,
+    timeout: float,
+    now: datetime,
+) -> DeliveryOutcome:
     if destination.kind == "webhook":
-        payload = digest_payload(alerts, moment)
-        return post_signed(destination, payload["id"], payload, client, timeout=timeout, now=moment)
+        payload = digest_payload(alerts, now)
+        return post_signed(destination, payload["id"], payload, client, timeout=timeout, now=now)
     if destination.kind == "jsonl":
         return append_jsonl(alerts, destination)  # a digest of lines is the lines
     return deliver(
-        digest_as_alert(alerts, moment), destination, client=client, timeout=timeout, now=moment
+        digest_as_alert(alerts, now), destination, client=client, timeout=timeout, now=now
     )

@@ -40,7 +40,7 @@ _SY_PERIODS = {
 
 # Hidden blocks are cut with one scan: a lazy `<script.*?</script>` pattern restarts at
 # every unclosed opener, so a summary of many `<script` or `<!--` would take hours.
-_HIDDEN_OPEN = re.compile(r"<(script|style|template)\b|<!--", re.I)
+_HIDDEN_OPEN = re.compile(r"<(script|style|template)(?=[\s/>])|<!--", re.I)  # not <style-x>
 _HIDDEN_CLOSE = {
     name: re.compile(rf"</{name}\s*>", re.I) for name in ("script", "style", "template")
 }

@@ -26,7 +26,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -74,16 +74,28 @@ def deliver(
     `now` is the attempt time (the `webhook-timestamp`, and the reference for an HTTP-date
     Retry-After); `stream` receives console alerts (default: standard output).
     """
+    return attempt(
+        destination,
+        alert.id,
+        lambda: _deliver(
+            alert, destination, client=client, now=now, timeout=timeout, stream=stream
+        ),
+    )
+
+
+def attempt(
+    destination: DestinationConfig, subject_id: str, send: Callable[[], DeliveryOutcome]
+) -> DeliveryOutcome:
+    """`send()`, with an error nobody foresaw (a console that cannot encode a character, a
+    library bug) turned into a failed attempt like any other: recorded, retried, and dead
+    after the last one, instead of a crashed task whose delivery is re-queued forever."""
     try:
-        return _deliver(alert, destination, client=client, now=now, timeout=timeout, stream=stream)
+        return send()
     except Exception as exc:
-        # An error nobody foresaw (a console that cannot encode a character, a library
-        # bug) is a failed attempt like any other: recorded, retried, and dead after the
-        # last one, instead of a crashed task whose delivery is re-queued forever.
         detail = _scrub(str(exc), destination.url) if destination.url else str(exc)
         error = f"unexpected error: {type(exc).__name__}: {detail}"
         # No traceback: its messages could carry the destination's secret URL.
-        log.error("delivery.crashed", destination_id=destination.id, alert_id=alert.id, error=error)
+        log.error("delivery.crashed", destination_id=destination.id, id=subject_id, error=error)
         return _failed(error, False)
 
 

@@ -33,7 +33,13 @@ _OPTIONS: dict[str, Any] = {
 
 
 def _slack_value(value: Any) -> Any:
-    return slack_escape(value) if isinstance(value, str) else value
+    """Every printed value as escaped plain text: lists and dicts too (`{{ new_facts }}`),
+    and a value already escaped for HTML (`|e`, a Markup whose `replace` would escape again)
+    as the text it holds."""
+    if value is None:
+        return value
+    text = str.__str__(value) if isinstance(value, str) else str(value)
+    return slack_escape(text)
 
 
 _ENV = ImmutableSandboxedEnvironment(**_OPTIONS)

@@ -4,14 +4,13 @@ Copies are found in three steps, cheapest first: the canonical URL (and the page
 rel=canonical), the fingerprint of the normalized text, then MinHash LSH bands stored
 per article, so near-duplicate candidates are one indexed lookup away in any process.
 
-It also spots a site that serves one page for every link (`site_boilerplate`), whose
-text is not the article's. It must not: fetch, decide novelty, or write anything.
+It also spots a site that serves one page for every link (`site_wall`), whose text is
+not the article's. It must not: fetch, decide novelty, or write anything.
 """
 
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -107,30 +106,20 @@ def _unrelated(a: str, b: str) -> bool:
     return len(words_a & words_b) < UNRELATED_TITLES * min(len(words_a), len(words_b))
 
 
-def site_boilerplate(
-    session: Session, page: Page, url: str | None, title: str | None
-) -> int | None:
-    """The id of an earlier article of the same host with exactly this page's text under
-    an unrelated item title, when the page's own title is unrelated to the item's; None
-    otherwise.
+def site_wall(session: Session, original_id: int, page: Page, title: str | None) -> bool:
+    """Is `page`, found to repeat article `original_id`, a page the site serves for every
+    link (a consent wall, a bot check, a paywall notice) rather than the article?
 
-    A site that serves one page for every link (a consent wall, a bot check, a paywall
-    notice) gives different stories the same text under its own title; a syndicated copy
-    has the same text under a related title, usually from another host.
+    It is when both pages have the same text under the same page title while their feed
+    items announce unrelated stories. A syndicated copy repeats the text under a related
+    headline; a wall repeats its own title for whatever story the link was for.
     """
-    if not url or not title or (page.title and not _unrelated(page.title, title)):
-        return None
-    host = urlsplit(url).hostname
-    earlier = session.execute(
-        select(schema.Article.id, schema.Item.url, schema.Item.title)
-        .join(schema.Item, schema.Item.article_id == schema.Article.id)
-        .where(schema.Article.content_hash == text_fingerprint(page.text))
-        .order_by(schema.Article.id)
-        .limit(20)
+    original = session.get(schema.Article, original_id)
+    if original is None or not title or not page.title or original.title != page.title:
+        return False
+    if original.content_hash != text_fingerprint(page.text):
+        return False  # found by URL or as a near copy: not the same page
+    announced: str | None = session.scalar(
+        select(schema.Item.title).where(schema.Item.article_id == original_id).limit(1)
     )
-    for article_id, other_url, other_title in earlier:
-        if not other_url or not other_title or urlsplit(other_url).hostname != host:
-            continue
-        if _unrelated(title, other_title):
-            return int(article_id)
-    return None
+    return announced is not None and _unrelated(title, announced)

@@ -286,12 +286,18 @@ def _claim(
                 select(Delivery.id)
                 .where(
                     Delivery.destination_id == digest_of,
+                    Delivery.status.in_(("pending", "failed")),  # a leased one is, and indexed
                     Delivery.id != delivery_id,
                     Delivery.lease_until > now,
                 )
                 .limit(1)
             )
             if sender is not None:
+                # The sender gathers it if it was due in time; if not, the next sweep
+                # (not one lease later) gives it another task.
+                session.execute(
+                    update(Delivery).where(Delivery.id == delivery_id).values(queued_until=None)
+                )
                 return None
         claimed = session.execute(
             update(Delivery)

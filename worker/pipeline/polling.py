@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from structlog.typing import FilteringBoundLogger
 
 from worker import metrics
 from worker.errors import FeedParseError, FetchError
@@ -124,14 +126,10 @@ def _poll_feed(runtime: Runtime, feed_id: str) -> PollSummary:
                 etag=result.etag,
                 last_modified=result.last_modified,
             )
-        parsed = parse_feed(result.body, url=result.url, headers=result.headers)
+        parsed = _parse(result.body, result.url, result.headers, bound)
     except FetchError as exc:
         return _record_failure(runtime, feed_id, now, exc, exc.status_code, exc.retry_after_seconds)
-    except Exception as exc:
-        if not isinstance(exc, FeedParseError):
-            # A feed that breaks the parser in a way nobody foresaw is this feed's failure
-            # (recorded, backed off), not the worker's: the traceback goes to the log.
-            bound.exception("feed.poll_crashed")
+    except FeedParseError as exc:
         return _record_failure(runtime, feed_id, now, exc, None, None)
     for warning in parsed.warnings:
         bound.info("feed.parse_warning", warning=warning)
@@ -146,6 +144,20 @@ def _poll_feed(runtime: Runtime, feed_id: str) -> PollSummary:
         last_modified=result.last_modified,
         body_hash=digest,
     )
+
+
+def _parse(
+    body: bytes, url: str, headers: Mapping[str, str], bound: FilteringBoundLogger
+) -> ParsedFeed:
+    """parse_feed, where a feed that breaks the parser in a way nobody foresaw is this
+    feed's failure (recorded, backed off), not the worker's; the traceback is logged."""
+    try:
+        return parse_feed(body, url=url, headers=headers)
+    except FeedParseError:
+        raise
+    except Exception as exc:
+        bound.exception("feed.parser_crashed")
+        raise FeedParseError(f"{url}: the parser failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _record_success(

@@ -31,7 +31,7 @@ from worker.errors import ExtractionError, FetchError, TransientFetchError
 from worker.extract import extract_page
 from worker.logs import get_logger
 from worker.models import AlertContent, Article, Decision, DestinationConfig, Page, Story
-from worker.pipeline.copies import article_by_url, find_copy, site_boilerplate, storage_key
+from worker.pipeline.copies import article_by_url, find_copy, site_wall, storage_key
 from worker.pipeline.corroborate import record_copy, record_repeat
 from worker.pipeline.delivery import alert_to_json
 from worker.pipeline.runtime import Runtime, TrackerCache
@@ -109,7 +109,23 @@ def process_item(runtime: Runtime, item_id: int, *, page_attempts: int = 3) -> I
     # done, and forget what it learned if anything (the commit included) fails.
     with runtime.trackers.lock:
         try:
-            return _store_and_decide(runtime, item_id, snapshot, canonical, page, extraction, bound)
+            stored = _store_and_decide(
+                runtime, item_id, snapshot, canonical, page, extraction, bound
+            )
+            if not isinstance(stored, int):
+                return stored
+            # A consent wall, bot check or paywall notice served in place of the article:
+            # taken as the text, it would make every later article of the site a "copy".
+            failure = f"the page is the site's wall (the text and title of article {stored})"
+            summary, extraction = _summary_instead(snapshot, failure, bound)
+            if summary is not None:
+                again = _store_and_decide(
+                    runtime, item_id, snapshot, canonical, summary, extraction, bound
+                )
+                if not isinstance(again, int):
+                    return again
+            with transaction(runtime.sessions) as session:
+                return _finish(session, item_id, "failed", error=failure)
         except BaseException:
             runtime.trackers.invalidate()
             raise
@@ -123,12 +139,17 @@ def _store_and_decide(
     page: Page,
     extraction: str,
     bound: FilteringBoundLogger,
-) -> ItemResult:
+) -> ItemResult | int:
+    """The item stored and decided; or, when the page is the site's wall (see
+    `worker.pipeline.copies.site_wall`), the id of the article it repeats, with nothing
+    written."""
     text = page.text
     signature = minhash_signature(text)
     bands = lsh_band_keys(signature)
     with transaction(runtime.sessions) as session:
         duplicate_of = find_copy(session, canonical, page, text, signature, bands)
+        if duplicate_of is not None and site_wall(session, duplicate_of, page, snapshot.title):
+            return duplicate_of
         row = schema.Article(
             canonical_url=canonical,
             url=snapshot.url,
@@ -222,14 +243,7 @@ def _obtain_text(
         try:
             with runtime.fetch_client() as client:
                 result = client.get(snapshot.url, accept="text/html,application/xhtml+xml")
-            page = extract_page(result.body, url=result.url, headers=result.headers)
-            with transaction(runtime.sessions) as session:
-                shared = site_boilerplate(session, page, snapshot.url, snapshot.title)
-            if shared is None:
-                return page, "page"
-            # A consent wall, bot check or paywall notice served in place of the article:
-            # taken as the text, it would make every later article of the site a "copy".
-            failure = f"the page's text is that of article {shared}, an unrelated story"
+            return extract_page(result.body, url=result.url, headers=result.headers), "page"
         except TransientFetchError as exc:
             if not allow_fallback:
                 bound.warning("item.page_retry", error=str(exc), status_code=exc.status_code)
@@ -239,6 +253,13 @@ def _obtain_text(
             failure = f"{type(exc).__name__}: {exc}"
     else:
         failure = "the item has no link"
+    return _summary_instead(snapshot, failure, bound)
+
+
+def _summary_instead(
+    snapshot: _Snapshot, failure: str, bound: FilteringBoundLogger
+) -> tuple[Page | None, str]:
+    """(page, "summary") from the feed's summary, or (None, failure) when it is too short."""
     summary = (snapshot.summary or "").strip()
     if len(summary) >= MIN_SUMMARY_CHARS:
         bound.warning("item.summary_fallback", reason=failure)

@@ -185,7 +185,11 @@ def _worker(_args: argparse.Namespace, extra: list[str]) -> int:
     from worker.celery_app import app  # noqa: PLC0415
 
     settings = _service_settings()
-    app.worker_main(["worker", f"--loglevel={settings.log_level}", *extra])
+    # storywatch uses neither gossip nor mingle (worker-to-worker events and start-up sync),
+    # and Celery's gossip step can take a worker down while it reconnects to a restarted
+    # Redis ("Unrecoverable error: AttributeError ... 'hostname'", celery/kombu#582).
+    quiet = ["--without-gossip", "--without-mingle"]
+    app.worker_main(["worker", f"--loglevel={settings.log_level}", *quiet, *extra])
     return 0
 
 

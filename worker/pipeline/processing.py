@@ -19,28 +19,24 @@ from sqlalchemy.orm import Session
 from structlog.typing import FilteringBoundLogger
 
 from worker import metrics
-from worker.alerts import alert_id
 from worker.dedupe import (
     lsh_band_keys,
     minhash_signature,
     signature_to_bytes,
     text_fingerprint,
 )
-from worker.digest import next_digest_time
 from worker.errors import ExtractionError, FetchError, TransientFetchError
 from worker.extract import extract_page
 from worker.logs import get_logger
-from worker.models import AlertContent, Article, Decision, DestinationConfig, Page, Story
+from worker.models import Article, Decision, Page
 from worker.pipeline.copies import article_by_url, find_copy, site_wall, storage_key
 from worker.pipeline.corroborate import record_copy, record_repeat
-from worker.pipeline.delivery import alert_to_json
+from worker.pipeline.outbox import record_development
 from worker.pipeline.runtime import Runtime, TrackerCache
 from worker.store import schema
 from worker.store.engine import transaction
 from worker.store.schema import (
     ArticleBand,
-    Delivery,
-    Development,
     Feed,
     Item,
     StoryFact,
@@ -54,7 +50,6 @@ log = get_logger(__name__)
 MAX_ITEM_ATTEMPTS = 6
 MAX_LOCK_ROUNDS = 4
 MIN_SUMMARY_CHARS = 40  # a summary shorter than this carries no fact worth deciding on
-CONSOLE = DestinationConfig(id="console", kind="console")
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +313,7 @@ def _decide_and_record(
         return _finish(
             session, item_id, "rehash", article_id=row.id, story_id=decision.match.story_id
         )
-    alert = _record_development(runtime, session, row, decision, story)
+    alert = record_development(runtime, session, row, decision, story)
     bound.info(
         "item.development",
         story_id=decision.match.story_id,
@@ -365,86 +360,6 @@ def _lock_story(session: Session, story_id: str) -> bool:
     """Hold the story's row until the transaction ends; False when it no longer exists."""
     held = session.scalar(select(StoryRow.id).where(StoryRow.id == story_id).with_for_update())
     return held is not None
-
-
-def _record_development(
-    runtime: Runtime,
-    session: Session,
-    row: schema.Article,
-    decision: Decision,
-    story: Story | None,
-) -> str:
-    assert decision.match is not None and decision.novelty is not None
-    now = runtime.clock()
-    reasons = (*decision.match.reasons, *decision.novelty.reasons)
-    development = Development(
-        story_id=decision.match.story_id,
-        article_id=row.id,
-        new_facts=list(decision.novelty.new_facts),
-        score=decision.match.score,
-        reasons=list(reasons),
-        detected_at=now,
-        specifics=list(decision.specifics),
-        surge=decision.surge,
-    )
-    session.add(development)
-    session.flush()
-    # The tracker remembered it when it learned the article; the cursor says so.
-    runtime.trackers.advance_developments(decision.match.story_id, development.id)
-    ident = alert_id(decision.match.story_id, f"development:{development.id}:{row.canonical_url}")
-    content = AlertContent(
-        id=ident,
-        story_id=decision.match.story_id,
-        story_title=story.title if story else decision.match.story_id,
-        article_url=row.url,
-        article_title=row.title,
-        source=row.source,
-        published=row.published,
-        new_facts=decision.novelty.new_facts,
-        score=decision.match.score,
-        reasons=reasons,
-        detected_at=now,
-    )
-    session.add(
-        schema.Alert(
-            id=ident,
-            development_id=development.id,
-            story_id=decision.match.story_id,
-            content=alert_to_json(content),
-            created_at=now,
-        )
-    )
-    session.flush()
-    digests = {
-        d.id: d.digest_every_minutes
-        for d in runtime.settings.destinations
-        if d.digest_every_minutes
-    }
-    for destination in route(story, decision.match.story_id, runtime.settings.destinations):
-        minutes = digests.get(destination)
-        due = next_digest_time(now, minutes) if minutes else now  # digests wait for their slot
-        session.add(
-            Delivery(
-                alert_id=ident, destination_id=destination, status="pending", next_attempt_at=due
-            )
-        )
-    return ident
-
-
-def route(
-    story: Story | None, story_id: str, destinations: tuple[DestinationConfig, ...]
-) -> list[str]:
-    """Destination ids for a story's alerts.
-
-    1. No destination configured: the console.
-    2. The story names destinations (stories.toml): exactly those.
-    3. Otherwise every destination whose `stories` list is absent or includes the story.
-    """
-    if not destinations:
-        return [CONSOLE.id]
-    if story is not None and story.destinations is not None:
-        return list(dict.fromkeys(story.destinations))  # one delivery per destination
-    return [d.id for d in destinations if d.stories is None or story_id in d.stories]
 
 
 def _finish(

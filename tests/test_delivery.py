@@ -168,9 +168,9 @@ def test_an_attempt_that_outlived_its_lease_does_not_overwrite_the_new_owner(
     second = _claim(runtime, delivery_id)
     assert second is not None  # the lease ran out: another worker took it over
     ok = DeliveryOutcome(ok=True, status_code=200)
-    assert _record(runtime, delivery_id, "out", second[1], second[2], ok, 30.0) == "delivered"
+    assert _record(runtime, delivery_id, "out", *second, ok, 30.0) == "delivered"
     failed = DeliveryOutcome(ok=False, status_code=503, error="slow receiver")
-    assert _record(runtime, delivery_id, "out", first[1], first[2], failed, 30.0) == "lost"
+    assert _record(runtime, delivery_id, "out", *first, failed, 30.0) == "lost"
     with transaction(runtime.sessions) as session:
         assert session.get(schema.Delivery, delivery_id).status == "delivered"
     runtime.close()

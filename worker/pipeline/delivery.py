@@ -131,7 +131,7 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
             claim = _claim(runtime, delivery_id, digest_of=destination_id if digest else None)
             if claim is None:
                 continue  # another worker took it (or is sending its digest), or not due
-            _, attempt, lease = claim
+            attempt, lease = claim
             postpone_until = _hold_back(runtime, destination) if destination else None
             if postpone_until is not None:
                 _postpone(runtime, delivery_id, lease, postpone_until)
@@ -222,7 +222,7 @@ def _send_digest(
         claim = _claim(runtime, other)
         if claim is None:
             continue
-        _, attempt, lease = claim
+        attempt, lease = claim
         with transaction(runtime.sessions) as session:
             delivery = session.get(Delivery, other)
             alert = session.get(Alert, delivery.alert_id) if delivery else None
@@ -263,8 +263,8 @@ def _hold_back(runtime: Runtime, destination: DestinationConfig) -> datetime | N
 
 def _claim(
     runtime: Runtime, delivery_id: int, *, digest_of: str | None = None
-) -> tuple[str, int, datetime] | None:
-    """Lease one due delivery: (destination id, attempt number, lease end), or None.
+) -> tuple[int, datetime] | None:
+    """Lease one due delivery: (attempt number, lease end), or None.
 
     `digest_of`: the delivery goes to this digest destination, whose due alerts one worker
     sends as one message. While another worker holds a lease on one of its deliveries, that
@@ -308,12 +308,11 @@ def _claim(
                 (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
             )
             .values(lease_until=lease, queued_until=None)  # its message is consumed
-            .returning(Delivery.destination_id, Delivery.attempts)
+            .returning(Delivery.attempts)
         ).first()
     if claimed is None:
         return None
-    destination_id, attempts = claimed
-    return destination_id, attempts + 1, lease
+    return claimed[0] + 1, lease
 
 
 def _owned(session: Session, delivery_id: int, lease: datetime) -> Delivery | None:

@@ -33,9 +33,13 @@ def test_stories_json_lists_each_story_with_the_contract_fields(tmp_path: Path) 
     stories = json.loads(result.stdout)
     assert len(stories) >= 8
     for story in stories:
-        assert set(story) == {"id", "title", "key_terms", "documents", "facts"}
+        assert set(story) == {"id", "title", "key_terms", "documents", "facts", "known_as_of"}
         assert story["facts"] and story["documents"] and story["title"]
     assert len({s["id"] for s in stories}) == len(stories)
+    # The shipped corpus is dated (`Date:` first lines): a story is known as of its
+    # documents' latest day, the whole of it.
+    crash = next(s for s in stories if any("Aktau" in f for f in s["facts"]))
+    assert crash["known_as_of"] == "2024-12-28T23:59:59.999999+00:00"
 
 
 def test_replay_writes_one_decision_per_row_in_input_order(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.config_files import load_story_rules
+from worker.config_files import load_story_rules, read_corpus
 from worker.corpus import apply_rules, build_stories, clean_document, story_from_documents
 from worker.errors import ConfigError
 from worker.models import CorpusDocument, Story, StoryRule
@@ -14,17 +14,13 @@ CORPUS2 = Path(__file__).resolve().parent / "fixtures" / "corpus2"
 
 
 def _read(folder, reverse=False):
-    return [
-        CorpusDocument(p.name, p.read_text(encoding="utf-8"))
-        for p in sorted(folder.glob("*.txt"), reverse=reverse)
-    ]
+    documents = read_corpus(folder)
+    return documents[::-1] if reverse else documents
 
 
 @pytest.fixture(scope="module")
 def stories():
-    documents = [
-        CorpusDocument(p.name, p.read_text(encoding="utf-8")) for p in sorted(CORPUS.glob("*.txt"))
-    ]
+    documents = read_corpus(CORPUS)
     return build_stories(documents)
 
 
@@ -114,10 +110,7 @@ def test_ids_are_unique_slugs_and_deterministic(stories):
     ids = [s.id for s in stories]
     assert len(set(ids)) == len(ids)
     assert all(i == i.lower() and " " not in i for i in ids)
-    documents = [
-        CorpusDocument(p.name, p.read_text(encoding="utf-8"))
-        for p in sorted(CORPUS.glob("*.txt"), reverse=True)
-    ]
+    documents = read_corpus(CORPUS)[::-1]
     assert [s.id for s in build_stories(documents)] == ids
 
 
@@ -140,10 +133,7 @@ def test_rules_rename_merge_route_and_define_keyword_stories(stories):
         StoryRule(id="f1", title="Baku F1", keywords=("grand prix",)),
     ]
     edited = build_stories(
-        [
-            CorpusDocument(p.name, p.read_text(encoding="utf-8"))
-            for p in sorted(CORPUS.glob("*.txt"))
-        ],
+        read_corpus(CORPUS),
         rules,
     )
     ids = [s.id for s in edited]

@@ -115,8 +115,10 @@ def test_ten_outlets_make_one_alert_with_nine_sources_recorded(
                 )
             ).all()
         )
-        [listed] = ops.list_alerts(session)
+        listing = ops.list_alerts(session)
     runtime.close()
+    assert len(listing) == 1, [(a.story_id, a.article_title) for a in listing]
+    [listed] = listing
     assert outcomes[0] == "development", outcomes
     # `storywatch alerts list` shows each later report with its link.
     assert len(listed.also_reported_by) == 9
@@ -234,7 +236,14 @@ def test_a_surge_alerts_once_when_each_worker_restores_the_counts_from_the_datab
     )
     for n, (title, body) in enumerate(pages):
         httpserver.expect_request(f"/s{n}").respond_with_data(
-            page(f"Outlet {n}", title, [body, "Investigators continue their work on the case."]),
+            # A closing line the story knows too: the whole report is told in known words
+            # (a line the story does not know could make the story's first report in
+            # months a development of its own, see Tracker's quiet spells).
+            page(
+                f"Outlet {n}",
+                title,
+                [body, "Azerbaijan is understood to be conducting its own investigation."],
+            ),
             content_type="text/html",
         )
     config = write_config(tmp_path, feeds=f'[[feeds]]\nid = "wire"\nurl = "{base}/feed.xml"\n')

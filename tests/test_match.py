@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from worker.config_files import read_corpus
 from worker.corpus import build_stories
 from worker.match import (
     MatchConfig,
@@ -15,7 +16,7 @@ from worker.match import (
     rank,
     score_story,
 )
-from worker.models import Article, CorpusDocument, Story
+from worker.models import Article, Story
 from worker.tracker import Tracker, TrackerConfig
 
 FOLLOW_UP = Article(
@@ -75,9 +76,7 @@ AZAL_FOLLOW_UP = Article(
 
 @pytest.fixture(scope="module")
 def seed_stories() -> list[Story]:
-    documents = [
-        CorpusDocument(p.name, p.read_text(encoding="utf-8")) for p in sorted(CORPUS.glob("*.txt"))
-    ]
+    documents = read_corpus(CORPUS)
     return build_stories(documents)
 
 

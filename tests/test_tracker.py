@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.surge_reports import SURGE_REPORTS
+from worker.config_files import read_corpus
 from worker.corpus import build_stories
-from worker.models import Article, CorpusDocument, Story
+from worker.models import Article, Story
 from worker.replay import read_articles, replay
 from worker.tracker import Tracker
 
@@ -29,9 +30,7 @@ CORPUS = Path(__file__).resolve().parents[1] / "config" / "corpus"
 
 @pytest.fixture(scope="module")
 def seed_stories() -> list[Story]:
-    documents = [
-        CorpusDocument(p.name, p.read_text(encoding="utf-8")) for p in sorted(CORPUS.glob("*.txt"))
-    ]
+    documents = read_corpus(CORPUS)
     return build_stories(documents)
 
 

@@ -31,7 +31,12 @@ _FURNITURE = re.compile(
 _FURNITURE_PHRASES = re.compile(
     r"click here|follow .{0,40}coverage|this (?:story|article) has been (?:corrected|updated)"
     r"|all rights reserved|©|copyright|https?://|www\.|contributed to this report"
-    r"|^with reporting by|^\w+(?: and \w+)? reported from",
+    r"|^with reporting by|^\w+(?: and \w+)? reported from"
+    # Bylines and wire credits: who wrote or edited the report, never what happened.
+    r"|(?:^|[(;])\s*(?:additional reporting|reporting|writing|editing|edited|compiled) by\b"
+    r"|\bediting by\b|^editor['’]?s note\b|^(?:source|sources|details|photo credit)\s*:"
+    r"|\bread more (?:about|on|in)\b"
+    r"|^by (?-i:[A-Z][\w.'’-]+)(?: (?-i:[A-Z][\w.'’-]+)){0,3}(?:,|\s*$)",
     re.IGNORECASE,
 )
 # Captions: a parenthesised photo credit at the end, or "In this photo ..." openings.
@@ -77,6 +82,11 @@ _SOURCE = re.compile(
         ]
     )
 )
+
+
+def without_dateline(sentence: str) -> str:
+    """The sentence without a wire dateline ("KYIV, Ukraine (AP) — "), for quoting."""
+    return _DATELINE.sub("", sentence, count=1)
 
 
 def source_names(sentence: str) -> set[str]:

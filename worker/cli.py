@@ -230,7 +230,8 @@ def _offline_stories(corpus: Path | None) -> list[Story]:
 
 
 def _story_row(story: Story) -> dict[str, object]:
-    """DESIGN §4's fields; `known_as_of` only for a story stories.toml dated."""
+    """DESIGN §4's fields; `known_as_of` only for a dated story (by its documents'
+    `Date:` lines or stories.toml)."""
     row: dict[str, object] = {
         "id": story.id,
         "title": story.title,

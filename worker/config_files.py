@@ -21,6 +21,8 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from worker.corpus import corpus_document
+from worker.errors import ConfigError
 from worker.models import CorpusDocument, DestinationConfig, FeedConfig, StoryRule
 from worker.templates import template_problem
 from worker.utc import as_utc
@@ -154,11 +156,38 @@ def load_feeds(path: Path, problems: list[str]) -> tuple[FeedConfig, ...]:
 
 
 def read_corpus(directory: Path) -> list[CorpusDocument]:
-    """The corpus documents (`*.txt`, UTF-8) in name order."""
-    return [
-        CorpusDocument(path.name, path.read_text(encoding="utf-8", errors="replace"))
-        for path in sorted(directory.glob("*.txt"))
-    ]
+    """The corpus documents (`*.txt`, UTF-8) in name order: loose files, then one folder
+    per story (`corpus/<story>/*.txt`, the folder name being the story's id).
+
+    Raises ConfigError listing every bad `Date:` line and folder name at once.
+    """
+    problems: list[str] = []
+    documents: list[CorpusDocument] = []
+    files: list[tuple[Path, str | None]] = [(p, None) for p in sorted(directory.glob("*.txt"))]
+    for folder in sorted(p for p in directory.iterdir() if p.is_dir()):
+        if folder.name.startswith("."):
+            continue  # .git, editor folders
+        if not _ID_RE.match(folder.name):
+            problems.append(
+                f"{folder}: a story folder's name is the story's id: use lower-case letters,"
+                " digits, '.', '_' or '-' (at most 64)"
+            )
+            continue
+        files.extend((path, folder.name) for path in sorted(folder.glob("*.txt")))
+    for path, story in files:
+        name = path.name if story is None else f"{story}/{path.name}"
+        try:
+            raw = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            problems.append(f"{path}: cannot read: {exc.strerror or exc}")
+            continue
+        try:
+            documents.append(corpus_document(name, raw, story))
+        except ValueError as exc:
+            problems.append(f"{directory}/{exc}")
+    if problems:
+        raise ConfigError(problems)
+    return documents
 
 
 def feed_id_for(url: str) -> str:

@@ -18,7 +18,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 
 from worker.cleaning import Paragraph, clean_document, clean_paragraphs
 from worker.grouping import (
@@ -39,8 +39,13 @@ __all__ = [
     "build_stories",
     "clean_document",
     "clean_paragraphs",
+    "corpus_document",
+    "documents_known_as_of",
     "story_from_documents",
 ]
+
+# A document's first non-blank line may date it: "Date: 2024-12-28" (ISO 8601 day).
+_DATE_LINE = re.compile(r"^\s*date\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE)
 
 # Words that make a sentence lean on the one before it ("The incident highlights...",
 # "However, ..."): such a sentence cannot stand alone as a title.
@@ -273,6 +278,50 @@ def _openings(documents: Sequence[Sequence[Paragraph]]) -> set[tuple[str, int]]:
 
 
 # ---------------------------------------------------------------------------------------
+# Documents
+
+
+def corpus_document(name: str, raw: str, story: str | None = None) -> CorpusDocument:
+    """A corpus file's text as a document, its `Date: YYYY-MM-DD` first line read off.
+
+    Raises ValueError naming the problem when the first line says `Date:` but no ISO day
+    follows: a misspelt date would otherwise silently leave the story undated (and every
+    report of the past days would alert).
+    """
+    lines = raw.lstrip("\ufeff").splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return CorpusDocument(name, raw, story=story)
+    dated = _DATE_LINE.match(lines[first])
+    if dated is None:
+        return CorpusDocument(name, raw, story=story)
+    try:
+        saved = date.fromisoformat(dated["value"])
+    except ValueError:
+        raise ValueError(
+            f"{name}: first line {lines[first].strip()!r}: expected a day such as "
+            "'Date: 2024-12-28'"
+        ) from None
+    text = "\n".join(lines[first + 1 :])
+    return CorpusDocument(name, text, saved=saved, story=story)
+
+
+def documents_known_as_of(documents: Sequence[CorpusDocument]) -> datetime | None:
+    """The end (UTC) of the latest day the documents were saved; None when none is dated.
+
+    A day covers its whole day: a report published on it was known to the user.
+    """
+    latest = max((d.saved for d in documents if d.saved is not None), default=None)
+    return None if latest is None else datetime.combine(latest, time.max, tzinfo=UTC)
+
+
+def _dated(story: Story, documents: Sequence[CorpusDocument]) -> Story:
+    by_name = {d.name: d for d in documents}
+    ours = [by_name[name] for name in story.documents if name in by_name]
+    return replace(story, known_as_of=documents_known_as_of(ours))
+
+
+# ---------------------------------------------------------------------------------------
 # Use cases
 
 
@@ -282,20 +331,49 @@ def build_stories(
     config: CorpusConfig | None = None,
     known_as_of: datetime | None = None,
 ) -> list[Story]:
-    """Group the documents' passages into stories, then apply the stories.toml rules
-    (and its top-level `known_as_of`).
+    """The stories of a corpus, then the stories.toml rules.
+
+    1. Documents of a story folder (`CorpusDocument.story`) are that story, as the user
+       grouped them; the folder name is its id.
+    2. Loose documents are grouped automatically (`worker.grouping`).
+    3. A story is known as of its documents' latest `Date:` day, unless stories.toml
+       dates the whole corpus (`known_as_of`, top level) or the story (its table).
 
     Deterministic: the same documents (in any order) and rules give the same stories,
     ids and order. Raises ConfigError listing every rule that cannot be applied.
     """
     config = config or CorpusConfig()
-    cleaned = [clean_paragraphs(d) for d in sorted(documents, key=lambda d: (d.name, d.text))]
-    cleaned = [paragraphs for paragraphs in cleaned if paragraphs]
-    if not cleaned:
-        return apply_rules([], rules, known_as_of)
-    grouping = group_paragraphs(cleaned, config)
-    stories = _stories(grouping.groups, grouping.space, grouping.openings, config)
-    return apply_rules(stories, rules, known_as_of)
+    ordered = sorted(documents, key=lambda d: (d.name, d.text))
+    folders: dict[str, list[CorpusDocument]] = defaultdict(list)
+    for document in ordered:
+        if document.story is not None:
+            folders[document.story].append(document)
+    stories = [
+        story_from_documents(folder, members, config=config)
+        for folder, members in sorted(folders.items())
+    ]
+    loose = [d for d in ordered if d.story is None]
+    cleaned = [paragraphs for paragraphs in map(clean_paragraphs, loose) if paragraphs]
+    if cleaned:
+        grouping = group_paragraphs(cleaned, config)
+        grouped = _stories(grouping.groups, grouping.space, grouping.openings, config)
+        taken = {story.id for story in stories}
+        stories.extend(_distinct(story, taken) for story in grouped)
+    if known_as_of is None:
+        stories = [_dated(story, ordered) for story in stories]
+    else:  # the user's date for the whole corpus beats what its files say
+        stories = [replace(story, known_as_of=known_as_of) for story in stories]
+    return apply_rules(stories, rules)
+
+
+def _distinct(story: Story, taken: set[str]) -> Story:
+    """A grouped story whose made-up id a folder already uses gets a numbered one."""
+    story_id, number = story.id, 1
+    while story_id in taken:
+        number += 1
+        story_id = f"{story.id}-{number}"
+    taken.add(story_id)
+    return story if story_id == story.id else replace(story, id=story_id)
 
 
 def story_from_documents(
@@ -314,7 +392,8 @@ def story_from_documents(
     paragraphs = [p for document in cleaned for p in document]
     space = TermSpace([block for document in cleaned for block in blocks_of(document)])
     (story,) = _stories([paragraphs], space, _openings(cleaned), config)
-    return replace(story, id=story_id, title=title or story.title)
+    dated = _dated(story, documents)
+    return replace(dated, id=story_id, title=title or story.title)
 
 
 _CENTRE_MIN_DOCUMENTS = 3  # with fewer documents "common to several" means nothing

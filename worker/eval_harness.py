@@ -28,6 +28,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from worker.eval_cv import GRID, cross_validate
 from worker.eval_sets import (
     HAMBORG_FILE,
     SEED_FILE,
@@ -358,6 +359,29 @@ def sweep(
     return points, note, tuple(skipped)
 
 
+def _with_cross_validation(
+    evaluation: Evaluation, protocol: TrackingProtocol, config: TrackerConfig
+) -> Evaluation:
+    """The seed numbers with their leave-one-story-out twins (worker.eval_cv)."""
+    cv = cross_validate(protocol, config)
+    metrics = {
+        **evaluation.metrics,
+        "tracking (LOSO CV)": _metric(cv.tracking),
+        "development (LOSO CV)": _metric(cv.development),
+    }
+    details = {
+        **evaluation.details,
+        "cross_validation": {
+            "method": "leave one gold story out; knobs chosen on the other stories' items",
+            "grid": {".".join(k): list(v) for k, v in GRID.items()},
+            "tracking": dataclasses.asdict(cv.tracking),
+            "development": dataclasses.asdict(cv.development),
+            "folds": [dataclasses.asdict(f) for f in cv.folds],
+        },
+    }
+    return dataclasses.replace(evaluation, metrics=metrics, details=details)
+
+
 def run_set(
     name: str,
     data_dir: Path,
@@ -371,6 +395,8 @@ def run_set(
     config = config or TrackerConfig()
     loaded = load_set(name, data_dir, corpus_dir)
     evaluation = evaluate(loaded, config)
+    if name == "seed" and loaded.protocol is not None:
+        evaluation = _with_cross_validation(evaluation, loaded.protocol, config)
     if not with_sweep:
         return SetResult(name, evaluation, (), "no sweep")
     points, note, skipped = sweep(loaded, config, jobs)

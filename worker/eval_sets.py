@@ -33,6 +33,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from worker.config_files import read_corpus
 from worker.corpus import build_stories, story_from_documents
 from worker.evaluation import GoldItem
 from worker.models import Article, CorpusDocument, Story
@@ -86,17 +87,21 @@ def _date_order(row: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _document(row: Mapping[str, Any]) -> CorpusDocument:
-    # The title heads the document like a headline does in the corpus files.
+    # The title heads the document like a headline does in the corpus files; the day it
+    # was published is the day a user would have saved it.
     title = str(row.get("title") or "").strip()
     text = str(row.get("text") or "")
-    return CorpusDocument(name=str(row["id"]), text=f"{title}\n\n{text}" if title else text)
+    published = parse_published(row.get("published"))
+    return CorpusDocument(
+        name=str(row["id"]),
+        text=f"{title}\n\n{text}" if title else text,
+        saved=published.date() if published else None,
+    )
 
 
 def read_corpus_dir(corpus_dir: Path) -> list[CorpusDocument]:
-    return [
-        CorpusDocument(name=path.name, text=path.read_text(encoding="utf-8"))
-        for path in sorted(corpus_dir.glob("*.txt"))
-    ]
+    """The corpus as the service reads it (`Date:` lines, story folders)."""
+    return read_corpus(corpus_dir)
 
 
 def seed_protocol(path: Path, corpus_dir: Path) -> TrackingProtocol:

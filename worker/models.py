@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 # ---------------------------------------------------------------------------------------
 # Configuration values (parsed and validated by settings.py)
@@ -129,12 +129,27 @@ class Article:
     url: str | None = None
     source: str | None = None
     published: datetime | None = None
+    # When the service first saw it (a replay: the latest date seen before it in the
+    # stream). Dates an undated report for its story's known_as_of, report counts and
+    # quiet spells; not for matching it to a development, whose window needs a real date.
+    seen: datetime | None = None
+
+    @property
+    def when(self) -> datetime | None:
+        """When it was news: published, else first seen."""
+        return self.published or self.seen
 
 
 @dataclass(frozen=True, slots=True)
 class CorpusDocument:
-    name: str  # file name, shown in `storywatch stories`
-    text: str
+    name: str  # file name (with its story folder, "folder/file.txt"), shown in `stories`
+    text: str  # without the `Date:` line
+    # The day the user saved it (a `Date: YYYY-MM-DD` first line): its story is known as
+    # of its documents' latest day. None: undated.
+    saved: date | None = None
+    # The story folder it came from (`corpus/<story>/`): the user's own grouping, and the
+    # story's id. None: a loose file, grouped automatically.
+    story: str | None = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -174,6 +189,9 @@ class Novelty:
     # The sentences an alert would quote when something other than novelty makes the
     # article a development (a surge of reports): the least known ones, lead first.
     salient: tuple[str, ...] = ()
+    # The least known lead sentence's coverage (1.0: every lead sentence is known): how
+    # much of what the article leads with the story could already tell.
+    lead_coverage: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

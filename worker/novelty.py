@@ -26,10 +26,10 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from worker.cleaning import is_furniture_sentence, source_names
+from worker.cleaning import is_furniture_sentence, source_names, without_dateline
 from worker.models import Novelty
 from worker.specifics import SentenceFeatures, sentence_features
-from worker.text import split_sentences, term_weight
+from worker.text import split_sentences, term_weight, tokenize
 
 # Terms under this background weight ("people", "government") are not indexed: they would
 # make every lookup scan most known sentences while adding little to coverage.
@@ -358,15 +358,26 @@ def assess(
     body_novel = [a for a in body if a.novel]
     body_share = len(body_novel) / len(body) if body else 0.0
     is_new = bool(lead) or (len(body_novel) >= 2 and body_share >= config.body_share)
+    has_title = bool(title and title.strip())
+    headline = " ".join(title.split()) if title and has_title else None
+    # The lead's sentences in reading order (the first says what changed), then the body's
+    # by what they bring; the headline only where no sentence says the same (_quotes).
     ranked = sorted(
         (a for a in assessed if a.novel),
-        key=lambda a: (a not in lead, -len(a.new_specifics), a.coverage),
+        key=lambda a: (
+            a not in lead,
+            a is assessed[0] and has_title,
+            assessed.index(a) if a in lead else 0,
+            -len(a.new_specifics),
+            a.coverage,
+        ),
     )
-    new_facts = tuple(a.sentence for a in ranked[:3]) if is_new else ()
+    new_facts = _quotes([a.sentence for a in ranked], headline) if is_new else ()
     quotable = sorted(
-        (a for a in assessed if a.quotable), key=lambda a: (a not in lead_all, a.coverage)
+        (a for a in assessed if a.quotable),
+        key=lambda a: (a not in lead_all, a is assessed[0] and has_title, assessed.index(a)),
     )
-    salient = new_facts or tuple(a.sentence for a in quotable[:3])
+    salient = new_facts or _quotes([a.sentence for a in quotable], headline)
     mean_coverage = sum(a.coverage for a in assessed) / len(assessed) if assessed else 1.0
     reasons = [f"lead novel sentences: {len(lead)}", f"body novel: {len(body_novel)}/{len(body)}"]
     specifics = sorted({s for a in ranked[:3] for s in a.new_specifics})
@@ -378,7 +389,37 @@ def assess(
         score=round(1.0 - mean_coverage, 4),
         reasons=tuple(reasons),
         salient=salient,
+        lead_coverage=min((a.coverage for a in lead_all if a.quotable), default=1.0),
     )
+
+
+def _words(sentence: str) -> frozenset[str]:
+    return frozenset(word.casefold() for word in tokenize(sentence))
+
+
+def _quotes(sentences: Sequence[str], title: str | None, limit: int = 3) -> tuple[str, ...]:
+    """Up to `limit` sentences an alert quotes, best first: without a wire dateline, none
+    twice (a page that repeats its lead, a headline in capitals), and the headline only
+    when no other candidate already says it (it is then itself the new fact)."""
+    chosen: list[str] = []
+    seen: list[frozenset[str]] = []
+    others = [_words(s) for s in sentences if s != title]
+    for sentence in sentences:
+        words = _words(sentence)
+        if not words or any(_overlap(words, known) >= 0.8 for known in seen):
+            continue
+        if sentence == title and any(_overlap(words, other) >= 0.5 for other in others):
+            continue
+        chosen.append(without_dateline(sentence))
+        seen.append(words)
+        if len(chosen) == limit:
+            break
+    return tuple(chosen)
+
+
+def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
+    """Share of the smaller word set found in the other."""
+    return len(a & b) / min(len(a), len(b)) if a and b else 0.0
 
 
 def learn_sentences(

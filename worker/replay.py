@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,8 +64,16 @@ def read_articles(rows: Iterable[Mapping[str, Any]]) -> Iterator[Article]:
 
 
 def replay(tracker: Tracker, articles: Iterable[Article]) -> Iterator[dict[str, Any]]:
-    """Decide then learn each article in order; one output row per article."""
-    for article in articles:
+    """Decide then learn each article in order; one output row per article.
+
+    The stream is in the order it was seen: an undated article was seen at the latest
+    date seen before it (`Article.seen`), as the service dates it by the poll that saw it.
+    """
+    clock: datetime | None = None
+    for given in articles:
+        article = given if given.when or clock is None else replace(given, seen=clock)
+        if given.published is not None and (clock is None or given.published > clock):
+            clock = given.published
         decision = tracker.decide(article)
         tracker.learn(article, decision)
         novelty = decision.novelty

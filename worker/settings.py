@@ -116,8 +116,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         settings_kwargs["story_rules"] = rules
         settings_kwargs["known_as_of"] = known_as_of
         corpus = config_dir / "corpus"
-        if not corpus.is_dir() or not any(corpus.glob("*.txt")):
-            problems.append(f"{corpus}: the corpus folder must hold at least one .txt document")
+        if not corpus.is_dir() or not (any(corpus.glob("*.txt")) or any(corpus.glob("*/*.txt"))):
+            problems.append(
+                f"{corpus}: the corpus folder must hold at least one .txt document"
+                " (loose, or in a story folder corpus/<story>/)"
+            )
     if problems:
         raise ConfigError(problems)
     return Settings(**settings_kwargs)

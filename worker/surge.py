@@ -63,6 +63,24 @@ class ReportVolume:
             for old in [d for d in self.counts if d < horizon]:
                 del self.counts[old]
 
+    def silent_days(self, day: date, since: date | None) -> int | None:
+        """Days without a report before `day` (none on `day` either), counted from the
+        story's last report, or from `since` (the day its corpus was known) when it has
+        had none; None when there was a report in that time or nothing to count from."""
+        if self.counts.get(day):
+            return None
+        before = [d for d in self.counts if d < day]
+        last = max(before, default=None)
+        if last is None and self.latest is not None and self.latest < day:
+            last = self.latest  # pruned: `latest` is still the last report
+        if last is None:
+            if self.latest is not None:
+                return None  # a late backlog report, older than every counted day
+            last = since
+        if last is None or last >= day:
+            return None
+        return (day - last).days
+
     def usual(self, day: date) -> float:
         """Mean daily reports over the `days` before `day`."""
         window = (self.counts.get(day - timedelta(days=i), 0) for i in range(1, self.days + 1))

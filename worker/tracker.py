@@ -39,6 +39,13 @@ class TrackerConfig:
     # of each story are remembered.
     repeat_days: float = RECENT.days
     recent_developments: int = 20
+    # Time as evidence: news is event-driven, so a story's first report after this many
+    # days without one tells of something that happened, even in words the story knows
+    # ("the case is closed", "a report is published"). 0 turns it off.
+    quiet_days: int = 10
+    # ... unless the article leads with what the story knows: a lead whose every sentence
+    # is at least this well covered is a rehash (an explainer), however long the silence.
+    quiet_lead_known: float = 0.5
 
 
 class Tracker:
@@ -115,7 +122,8 @@ class Tracker:
             window=timedelta(days=self.config.repeat_days),
         )
         known_as_of = self._stories[match.story_id].known_as_of
-        if known_as_of and article.published and as_utc(article.published) <= as_utc(known_as_of):
+        when = article.when
+        if known_as_of and when and as_utc(when) <= as_utc(known_as_of):
             # Reported by the time the user's corpus was written: the story learns it (so
             # later copies are known) but it is not news to the user.
             reason = f"published by the story's known_as_of ({known_as_of.isoformat()})"
@@ -129,16 +137,18 @@ class Tracker:
         if (
             not novelty.is_new
             and repeats is None
-            and article.published is not None
-            and publication_day(article.published) != cutoff_day
+            and when is not None
+            and publication_day(when) != cutoff_day
         ):
             # Only an article novelty does not find new belongs to the day's surge (or
             # makes one): new facts on a surge day are a development of their own.
-            day = publication_day(article.published)
+            day = publication_day(when)
             repeats = self._surge_development_on(match.story_id, day)
             if repeats is None:
                 surged = self._with_surge(match.story_id, day, novelty)
                 surge, novelty = surged is not None, surged or novelty
+            if repeats is None and not surge:
+                novelty = self._after_quiet_spell(match.story_id, day, cutoff_day, novelty)
         specifics: tuple[str, ...] = ()
         if novelty.is_new and repeats is None:
             # What the story did not know before this article, not merely what its corpus
@@ -156,6 +166,26 @@ class Tracker:
             if development.surge and published is not None and publication_day(published) == day:
                 return development.key
         return None
+
+    def _after_quiet_spell(
+        self, story_id: str, day: date, cutoff_day: date | None, novelty: Novelty
+    ) -> Novelty:
+        """The novelty made new by coming after `quiet_days` without a report, else as is."""
+        if (
+            self.config.quiet_days <= 0
+            or not novelty.salient
+            or novelty.lead_coverage >= self.config.quiet_lead_known
+        ):
+            return novelty
+        silent = self._volume[story_id].silent_days(day, cutoff_day)
+        if silent is None or silent < self.config.quiet_days:
+            return novelty
+        return dataclasses.replace(
+            novelty,
+            is_new=True,
+            new_facts=novelty.salient,
+            reasons=(*novelty.reasons, f"first report in {silent} days"),
+        )
 
     def _with_surge(self, story_id: str, day: date, novelty: Novelty) -> Novelty | None:
         """The novelty made new by a surge of reports on `day` (see worker.surge), or None.
@@ -183,7 +213,7 @@ class Tracker:
         if decision.match is None:
             return ()
         story_id = decision.match.story_id
-        self.add_report(story_id, article.published)
+        self.add_report(story_id, article.when)
         if decision.new_development:
             self.add_development(
                 story_id, article.id, decision.specifics, article.published, surge=decision.surge

@@ -44,6 +44,7 @@ from worker.store.schema import (
     StoryRow,
 )
 from worker.urls import canonicalize_url
+from worker.utc import as_utc
 
 log = get_logger(__name__)
 
@@ -70,6 +71,7 @@ class _Snapshot:
     published: datetime | None
     key: str
     attempts: int
+    seen: datetime  # when a poll first saw the item
 
 
 def process_item(runtime: Runtime, item_id: int, *, page_attempts: int = 3) -> ItemResult:
@@ -177,6 +179,8 @@ def _store_and_decide(
             url=snapshot.url,
             source=row.source,
             published=row.published,
+            # An undated report is dated by the poll that first saw it (Article.seen).
+            seen=as_utc(snapshot.seen),
         )
         with metrics.observe_stage("decide"):
             return _decide_and_record(runtime, session, row, article, item_id, bound)
@@ -224,6 +228,7 @@ def _load(runtime: Runtime, item_id: int) -> _Snapshot | ItemResult:
             published=item.published,
             key=item.key,
             attempts=item.attempts,
+            seen=item.created_at,
         )
 
 
@@ -287,8 +292,10 @@ def _decide_and_record(
             StoryFact(story_id=decision.match.story_id, text=text, article_id=row.id)
             for text in learned
         ]
+        # Counted as the tracker counted it (Tracker.learn): an undated report by when
+        # it was first seen, so a restarted worker counts the same days.
         report = StoryReport(
-            story_id=decision.match.story_id, article_id=row.id, published=article.published
+            story_id=decision.match.story_id, article_id=row.id, published=article.when
         )
         session.add_all([*facts, report])
         session.flush()

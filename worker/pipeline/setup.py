@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -38,6 +38,7 @@ def corpus_fingerprint(
     digest = hashlib.sha256()
     for document in documents:
         digest.update(document.name.encode() + b"\0" + document.text.encode() + b"\0")
+        digest.update(str(document.saved).encode() + b"\0")
     edits = {"rules": [asdict(rule) for rule in rules], "known_as_of": known_as_of}
     digest.update(json.dumps(edits, sort_keys=True, default=str).encode())
     return digest.hexdigest()
@@ -119,7 +120,15 @@ def initialise(runtime: Runtime) -> list[Story]:
     """Feeds and stories from the configuration into the database; returns the stories."""
     settings = runtime.settings
     documents = read_corpus(settings.corpus_dir)
-    stories = configured_stories(settings, documents)
+    # An undated story is known as of the moment its corpus was loaded: the first poll of
+    # a feed's backlog teaches it what the user already knew instead of flooding them.
+    # Written only when the corpus changed (the fingerprint ignores this instant), so a
+    # restart keeps the first load's date.
+    loaded_at = runtime.clock()
+    stories = [
+        story if story.known_as_of else replace(story, known_as_of=loaded_at)
+        for story in configured_stories(settings, documents)
+    ]
     fingerprint = corpus_fingerprint(documents, settings.story_rules, settings.known_as_of)
     with transaction(runtime.sessions) as session:
         sync_feeds(session, settings.feeds)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from pytest_httpserver import HTTPServer
+from sqlalchemy import func, select
 
-from tests.conftest import SEED_CORPUS, write_config
+from tests.conftest import REPO, SEED_CORPUS, write_config
+from worker import pipeline
+from worker.settings import load_settings
+from worker.store.engine import make_engine, migrate, transaction
+from worker.store.schema import StoryFact
 
 FIXTURES = Path(__file__).parent / "fixtures" / "site"
 
@@ -17,10 +26,13 @@ FIXTURES = Path(__file__).parent / "fixtures" / "site"
 def storywatch(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    # PYTHONPATH: the child runs this checkout's `worker`, not whatever `pip install -e`
+    # points at (pytest's `pythonpath` setting reaches this process only).
+    environ = {**(os.environ if env is None else env), "PYTHONPATH": str(REPO)}
     return subprocess.run(  # noqa: PLW1510 - callers assert the return code
         [sys.executable, "-m", "worker", *args],
         cwd=cwd,
-        env=env,
+        env=environ,
         capture_output=True,
         text=True,
         timeout=120,
@@ -121,3 +133,130 @@ def test_invalid_configuration_exits_2_listing_every_problem(tmp_path: Path) -> 
     assert result.returncode == 2
     assert "feeds[0].url" in result.stderr and "feeds[1].url: is required" in result.stderr
     assert "feeds[1].colour: unknown key" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# check: from what the service learned (its database), or from the corpus
+
+
+REPORT_FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>Caspian Wire</title>
+<link>https://caspian.example/</link><description>d</description><item>
+<title>Kazakhstan's final report: Russian missile fragments brought down AZAL jet</title>
+<link>{link}</link><guid isPermaLink="false">azal-final-report</guid>
+<description>Kazakhstan published the final report into the AZAL crash.</description>
+</item></channel></rss>"""
+
+
+def service_env(tmp_path: Path, feed_url: str, database_url: str | None = None) -> dict[str, str]:
+    feeds = f'[[feeds]]\nid = "local"\nurl = "{feed_url}"\npoll_every_seconds = 60\n'
+    env = {
+        "STORYWATCH_CONFIG_DIR": str(write_config(tmp_path, feeds=feeds)),
+        "STORYWATCH_DATA_DIR": str(tmp_path / "var"),
+        "STORYWATCH_ALLOW_PRIVATE_NETWORKS": "true",
+        "STORYWATCH_FETCH_TIMEOUT_SECONDS": "10",
+        "PATH": "/usr/bin:/bin",
+    }
+    if database_url:
+        env["STORYWATCH_DATABASE_URL"] = database_url
+    return env
+
+
+def learn_the_report(env: dict[str, str], httpserver: HTTPServer) -> int:
+    """The service's own path: poll the feed, process the final report's item (a
+    development: its facts are learned). Returns the learned facts in the database."""
+    feed = REPORT_FEED.format(link=httpserver.url_for("/caspian/azal-final-report"))
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        feed, content_type="application/rss+xml"
+    )
+    page = (FIXTURES / "article-development.html").read_text()
+    httpserver.expect_request("/caspian/azal-final-report").respond_with_data(
+        page, content_type="text/html"
+    )
+    runtime = pipeline.open_runtime(load_settings(env, dotenv=False), run_migrations=False)
+    try:
+        (item_id,) = pipeline.poll_feed(runtime, "local").new_item_ids
+        assert pipeline.process_item(runtime, item_id).outcome == "development"
+        with transaction(runtime.sessions) as session:
+            return session.scalar(select(func.count()).select_from(StoryFact)) or 0
+    finally:
+        runtime.close()
+
+
+def sqlite_files(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_check_answers_a_learned_report_as_a_rehash_and_corpus_answers_it_as_new(
+    tmp_path: Path, httpserver: HTTPServer, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Once the service has learned the final report, check (from the database) calls the
+    same report a rehash; `--corpus` still calls it new, as the corpus alone would."""
+    database_url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+    env = service_env(tmp_path, httpserver.url_for("/feed.xml"), database_url)
+    init = storywatch("init", cwd=tmp_path, env=env)
+    assert init.returncode == 0, init.stderr
+    article = tmp_path / "report.html"
+    article.write_text((FIXTURES / "article-development.html").read_text())
+
+    before = storywatch("check", str(article), cwd=tmp_path, env=env)
+    assert before.returncode == 0, before.stderr
+    assert before.stdout.startswith("answering from the service database (")
+    assert "0 learned facts, 0 developments" in before.stdout.splitlines()[0]
+    assert "decision: NEW DEVELOPMENT" in before.stdout
+
+    facts = learn_the_report(env, httpserver)
+    assert facts > 0
+    if backend == "sqlite":
+        files = sqlite_files(tmp_path / "var")
+    learned = storywatch("check", str(article), cwd=tmp_path, env=env)
+    assert learned.returncode == 0, learned.stderr
+    header = learned.stdout.splitlines()[0]
+    assert re.fullmatch(
+        rf"answering from the service database \((sqlite|postgresql)\S+\): "
+        rf"\d+ stories, {facts:,} learned facts, 1 developments",
+        header,
+    ), header
+    assert "decision: nothing new (rehash)" in learned.stdout
+    assert "NEW DEVELOPMENT" not in learned.stdout
+    if backend == "sqlite":  # read-only: not a byte written, no -wal or -shm left behind
+        assert sqlite_files(tmp_path / "var") == files
+
+    corpus = storywatch("check", str(article), "--corpus", str(SEED_CORPUS), cwd=tmp_path, env=env)
+    assert corpus.returncode == 0, corpus.stderr
+    assert corpus.stdout.splitlines()[0] == f"answering from the corpus only ({SEED_CORPUS})"
+    assert "decision: NEW DEVELOPMENT" in corpus.stdout
+
+
+def test_check_without_a_database_answers_from_the_corpus_says_so_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    env = service_env(tmp_path, "http://127.0.0.1:9/feed.xml")
+    result = storywatch("check", str(FIXTURES / "article-development.html"), cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    database = tmp_path / "var" / "storywatch.db"
+    assert result.stdout.splitlines()[0] == (
+        f"answering from the corpus only ({tmp_path / 'config' / 'corpus'}): "
+        f"the service database (sqlite:///{database}) does not exist"
+    )
+    assert "decision: NEW DEVELOPMENT" in result.stdout
+    assert not (tmp_path / "var").exists()  # neither the file nor its folder
+
+
+def test_check_with_a_database_that_has_no_stories_yet_answers_from_the_corpus(
+    tmp_path: Path,
+) -> None:
+    env = service_env(tmp_path, "http://127.0.0.1:9/feed.xml")
+    database = tmp_path / "var" / "storywatch.db"
+    engine = make_engine(f"sqlite:///{database}")
+    migrate(engine)  # the schema `storywatch init` makes, before it loads any story
+    engine.dispose()
+    result = storywatch("check", str(FIXTURES / "article-development.html"), cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].endswith(
+        f"the service database (sqlite:///{database}) has no stories yet"
+    )
+    assert result.stdout.startswith("answering from the corpus only (")
+    assert "decision: NEW DEVELOPMENT" in result.stdout

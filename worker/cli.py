@@ -1,7 +1,8 @@
 """`storywatch ...` commands (also `python -m worker`), calling the pipeline.
 
 Service commands (run, init, worker, beat) read the full configuration and fail at start
-with every problem listed. Offline commands (stories, replay, check) need only a corpus;
+with every problem listed. Offline commands (stories, replay) need only a corpus; `check`
+answers from the service's database, read-only, and from the corpus while there is none;
 `eval` needs the evaluation data (`shared/data/`) and the default corpus.
 """
 
@@ -13,13 +14,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from worker import __version__, cli_ops
 from worker.errors import ConfigError, ExtractionError, FetchError
 from worker.logs import configure_logging
 from worker.models import Article, Decision, Story
 from worker.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from worker.tracker import Tracker
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,13 +91,17 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--output", type=Path, help="write decisions here (default: stdout)")
     replay.set_defaults(handler=_replay)
 
-    check = commands.add_parser("check", help="fetch or read one article and explain the decision")
+    check = commands.add_parser(
+        "check",
+        help="fetch or read one article and explain the decision the service would make now",
+    )
     check.add_argument("target", help="an http(s) URL, or a file (HTML or plain text)")
     check.add_argument(
         "--corpus",
         type=Path,
-        help="build the stories from this folder alone, without stories.toml "
-        "(default: the configured corpus, with stories.toml)",
+        help="build the stories from this folder alone, without stories.toml or the "
+        "database (default: what the service learned, from its database, read-only; "
+        "the configured corpus when there is none yet)",
     )
     check.set_defaults(handler=_check)
     cli_ops.register(commands)  # status, alerts list|retry|test, health
@@ -335,17 +343,40 @@ def _eval(args: argparse.Namespace, _extra: list[str]) -> int:
 
 def _check(args: argparse.Namespace, _extra: list[str]) -> int:
     from worker.extract import extract_page  # noqa: PLC0415
-    from worker.tracker import Tracker  # noqa: PLC0415
 
     try:
         article = _read_target(args.target, extract_page)
     except (FetchError, ExtractionError, OSError) as exc:
         print(f"storywatch: {exc}", file=sys.stderr)
         return 2
-    tracker = Tracker(_offline_stories(args.corpus))
+    tracker, knowledge = _check_tracker(args.corpus)
+    print(knowledge)
     decision = tracker.decide(article)
     _explain(article, decision, tracker)
     return 0
+
+
+def _check_tracker(corpus: Path | None) -> tuple[Tracker, str]:
+    """The tracker check decides with, and the line that says where its knowledge is from:
+    the service's database (read-only) unless --corpus asks for a corpus, or the database
+    has nothing to answer from yet."""
+    from worker.pipeline.knowledge import Knowledge, restore_knowledge  # noqa: PLC0415
+    from worker.tracker import Tracker  # noqa: PLC0415
+
+    if corpus is not None:
+        return Tracker(_offline_stories(corpus)), f"answering from the corpus only ({corpus})"
+    settings = load_settings()
+    learned = restore_knowledge(settings.database_url)
+    if isinstance(learned, Knowledge):
+        return learned.tracker, (
+            f"answering from the service database ({learned.database}): "
+            f"{learned.stories:,} stories, {learned.learned_facts:,} learned facts, "
+            f"{learned.developments:,} developments"
+        )
+    return Tracker(_offline_stories(None)), (
+        f"answering from the corpus only ({settings.corpus_dir}): "
+        f"the service database ({learned.database}) {learned.reason}"
+    )
 
 
 def _read_target(target: str, extract_page: Any) -> Article:

@@ -4,14 +4,20 @@ SQLite runs in WAL mode and every transaction starts with BEGIN IMMEDIATE: write
 serialized up front (waiting on the busy timeout) instead of failing when a read
 transaction later tries to write, which is what makes "is this new for story S" safe when
 two workers decide at once. PostgreSQL uses row locks (`SELECT ... FOR UPDATE`) instead.
+
+`make_reader_engine` is the other way in, for a command that reads beside the running
+service (`storywatch check`): no statement of it can write, it takes no write lock to
+read, and it never creates a missing database.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
@@ -20,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -47,6 +54,56 @@ def make_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _sqlite_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for PostgreSQL and for an in-memory database)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in {None, "", ":memory:"}:
+        return None
+    return Path(str(parsed.database)).resolve()
+
+
+def make_reader_engine(url: str) -> Engine:
+    """An unpooled engine that can only read, each transaction one consistent snapshot.
+
+    1. SQLite opens the file with `mode=rw` (SQLite docs, "URI filenames": a missing file
+       is an error instead of a new empty database) and `PRAGMA query_only` (no statement
+       can write). Not `mode=ro`: a read-only last connection cannot remove the -wal and
+       -shm files it opened, and would leave them behind, owned by whoever ran the command.
+       (As with any SQLite connection, the last one to close checkpoints the WAL: committed
+       pages move into the file, the data does not change.)
+       A plain BEGIN (deferred) takes no write lock; in WAL mode readers and writers do not
+       block each other (SQLite docs, "WAL"), so the workers never wait on the reader.
+    2. PostgreSQL runs every transaction READ ONLY at REPEATABLE READ, and gives up on a
+       lock after 5 s rather than queue behind the service's migrations.
+    """
+    path = sqlite_file(url)
+    if make_url(url).get_backend_name() != "sqlite":
+        options = "-c default_transaction_read_only=on -c lock_timeout=5s"
+        return create_engine(
+            url,
+            poolclass=NullPool,
+            isolation_level="REPEATABLE READ",
+            connect_args={"options": options, "connect_timeout": 5},
+        )
+    if path is None:
+        raise ValueError(f"{url}: an in-memory SQLite database cannot be read from outside")
+    uri = f"file:{quote(str(path))}?mode=rw"
+
+    def _connect() -> sqlite3.Connection:
+        # isolation_level=None: pysqlite leaves transactions to the BEGIN below.
+        connection = sqlite3.connect(uri, uri=True, timeout=5, isolation_level=None)
+        connection.execute("PRAGMA query_only = ON")
+        return connection
+
+    engine = create_engine("sqlite://", creator=_connect, poolclass=NullPool)
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
 
     return engine
 

@@ -11,6 +11,7 @@ from worker.eval_sets import (
     hamborg_protocol,
     seed_protocol,
     subsample,
+    t17_one_folder_protocol,
     t17_protocol,
     t17_timelines,
 )
@@ -45,6 +46,17 @@ def test_t17_corpus_is_each_tracked_story_first_articles_and_the_rest_streams_by
     gold = {g.id: g.story for g in protocol.gold}
     assert gold["iraq-war/0"] is None and gold["h1n1/2"] == "h1n1"
     assert protocol.gold_ids
+
+
+def test_t17_one_folder_groups_the_same_corpus_itself_and_streams_the_same_articles():
+    per_story = t17_protocol(DATA, corpus_size=2)
+    one_folder = t17_one_folder_protocol(DATA, corpus_size=2)
+    assert one_folder.stream == per_story.stream and one_folder.gold == per_story.gold
+    # The grouping, not the gold, decides the stories: mapped by majority vote.
+    assert not one_folder.gold_ids
+    assert not {s.id for s in one_folder.stories} & set(T17_TRACKED)
+    corpus = {d for s in per_story.stories for d in s.documents}
+    assert {d for s in one_folder.stories for d in s.documents} == corpus
 
 
 def test_t17_timelines_are_days_per_story():

@@ -13,6 +13,8 @@ fixed by issue 3, item 4; each is described where it is built:
   other article of all nine stories, in date order (ties by id), is the stream. Articles
   of the three untracked stories are gold-off-topic: they must stay unmatched.
   `t17_timelines` gives each story's gold timeline days for the alert-date metric.
+  The one-folder variant (`t17_one_folder_protocol`, issue 13) hands the same 60 corpus
+  documents to `build_stories` as one corpus; its stories are mapped by majority vote.
 - hamborg-events (`hamborg_protocol`): one story per event from its first article (by
   published, ties by id), named by its gold id; the rest is the stream in date order.
 
@@ -117,10 +119,20 @@ def seed_protocol(path: Path, corpus_dir: Path) -> TrackingProtocol:
     )
 
 
-def _first_articles_protocol(
+@dataclass(frozen=True, slots=True)
+class _FirstArticles:
+    """The first `corpus_size` rows of each tracked story, and every other row as the
+    stream in date order with its gold labels."""
+
+    corpus: dict[str, list[dict[str, Any]]]  # tracked story -> its corpus rows, by date
+    stream: tuple[Article, ...]
+    gold: tuple[GoldItem, ...]
+
+
+def _first_articles(
     name: str, rows: Sequence[dict[str, Any]], tracked: Sequence[str], corpus_size: int
-) -> TrackingProtocol:
-    """Track `tracked` stories from their first `corpus_size` rows; stream the rest."""
+) -> _FirstArticles:
+    """Split rows into each tracked story's first `corpus_size` rows and the stream."""
     ordered = sorted(rows, key=_date_order)
     by_story: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in ordered:
@@ -128,12 +140,8 @@ def _first_articles_protocol(
     missing = [s for s in tracked if s not in by_story]
     if missing:
         raise ValueError(f"{name}: no articles for tracked stories {missing}")
-    corpus_ids: set[str] = set()
-    stories: list[Story] = []
-    for story_id in tracked:
-        first = by_story[story_id][:corpus_size]
-        corpus_ids.update(str(r["id"]) for r in first)
-        stories.append(story_from_documents(story_id, [_document(r) for r in first]))
+    corpus = {story_id: by_story[story_id][:corpus_size] for story_id in tracked}
+    corpus_ids = {str(r["id"]) for first in corpus.values() for r in first}
     stream_rows = [r for r in ordered if str(r["id"]) not in corpus_ids]
     tracked_set = set(tracked)
     gold = tuple(
@@ -144,9 +152,19 @@ def _first_articles_protocol(
         )
         for r in stream_rows
     )
-    return TrackingProtocol(
-        name, tuple(stories), tuple(read_articles(stream_rows)), gold, gold_ids=True
+    return _FirstArticles(corpus, tuple(read_articles(stream_rows)), gold)
+
+
+def _first_articles_protocol(
+    name: str, rows: Sequence[dict[str, Any]], tracked: Sequence[str], corpus_size: int
+) -> TrackingProtocol:
+    """Track `tracked` stories from their first `corpus_size` rows; stream the rest."""
+    split = _first_articles(name, rows, tracked, corpus_size)
+    stories = tuple(
+        story_from_documents(story_id, [_document(r) for r in first])
+        for story_id, first in split.corpus.items()
     )
+    return TrackingProtocol(name, stories, split.stream, split.gold, gold_ids=True)
 
 
 def t17_protocol(data_dir: Path, corpus_size: int = T17_CORPUS_SIZE) -> TrackingProtocol:
@@ -156,6 +174,19 @@ def t17_protocol(data_dir: Path, corpus_size: int = T17_CORPUS_SIZE) -> Tracking
     """
     rows = list(read_jsonl(data_dir / T17_ARTICLES))
     return _first_articles_protocol("t17", rows, T17_TRACKED, corpus_size)
+
+
+def t17_one_folder_protocol(data_dir: Path, corpus_size: int = T17_CORPUS_SIZE) -> TrackingProtocol:
+    """Timeline17 as a user gives it: the same 60 corpus documents in one folder.
+
+    `build_stories` groups them itself (no story is named by a gold id); the stream and
+    gold are `t17_protocol`'s, and system stories are mapped to gold by majority vote.
+    """
+    rows = list(read_jsonl(data_dir / T17_ARTICLES))
+    split = _first_articles("t17-one-folder", rows, T17_TRACKED, corpus_size)
+    documents = [_document(r) for first in split.corpus.values() for r in first]
+    stories = tuple(build_stories(documents))
+    return TrackingProtocol("t17-one-folder", stories, split.stream, split.gold, gold_ids=False)
 
 
 def t17_timelines(data_dir: Path) -> dict[str, set[date]]:

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from worker.config_files import load_story_rules, read_corpus
-from worker.corpus import apply_rules, build_stories, clean_document, story_from_documents
 from worker.errors import ConfigError
 from worker.models import CorpusDocument, Story, StoryRule
+from worker.stories.corpus import apply_rules, build_stories, clean_document, story_from_documents
 
 CORPUS = Path(__file__).resolve().parents[1] / "config" / "corpus"
 CORPUS2 = Path(__file__).resolve().parent / "fixtures" / "corpus2"
@@ -323,7 +323,7 @@ def test_story_from_multi_topic_documents_is_centred_on_their_common_topic():
 def test_a_merged_story_is_known_as_of_the_later_of_its_parts_dates():
     from datetime import UTC, datetime  # noqa: PLC0415
 
-    from worker.story_rules import apply_rules  # noqa: PLC0415
+    from worker.stories.rules import apply_rules  # noqa: PLC0415
 
     early, late = datetime(2024, 12, 1, tzinfo=UTC), datetime(2024, 12, 28, tzinfo=UTC)
     stories = [

@@ -23,7 +23,7 @@ from tests.conftest import write_config
 from tests.service import service_env, start, stop, wait_until
 from tests.surge_reports import SURGE_REPORTS
 from worker import ops, pipeline
-from worker.corroboration import RecentDevelopment, new_terms, repeated_development
+from worker.decide.repeats import RecentDevelopment, new_terms, repeated_development
 from worker.settings import load_settings
 from worker.store import schema
 from worker.store.engine import transaction

@@ -28,7 +28,7 @@ from werkzeug import Request, Response
 from tests.conftest import SEED_CORPUS, write_config
 from tests.service import service_env, start, stop
 from worker.config_files import read_corpus
-from worker.corpus import build_stories
+from worker.stories.corpus import build_stories
 
 FIXTURES = Path(__file__).parent / "fixtures" / "site"
 SECRET = "whsec_" + "c3Rvcnl3YXRjaC1lbmQtdG8tZW5kLXRlc3Qtc2VjcmV0"

@@ -5,6 +5,7 @@ from datetime import date
 from pathlib import Path
 
 from tests.conftest import SEED_CORPUS
+from worker.decide.tracker import TrackerConfig
 from worker.eval_harness import LoadedSet, evaluate, knob_default, swept_config
 from worker.eval_sets import (
     T17_TRACKED,
@@ -16,7 +17,6 @@ from worker.eval_sets import (
     t17_timelines,
 )
 from worker.eval_trec import read_year
-from worker.tracker import TrackerConfig
 
 DATA = Path(__file__).parent / "fixtures" / "eval"
 

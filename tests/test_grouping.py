@@ -6,8 +6,8 @@ that split the Libya names with the eight-document one. Each test builds the sam
 corpus with the rule switched off (the old behaviour) and on.
 """
 
-from worker.corpus import CorpusConfig, build_stories
 from worker.models import CorpusDocument, Story
+from worker.stories.corpus import CorpusConfig, build_stories
 
 FLOOD = [
     "River Kessel burst its banks in Valdoria on Monday, flooding the town of Brenmark and "

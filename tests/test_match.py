@@ -6,18 +6,18 @@ from pathlib import Path
 import pytest
 
 from worker.config_files import read_corpus
-from worker.corpus import build_stories
-from worker.match import (
+from worker.decide.match import (
     MatchConfig,
-    StoryProfile,
     affinities,
     article_view,
     decide_match,
     rank,
     score_story,
 )
+from worker.decide.profile import StoryProfile
+from worker.decide.tracker import Tracker, TrackerConfig
 from worker.models import Article, Story
-from worker.tracker import Tracker, TrackerConfig
+from worker.stories.corpus import build_stories
 
 FOLLOW_UP = Article(
     id="f1",

@@ -9,10 +9,10 @@ import pytest
 
 from tests.conftest import write_config
 from worker.config_files import read_corpus
-from worker.corpus import build_stories
 from worker.errors import ConfigError
 from worker.pipeline.setup import configured_stories
 from worker.settings import load_settings
+from worker.stories.corpus import build_stories
 
 
 def env_for(config: Path, tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 from datetime import date, timedelta
 
-from worker.surge import ReportVolume, SurgeConfig
+from worker.decide.surge import ReportVolume, SurgeConfig
 
 CONFIG = SurgeConfig(min_reports=2, factor=2.0, days=28)
 DAY = date(2011, 11, 7)

@@ -9,10 +9,10 @@ import pytest
 
 from tests.surge_reports import SURGE_REPORTS
 from worker.config_files import read_corpus
-from worker.corpus import build_stories
+from worker.decide.tracker import Tracker
 from worker.models import Article, Story
 from worker.replay import read_articles, replay
-from worker.tracker import Tracker
+from worker.stories.corpus import build_stories
 
 DEVELOPMENT = Article(
     id="d1",

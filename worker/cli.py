@@ -23,7 +23,7 @@ from worker.models import Article, Decision, Story
 from worker.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from worker.tracker import Tracker
+    from worker.decide.tracker import Tracker
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -219,13 +219,13 @@ def _offline_stories(corpus: Path | None) -> list[Story]:
     """Stories from `corpus` alone (stories.toml edits name stories of the configured
     corpus, so they are not applied), or from the configured corpus with stories.toml."""
     from worker.config_files import read_corpus  # noqa: PLC0415
-    from worker.corpus import build_stories  # noqa: PLC0415
+    from worker.stories.corpus import build_stories  # noqa: PLC0415
 
     if corpus is not None:
         if not corpus.is_dir():
             raise ConfigError([f"--corpus: {corpus} is not a directory"])
         return build_stories(read_corpus(corpus))
-    from worker.story_rules import routing_problems  # noqa: PLC0415
+    from worker.stories.rules import routing_problems  # noqa: PLC0415
 
     settings = load_settings()
     stories = build_stories(
@@ -272,8 +272,8 @@ def _stories(args: argparse.Namespace, _extra: list[str]) -> int:
 
 
 def _replay(args: argparse.Namespace, _extra: list[str]) -> int:
+    from worker.decide.tracker import Tracker  # noqa: PLC0415
     from worker.replay import read_articles, replay  # noqa: PLC0415
-    from worker.tracker import Tracker  # noqa: PLC0415
 
     if not args.input.is_file():
         print(f"storywatch: {args.input}: no such file", file=sys.stderr)
@@ -360,8 +360,8 @@ def _check_tracker(corpus: Path | None) -> tuple[Tracker, str]:
     """The tracker check decides with, and the line that says where its knowledge is from:
     the service's database (read-only) unless --corpus asks for a corpus, or the database
     has nothing to answer from yet."""
+    from worker.decide.tracker import Tracker  # noqa: PLC0415
     from worker.pipeline.knowledge import Knowledge, restore_knowledge  # noqa: PLC0415
-    from worker.tracker import Tracker  # noqa: PLC0415
 
     if corpus is not None:
         return Tracker(_offline_stories(corpus)), f"answering from the corpus only ({corpus})"

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
+from worker.decide.tracker import Tracker, TrackerConfig
 from worker.eval_sets import TrackingProtocol
 from worker.evaluation import (
     GoldItem,
@@ -39,7 +40,6 @@ from worker.evaluation import (
     tracking_scores,
 )
 from worker.replay import replay
-from worker.tracker import Tracker, TrackerConfig
 
 # (TrackerConfig section, field) -> factors of its default. Few knobs, few values: the
 # grid must stay small next to 9 folds of a few items each, or the choice is noise.

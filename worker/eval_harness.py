@@ -28,6 +28,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from worker.decide.surge import publication_day
+from worker.decide.tracker import Tracker, TrackerConfig
 from worker.eval_cv import GRID, cross_validate
 from worker.eval_sets import (
     HAMBORG_FILE,
@@ -54,8 +56,6 @@ from worker.evaluation import (
     tracking_scores,
 )
 from worker.replay import replay
-from worker.surge import publication_day
-from worker.tracker import Tracker, TrackerConfig
 
 SET_NAMES = ("seed", "t17", "trec", "hamborg")
 RESULT_FILES = {

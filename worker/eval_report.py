@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from worker.decide.tracker import TrackerConfig
 from worker.eval_harness import (
     RESULT_FILES,
     SWEEP_KNOBS,
@@ -31,7 +32,6 @@ from worker.eval_harness import (
     run_set,
     set_available,
 )
-from worker.tracker import TrackerConfig
 
 # T17 replay speed target of issue 3: the whole stream in under five minutes.
 REPLAY_SECONDS_TARGET = 300.0

@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from worker.config_files import read_corpus
-from worker.corpus import build_stories, story_from_documents
 from worker.evaluation import GoldItem
 from worker.models import Article, CorpusDocument, Story
 from worker.replay import parse_published, read_articles
+from worker.stories.corpus import build_stories, story_from_documents
 
 T17_TRACKED = (
     "bp-oil-spill",

@@ -207,7 +207,7 @@ class Decision:
     # For a new development: the article's terms its story did not know yet, by which
     # later reports of it are recognised (persisted with the development).
     specifics: tuple[str, ...] = ()
-    # True when a surge of reports (worker.surge), not new facts, makes this article a
+    # True when a surge of reports (worker.decide.surge), not new facts, makes this article a
     # development; the story's later reports that day are then recorded on it.
     surge: bool = False
 

@@ -20,10 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from worker.decide.tracker import TrackerConfig  # noqa: E402
 from worker.eval_harness import LoadedSet, evaluate  # noqa: E402
 from worker.eval_report import default_data_dir  # noqa: E402
 from worker.eval_sets import SEED_FILE, seed_protocol  # noqa: E402
-from worker.tracker import TrackerConfig  # noqa: E402
 
 
 def main() -> int:

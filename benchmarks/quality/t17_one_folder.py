@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from worker.decide.tracker import Tracker, TrackerConfig  # noqa: E402
 from worker.eval_report import default_data_dir  # noqa: E402
 from worker.eval_sets import (  # noqa: E402
     T17_ARTICLES,
@@ -35,7 +36,6 @@ from worker.eval_sets import (  # noqa: E402
 )
 from worker.evaluation import SystemItem, map_stories, tracking_scores  # noqa: E402
 from worker.replay import replay  # noqa: E402
-from worker.tracker import Tracker, TrackerConfig  # noqa: E402
 
 
 def _short(counter: Counter[str | None]) -> str:

@@ -3,7 +3,7 @@
 Two ways an article reports a development already alerted:
 1. a copy: the same text under another URL (exact or near duplicate of its article);
 2. a rewrite: another outlet's own article that the tracker finds repeating the specifics
-   of one of the story's recent developments (worker.corroboration, `Decision.repeats`).
+   of one of the story's recent developments (worker.decide.repeats, `Decision.repeats`).
 Either way the article is recorded as a source of that development, and the alert's
 `also_reported_by` counts the distinct other outlets, so deliveries still waiting (and
 `storywatch alerts list`) show it.

@@ -20,10 +20,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from worker.decide.tracker import Tracker
 from worker.pipeline.runtime import TrackerCache
 from worker.store.engine import alembic_config, make_reader_engine, sqlite_file
 from worker.store.schema import Development, StoryFact, StoryRow
-from worker.tracker import Tracker
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,7 +153,7 @@ def _store_and_decide(
             title=page.title or snapshot.title,
             source=page.source or snapshot.feed_title or _host(snapshot.url),
             # A date in the future is a feed's mistake; left in, it would make the story's
-            # report counts (worker.surge) skip to that day and forget the present.
+            # report counts (worker.decide.surge) skip to that day and forget the present.
             published=_not_after(snapshot.published or page.published, runtime.clock()),
             text=text,
             extraction=extraction,
@@ -192,7 +192,7 @@ def _not_after(published: datetime | None, now: datetime) -> datetime | None:
 
 def _count_report(runtime: Runtime, session: Session, story_id: str, row: schema.Article) -> None:
     """A copy is never decided, but it is one more report of its original's story: the
-    wave of syndicated copies is what a surge (worker.surge) counts. Under the story's
+    wave of syndicated copies is what a surge (worker.decide.surge) counts. Under the story's
     lock, so report ids follow the order in which trackers count them."""
     with runtime.trackers.lock:
         if not _lock_story(session, story_id):

@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy import ColumnElement, Engine, and_, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
+from worker.decide.tracker import Tracker
 from worker.models import Story
 from worker.net import FetchPolicy, GuardedClient
 from worker.settings import Settings
@@ -31,7 +32,6 @@ from worker.store.schema import (
     utcnow,
 )
 from worker.throttle import LocalRateLimiter, RateLimiter, RedisRateLimiter
-from worker.tracker import Tracker
 
 STORIES_VERSION_KEY = "stories_version"
 
@@ -160,7 +160,7 @@ class TrackerCache:
             self._development_cursors[story_id] = development_id
 
     def _sync_reports(self, session: Session, tracker: Tracker) -> None:
-        """Reports other workers counted (the stories' daily volume, worker.surge)."""
+        """Reports other workers counted (the stories' daily volume, worker.decide.surge)."""
         rows = session.execute(
             select(StoryReport.id, StoryReport.story_id, StoryReport.published)
             .where(_after(StoryReport.story_id, StoryReport.id, self._report_cursors))

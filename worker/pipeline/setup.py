@@ -16,7 +16,6 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from worker.config_files import read_corpus
-from worker.corpus import build_stories
 from worker.errors import ConfigError
 from worker.logs import get_logger
 from worker.models import CorpusDocument, FeedConfig, Story, StoryRule
@@ -24,7 +23,8 @@ from worker.pipeline.runtime import STORIES_VERSION_KEY, Runtime, story_to_json
 from worker.settings import Settings
 from worker.store.engine import transaction
 from worker.store.schema import Feed, Meta, StoryFact, StoryReport, StoryRow
-from worker.story_rules import routing_problems
+from worker.stories.corpus import build_stories
+from worker.stories.rules import routing_problems
 
 log = get_logger(__name__)
 FINGERPRINT_KEY = "corpus_fingerprint"

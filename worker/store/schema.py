@@ -180,12 +180,12 @@ class Development(Base):
     # The terms the story did not know before this development (`Decision.specifics`):
     # every worker's tracker restores them to recognise later reports of it.
     specifics: Mapped[list[Any]] = mapped_column(default=list)
-    # Alerted for a surge of reports (worker.surge): the day's later reports belong to it.
+    # Alerted for a surge of reports (worker.decide.surge): the day's later reports belong to it.
     surge: Mapped[bool] = mapped_column(default=False)
 
 
 class StoryReport(Base):
-    """A matched article counted in its story's reports per day (worker.surge), in
+    """A matched article counted in its story's reports per day (worker.decide.surge), in
     learning order (the id: written under the story's lock, like facts)."""
 
     __tablename__ = "story_reports"

@@ -1,9 +1,10 @@
 """Corpus documents -> tracked stories.
 
 What this module is for: the use case "build the stories of a corpus": clean each
-document (`worker.cleaning`), group its paragraphs into stories (`worker.grouping`), give
-each story a stable readable id, a title, key terms and its known facts, then apply the
-hand edits of stories.toml (`worker.story_rules`).
+document (`worker.stories.cleaning`), group its paragraphs into stories
+(`worker.stories.grouping`), give each story a stable readable id, a title, key terms and
+its known facts, date it (`worker.stories.documents`), then apply the hand edits of
+stories.toml (`worker.stories.rules`).
 
 What it must not do: read files or the network (callers pass `CorpusDocument`s), or know
 anything about a particular corpus. `clean_paragraphs`, `clean_document`, `apply_rules`
@@ -18,13 +19,14 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 
-from worker.cleaning import Paragraph, clean_document, clean_paragraphs
-from worker.grouping import CorpusConfig, blocks_of, group_paragraphs
 from worker.models import CorpusDocument, Story, StoryRule
-from worker.story_rules import apply_rules
-from worker.term_space import TermSpace, cosine, names
+from worker.stories.cleaning import Paragraph, clean_document, clean_paragraphs
+from worker.stories.documents import corpus_document, dated
+from worker.stories.grouping import CorpusConfig, blocks_of, group_paragraphs
+from worker.stories.rules import apply_rules
+from worker.stories.term_space import TermSpace, cosine, names
 from worker.text import content_terms, split_sentences, tokenize, weighted_terms
 
 __all__ = [
@@ -34,12 +36,9 @@ __all__ = [
     "clean_document",
     "clean_paragraphs",
     "corpus_document",
-    "documents_known_as_of",
     "story_from_documents",
 ]
 
-# A document's first non-blank line may date it: "Date: 2024-12-28" (ISO 8601 day).
-_DATE_LINE = re.compile(r"^\s*date\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE)
 
 # Words that make a sentence lean on the one before it ("The incident highlights...",
 # "However, ..."): such a sentence cannot stand alone as a title.
@@ -272,50 +271,6 @@ def _openings(documents: Sequence[Sequence[Paragraph]]) -> set[tuple[str, int]]:
 
 
 # ---------------------------------------------------------------------------------------
-# Documents
-
-
-def corpus_document(name: str, raw: str, story: str | None = None) -> CorpusDocument:
-    """A corpus file's text as a document, its `Date: YYYY-MM-DD` first line read off.
-
-    Raises ValueError naming the problem when the first line says `Date:` but no ISO day
-    follows: a misspelt date would otherwise silently leave the story undated (and every
-    report of the past days would alert).
-    """
-    lines = raw.lstrip("\ufeff").splitlines()
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if first is None:
-        return CorpusDocument(name, raw, story=story)
-    dated = _DATE_LINE.match(lines[first])
-    if dated is None:
-        return CorpusDocument(name, raw, story=story)
-    try:
-        saved = date.fromisoformat(dated["value"])
-    except ValueError:
-        raise ValueError(
-            f"{name}: first line {lines[first].strip()!r}: expected a day such as "
-            "'Date: 2024-12-28'"
-        ) from None
-    text = "\n".join(lines[first + 1 :])
-    return CorpusDocument(name, text, saved=saved, story=story)
-
-
-def documents_known_as_of(documents: Sequence[CorpusDocument]) -> datetime | None:
-    """The end (UTC) of the latest day the documents were saved; None when none is dated.
-
-    A day covers its whole day: a report published on it was known to the user.
-    """
-    latest = max((d.saved for d in documents if d.saved is not None), default=None)
-    return None if latest is None else datetime.combine(latest, time.max, tzinfo=UTC)
-
-
-def _dated(story: Story, documents: Sequence[CorpusDocument]) -> Story:
-    by_name = {d.name: d for d in documents}
-    ours = [by_name[name] for name in story.documents if name in by_name]
-    return replace(story, known_as_of=documents_known_as_of(ours))
-
-
-# ---------------------------------------------------------------------------------------
 # Use cases
 
 
@@ -329,7 +284,7 @@ def build_stories(
 
     1. Documents of a story folder (`CorpusDocument.story`) are that story, as the user
        grouped them; the folder name is its id.
-    2. Loose documents are grouped automatically (`worker.grouping`).
+    2. Loose documents are grouped automatically (`worker.stories.grouping`).
     3. A story is known as of its documents' latest `Date:` day, unless stories.toml
        dates the whole corpus (`known_as_of`, top level) or the story (its table).
 
@@ -355,7 +310,7 @@ def build_stories(
         taken = {story.id for story in stories}
         stories.extend(_distinct(story, taken) for story in grouped)
     if known_as_of is None:
-        stories = [_dated(story, ordered) for story in stories]
+        stories = [dated(story, ordered) for story in stories]
     else:  # the user's date for the whole corpus beats what its files say
         stories = [replace(story, known_as_of=known_as_of) for story in stories]
     return apply_rules(stories, rules)
@@ -387,8 +342,8 @@ def story_from_documents(
     paragraphs = [p for document in cleaned for p in document]
     space = TermSpace([block for document in cleaned for block in blocks_of(document)])
     (story,) = _stories([paragraphs], space, _openings(cleaned), config)
-    dated = _dated(story, documents)
-    return replace(dated, id=story_id, title=title or story.title)
+    story = dated(story, documents)
+    return replace(story, id=story_id, title=title or story.title)
 
 
 _CENTRE_MIN_DOCUMENTS = 3  # with fewer documents "common to several" means nothing

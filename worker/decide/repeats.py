@@ -42,7 +42,7 @@ class RecentDevelopment:
     key: str  # the development's article id
     specifics: frozenset[str]  # `new_terms` of its article when it was alerted
     published: datetime | None = None
-    surge: bool = False  # alerted for a surge of reports (worker.surge), not for new facts
+    surge: bool = False  # alerted for a surge of reports (worker.decide.surge), not for new facts
 
 
 def new_terms(texts: Iterable[str], known: Collection[str]) -> frozenset[str]:

@@ -5,7 +5,7 @@ What this module is for: dropping what a news page repeats or wraps around its a
 datelines) and tagging each kept paragraph with the furniture-delimited *block* it sits
 in, because aggregator pages put one item per block.
 
-What it must not do: group paragraphs into stories (that is `worker.grouping`), read
+What it must not do: group paragraphs into stories (that is `worker.stories.grouping`), read
 files, or know any particular site. Every pattern here describes page furniture in
 general, not a corpus.
 """

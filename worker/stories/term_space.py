@@ -1,8 +1,9 @@
 """The vocabulary of one corpus: term weights, passage vectors and distinctive names.
 
-What this module is for: the generic signals `worker.grouping` and `worker.corpus` compare
-passages with: how rare a word is in general English (wordfreq) and how few passages of
-this corpus use it, cosine similarity of such vectors, and the names that tell a story.
+What this module is for: the generic signals `worker.stories.grouping` and
+`worker.stories.corpus` compare passages with: how rare a word is in general English
+(wordfreq) and how few passages of this corpus use it, cosine similarity of such
+vectors, and the names that tell a story.
 
 What it must not do: group, name or build stories, read files, or know any corpus.
 """
@@ -15,8 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from wordfreq import zipf_frequency
 
-from worker.cleaning import Paragraph
 from worker.specifics import extract_entities
+from worker.stories.cleaning import Paragraph
 from worker.text import STOPWORDS, content_terms, split_sentences, stem, tokenize
 
 Vector = dict[str, float]

@@ -22,45 +22,14 @@ What it must not do: decide topic (the matcher does), change knowledge while ass
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict, deque
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from worker.cleaning import is_furniture_sentence, source_names, without_dateline
+from worker.decide.knowledge import KnowledgeBase
 from worker.models import Novelty
-from worker.specifics import SentenceFeatures, sentence_features
+from worker.specifics import sentence_features
+from worker.stories.cleaning import is_furniture_sentence, source_names, without_dateline
 from worker.text import split_sentences, term_weight, tokenize
-
-# Terms under this background weight ("people", "government") are not indexed: they would
-# make every lookup scan most known sentences while adding little to coverage.
-_INDEXED_WEIGHT = 1.5
-# Coverage under this is only a lower bound (see `KnowledgeBase.coverage`); it is well
-# below every threshold the decision uses.
-_COVERAGE_FLOOR = 0.4
-# Each term remembers the latest sentences that carry it, not all of them: a story that
-# learned thousands of articles would otherwise make every lookup scan thousands of
-# sentences. Copies and rehashes repeat recent sentences, and rare words (names,
-# figures) have short lists that the cap never cuts.
-_POSTINGS_CAP = 256
-# Spelling variants are only looked for among rare words of five letters or more.
-_VARIANT_MIN_LENGTH = 5
-_VARIANT_WEIGHT = 3.0
-
-
-def _one_edit_apart(a: str, b: str) -> bool:
-    """True for one substitution, insertion or deletion ("zelenskiy"/"zelensky")."""
-    if abs(len(a) - len(b)) > 1 or a == b:
-        return a == b
-    if len(a) == len(b):
-        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
-    short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
-
-
-def _deletions(word: str) -> set[str]:
-    """The word with one letter left out, each way: two words one edit apart share one
-    of these or one is the other's (SymSpell's index, for one edit)."""
-    return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,139 +51,6 @@ class NoveltyConfig:
     duplicate: float = 0.9
     min_words: int = 6
     rare_name_weight: float = 3.5
-
-
-@dataclass(slots=True)
-class KnowledgeBase:
-    """The known facts of one story, indexed. Mutable: only `add` changes it."""
-
-    sentences: list[SentenceFeatures] = field(default_factory=list)
-    weights: list[float] = field(default_factory=list)
-    index: dict[str, deque[int]] = field(
-        default_factory=lambda: defaultdict(lambda: deque(maxlen=_POSTINGS_CAP))
-    )
-    specifics: Counter[str] = field(default_factory=Counter)
-    terms: Counter[str] = field(default_factory=Counter)
-    # Rare words filed under themselves and under each of their one-letter deletions, so
-    # the spelling variants of a word are a few lookups away however much the story knows.
-    # Nearly every key files one word: a plain string, and a set only in `shared`, keeps
-    # the index from outweighing the rest of what the story knows.
-    variants: dict[str, str] = field(default_factory=dict)
-    shared: dict[str, set[str]] = field(default_factory=dict)
-    # The rare words the story has seen before each rare last word of a name ("moammar"
-    # before "gaddafi"): a new one is a new person (Saif Gaddafi), not a first name.
-    given_names: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-
-    def knows_name(self, word: str) -> bool:
-        """The word, or a spelling variant of it (one edit apart, five letters or more)."""
-        return self.known_spelling(word) is not None
-
-    def known_spelling(self, word: str) -> str | None:
-        """The word as the story spells it: itself, a known spelling variant, or None."""
-        if word in self.terms:
-            return word
-        if len(word) < _VARIANT_MIN_LENGTH or not word.isalpha():
-            return None  # "S-300" and "S-400", "COP28" and "COP29" are different things
-        # min: sets iterate in a per-process order, and the choice must not vary.
-        return min(
-            (
-                known
-                for key in (word, *_deletions(word))
-                for known in self._filed_under(key)
-                if _one_edit_apart(word, known)
-            ),
-            default=None,
-        )
-
-    def _filed_under(self, key: str) -> Collection[str]:
-        if key in self.shared:
-            return self.shared[key]
-        word = self.variants.get(key)
-        return (word,) if word is not None else ()
-
-    def _file_variant(self, term: str) -> None:
-        for key in (term, *_deletions(term)):
-            filed = self.variants.setdefault(key, term)
-            if filed != term:
-                self.shared.setdefault(key, {filed}).add(term)
-
-    def spelled_as_known(self, terms: frozenset[str]) -> frozenset[str]:
-        """The terms with rare words respelled as the story spells them ("Zelenskiy" as
-        "Zelensky"), so a transliteration still overlaps the sentence that reported it."""
-        return frozenset(
-            (self.known_spelling(t) or t) if term_weight(t) >= _VARIANT_WEIGHT else t for t in terms
-        )
-
-    def coverage(self, features: SentenceFeatures) -> float:
-        """Largest share of the sentence's term weight found in one known sentence.
-
-        Exact above `_COVERAGE_FLOOR`, a lower bound below it (prefix filtering): posting
-        lists are read shortest first, and once the terms not yet read weigh less than the
-        floor, a known sentence seen in none of the lists read so far cannot reach the
-        floor. The longest lists (the story's most repeated words) are thus rarely read,
-        which keeps the cost flat as the story learns thousands of sentences.
-        """
-        weights = {t: term_weight(t) for t in self.spelled_as_known(features.terms)}
-        # fsum: terms come in set order, which differs between processes; a plain sum
-        # could differ in its last bit and flip a decision taken right at a threshold.
-        total = math.fsum(weights.values())
-        if total == 0.0:
-            return 1.0
-        indexed = sorted(
-            (t for t, w in weights.items() if w >= _INDEXED_WEIGHT and t in self.index),
-            key=lambda t: (len(self.index[t]), t),
-        )
-        remaining = sum(weights[t] for t in indexed)
-        overlap: dict[int, float] = defaultdict(float)
-        read = 0
-        for term in indexed:
-            if remaining < _COVERAGE_FLOOR * total:
-                break
-            weight = weights[term]
-            for number in self.index[term]:
-                overlap[number] += weight
-            remaining -= weight
-            read += 1
-        unread = frozenset(indexed[read:])
-        best = max(overlap.values(), default=0.0)
-        if unread:
-            # Only sentences whose partial overlap plus every unread term could beat the
-            # best so far are completed: usually a handful.
-            bar = max(best, _COVERAGE_FLOOR * total) - remaining
-            for number, partial in overlap.items():
-                if partial > bar:
-                    shared = unread & self.sentences[number].terms
-                    completed = partial + math.fsum(weights[t] for t in shared)
-                    if completed > best:
-                        best = completed
-                        bar = max(bar, best - remaining)
-        return best / total
-
-    def add(self, sentence: str, config: NoveltyConfig) -> bool:
-        """Learn a sentence; False when it adds nothing (a copy of a known one)."""
-        features = sentence_features(sentence)
-        if not features.terms or (self.sentences and self.coverage(features) >= config.duplicate):
-            return False
-        number = len(self.sentences)
-        self.sentences.append(features)
-        for term in features.terms:
-            if term_weight(term) >= _INDEXED_WEIGHT:
-                self.index[term].append(number)
-        self.specifics.update(features.specifics)
-        self.terms.update(features.terms)
-        for entity in features.entities:
-            *before, last = entity.split()
-            if before and term_weight(last) >= config.rare_name_weight:
-                rare = {w for w in before if term_weight(w) >= config.rare_name_weight}
-                self.given_names[last].update(rare)
-        for term in features.terms:
-            if (
-                len(term) >= _VARIANT_MIN_LENGTH
-                and term.isalpha()
-                and term_weight(term) >= _VARIANT_WEIGHT
-            ):
-                self._file_variant(term)
-        return True
 
 
 @dataclass(frozen=True, slots=True)

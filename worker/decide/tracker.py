@@ -19,11 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from worker.corroboration import RECENT, RecentDevelopment, new_terms, repeated_development
-from worker.match import MatchConfig, StoryProfile, decide_match, rank
+from worker.decide.knowledge import KnowledgeBase
+from worker.decide.match import MatchConfig, decide_match, rank
+from worker.decide.novelty import NoveltyConfig, article_sentences, assess
+from worker.decide.profile import StoryProfile
+from worker.decide.repeats import RECENT, RecentDevelopment, new_terms, repeated_development
+from worker.decide.surge import ReportVolume, SurgeConfig, publication_day
 from worker.models import Article, Decision, Novelty, Story
-from worker.novelty import KnowledgeBase, NoveltyConfig, article_sentences, assess
-from worker.surge import ReportVolume, SurgeConfig, publication_day
 from worker.utc import as_utc
 
 
@@ -35,7 +37,7 @@ class TrackerConfig:
     novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
     surge: SurgeConfig = field(default_factory=SurgeConfig)
     # "One development, one alert": a report of a development alerted within this window
-    # is recorded on it instead (worker.corroboration); the last `recent_developments`
+    # is recorded on it instead (worker.decide.repeats); the last `recent_developments`
     # of each story are remembered.
     repeat_days: float = RECENT.days
     recent_developments: int = 20
@@ -188,7 +190,7 @@ class Tracker:
         )
 
     def _with_surge(self, story_id: str, day: date, novelty: Novelty) -> Novelty | None:
-        """The novelty made new by a surge of reports on `day` (see worker.surge), or None.
+        """The novelty made new by a surge of reports on `day` (see worker.decide.surge), or None.
         Once a day: a day that already had a development of the story adds nothing."""
         if not novelty.salient or any(
             d.published is not None and publication_day(d.published) == day
@@ -227,7 +229,7 @@ class Tracker:
         added: list[str] = []
         for sentence in sentences:
             if knowledge.add(sentence, self.config.novelty):
-                # Only on-topic sentences teach the matcher (see worker.match): the
+                # Only on-topic sentences teach the matcher (see worker.decide.match): the
                 # gate depends on the profile alone, so add_facts replays it exactly.
                 if profile.relevance(sentence, self.config.match) >= self.config.match.learn_gate:
                     profile.add_text(sentence, learned=True)

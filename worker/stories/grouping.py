@@ -10,7 +10,7 @@ how rare each word is in general English (wordfreq) and how few passages of this
 use it, with an article's opening weighing most.
 
 How paragraphs become stories (numbered because the order matters):
-1. Furniture-delimited blocks (see `worker.cleaning`) are the first cut. Neighbouring
+1. Furniture-delimited blocks (see `worker.stories.cleaning`) are the first cut. Neighbouring
    blocks that share enough words are one article that a gallery or a "Live Briefing"
    box cut in two: they are joined into a *unit*. A unit too small to tell a story of
    its own (a few common words and no name: a sign-off, a blog's one-line intro, a
@@ -39,8 +39,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from worker.cleaning import Paragraph
-from worker.term_space import (
+from worker.stories.cleaning import Paragraph
+from worker.stories.term_space import (
     TermSpace,
     Vector,
     add_normalised,

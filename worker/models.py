@@ -189,9 +189,9 @@ class Novelty:
     # The sentences an alert would quote when something other than novelty makes the
     # article a development (a surge of reports): the least known ones, lead first.
     salient: tuple[str, ...] = ()
-    # The least known lead sentence's coverage (1.0: every lead sentence is known): how
-    # much of what the article leads with the story could already tell.
-    lead_coverage: float = 1.0
+    # The article's lead (title and first substantive sentences that may be quoted): what
+    # it says happened, for judgements about the whole article (a quiet spell's end).
+    lead: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,6 +166,34 @@ class KnowledgeBase:
                         bar = max(bar, best - remaining)
         return best / total
 
+    def retold(self, features: SentenceFeatures, candidates: int = 20) -> float:
+        """Share of the sentence's term weight that two known sentences together hold.
+
+        A retelling merges facts: "An Embraer crashed three kilometres from Aktau while
+        attempting an emergency landing" is half one known sentence and half another,
+        so `coverage` (one sentence) calls it new while the story knows all of it. Exact
+        (every posting is read): for the few sentences the tracker asks about.
+        """
+        weights = {t: term_weight(t) for t in self.spelled_as_known(features.terms)}
+        total = math.fsum(weights.values())
+        if total == 0.0:
+            return 1.0
+        overlap: dict[int, float] = defaultdict(float)
+        for term, weight in weights.items():
+            if weight >= _INDEXED_WEIGHT:
+                for number in self.index.get(term, ()):
+                    overlap[number] += weight
+        best = sorted(overlap, key=lambda n: (-overlap[n], n))[:candidates]
+        if not best:
+            return 0.0
+        terms = frozenset(weights)
+        held = [terms & self.spelled_as_known(self.sentences[n].terms) for n in best]
+        pair = max(
+            (math.fsum(weights[t] for t in held[0] | other) for other in held[1:]),
+            default=math.fsum(weights[t] for t in held[0]),
+        )
+        return pair / total
+
     def add(self, sentence: str, config: Learning) -> bool:
         """Learn a sentence; False when it adds nothing (a copy of a known one)."""
         features = sentence_features(sentence)

@@ -225,7 +225,7 @@ def assess(
         score=round(1.0 - mean_coverage, 4),
         reasons=tuple(reasons),
         salient=salient,
-        lead_coverage=min((a.coverage for a in lead_all if a.quotable), default=1.0),
+        lead=tuple(a.sentence for a in lead_all if a.quotable),
     )
 
 

@@ -63,23 +63,20 @@ class ReportVolume:
             for old in [d for d in self.counts if d < horizon]:
                 del self.counts[old]
 
-    def silent_days(self, day: date, since: date | None) -> int | None:
+    def silent_days(self, day: date, since: date | None = None) -> int | None:
         """Days without a report before `day` (none on `day` either), counted from the
-        story's last report, or from `since` (the day its corpus was known) when it has
-        had none; None when there was a report in that time or nothing to count from."""
+        story's last report, or from `since` (the day its corpus is known as of) when it
+        has had none; None when there was a report in that time or nothing to count from."""
         if self.counts.get(day):
             return None
-        before = [d for d in self.counts if d < day]
-        last = max(before, default=None)
-        if last is None and self.latest is not None and self.latest < day:
-            last = self.latest  # pruned: `latest` is still the last report
-        if last is None:
-            if self.latest is not None:
+        last = max((d for d in self.counts if d < day), default=None)
+        if last is None and self.latest is not None:
+            if self.latest > day:
                 return None  # a late backlog report, older than every counted day
+            last = self.latest  # older days were pruned: `latest` is the last report
+        if last is None:
             last = since
-        if last is None or last >= day:
-            return None
-        return (day - last).days
+        return None if last is None or last >= day else (day - last).days
 
     def usual(self, day: date) -> float:
         """Mean daily reports over the `days` before `day`."""

@@ -26,6 +26,7 @@ from worker.decide.profile import StoryProfile
 from worker.decide.repeats import RECENT, RecentDevelopment, new_terms, repeated_development
 from worker.decide.surge import ReportVolume, SurgeConfig, publication_day
 from worker.models import Article, Decision, Novelty, Story
+from worker.specifics import sentence_features
 from worker.utc import as_utc
 
 
@@ -45,8 +46,9 @@ class TrackerConfig:
     # days without one tells of something that happened, even in words the story knows
     # ("the case is closed", "a report is published"). 0 turns it off.
     quiet_days: int = 10
-    # ... unless the article leads with what the story knows: a lead whose every sentence
-    # is at least this well covered is a rehash (an explainer), however long the silence.
+    # ... unless the article retells the story: a lead whose every sentence is at least
+    # this much told by what the story knows is no news (an explainer, a wire rewrite of
+    # the founding event), however long the silence.
     quiet_lead_known: float = 0.5
 
 
@@ -170,17 +172,22 @@ class Tracker:
         return None
 
     def _after_quiet_spell(
-        self, story_id: str, day: date, cutoff_day: date | None, novelty: Novelty
+        self, story_id: str, day: date, since: date | None, novelty: Novelty
     ) -> Novelty:
-        """The novelty made new by coming after `quiet_days` without a report, else as is."""
-        if (
-            self.config.quiet_days <= 0
-            or not novelty.salient
-            or novelty.lead_coverage >= self.config.quiet_lead_known
-        ):
+        """The novelty made new by coming after `quiet_days` without a report, else as is.
+
+        Not when the article retells the story: when every sentence of its lead is at
+        least `quiet_lead_known` told by two known sentences together (a wire report of
+        the crash itself, with a new official's name and the survivors counted anew).
+        """
+        if self.config.quiet_days <= 0 or not novelty.salient or not novelty.lead:
             return novelty
-        silent = self._volume[story_id].silent_days(day, cutoff_day)
+        silent = self._volume[story_id].silent_days(day, since)
         if silent is None or silent < self.config.quiet_days:
+            return novelty
+        knowledge = self._knowledge[story_id]
+        told = min(knowledge.retold(sentence_features(s)) for s in novelty.lead)
+        if told >= self.config.quiet_lead_known:
             return novelty
         return dataclasses.replace(
             novelty,

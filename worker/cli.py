@@ -107,13 +107,15 @@ def _parser() -> argparse.ArgumentParser:
     cli_ops.register(commands)  # status, alerts list|retry|test, health
 
     evaluate = commands.add_parser(
-        "eval", help="measure story intelligence on every evaluation set (issue 3)"
+        "eval", help="measure story intelligence on the labelled sets, full-set and cross-validated"
     )
     evaluate.add_argument(
         "--data", type=Path, help="evaluation data (default: $STORYWATCH_EVAL_DATA, ../shared/data)"
     )
     evaluate.add_argument(
-        "--sets", default="seed,t17,trec,hamborg", help="comma-separated: seed,t17,trec,hamborg"
+        "--sets",
+        default="seed,t17,t17-one-folder,trec,hamborg",
+        help="comma-separated: seed,t17,t17-one-folder,trec,hamborg",
     )
     evaluate.add_argument(
         "--output-dir", type=Path, help="results folder (default: benchmarks/results)"

@@ -40,6 +40,7 @@ from worker.eval_sets import (
     hamborg_protocol,
     seed_protocol,
     subsample,
+    t17_one_folder_protocol,
     t17_protocol,
     t17_timelines,
 )
@@ -57,10 +58,11 @@ from worker.evaluation import (
 )
 from worker.replay import replay
 
-SET_NAMES = ("seed", "t17", "trec", "hamborg")
+SET_NAMES = ("seed", "t17", "t17-one-folder", "trec", "hamborg")
 RESULT_FILES = {
     "seed": "seed_followups.json",
     "t17": "t17.json",
+    "t17-one-folder": "t17_one_folder_eval.json",
     "trec": "trec_ts.json",
     "hamborg": "hamborg_events.json",
 }
@@ -70,7 +72,7 @@ RESULT_FILES = {
 SWEEP_KNOBS = (("match", "threshold"), ("novelty", "covered"))
 SWEEP_FACTORS = (0.5, 0.67, 0.83, 1.0, 1.17, 1.33, 1.5)
 # Subsampling for sweeps only: a full T17 replay takes minutes, 14 of them would not do.
-SWEEP_STRIDE = {"t17": 8, "trec": 3}
+SWEEP_STRIDE = {"t17": 8, "t17-one-folder": 8, "trec": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,7 @@ def set_available(name: str, data_dir: Path) -> bool:
     paths = {
         "seed": [SEED_FILE],
         "t17": [T17_ARTICLES, T17_TIMELINES],
+        "t17-one-folder": [T17_ARTICLES],
         "hamborg": [HAMBORG_FILE],
     }
     if name == "trec":
@@ -159,6 +162,8 @@ def load_set(name: str, data_dir: Path, corpus_dir: Path) -> LoadedSet:
         return LoadedSet(name, protocol=seed_protocol(data_dir / SEED_FILE, corpus_dir))
     if name == "t17":
         return LoadedSet(name, protocol=t17_protocol(data_dir), timelines=t17_timelines(data_dir))
+    if name == "t17-one-folder":
+        return LoadedSet(name, protocol=t17_one_folder_protocol(data_dir))
     if name == "hamborg":
         return LoadedSet(name, protocol=hamborg_protocol(data_dir))
     if name == "trec":

@@ -89,16 +89,12 @@ def _date_order(row: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _document(row: Mapping[str, Any]) -> CorpusDocument:
-    # The title heads the document like a headline does in the corpus files; the day it
-    # was published is the day a user would have saved it.
+    # The title heads the document like a headline does in the corpus files. Undated, as
+    # the protocol has always handed it (issue 3): a date would make the stream's reports
+    # of the corpus's last day known, and the numbers incomparable with earlier ones.
     title = str(row.get("title") or "").strip()
     text = str(row.get("text") or "")
-    published = parse_published(row.get("published"))
-    return CorpusDocument(
-        name=str(row["id"]),
-        text=f"{title}\n\n{text}" if title else text,
-        saved=published.date() if published else None,
-    )
+    return CorpusDocument(name=str(row["id"]), text=f"{title}\n\n{text}" if title else text)
 
 
 def read_corpus_dir(corpus_dir: Path) -> list[CorpusDocument]:

@@ -36,7 +36,9 @@ _FURNITURE_PHRASES = re.compile(
     r"|(?:^|[(;])\s*(?:additional reporting|reporting|writing|editing|edited|compiled) by\b"
     r"|\bediting by\b|^editor['’]?s note\b|^(?:source|sources|details|photo credit)\s*:"
     r"|\bread more (?:about|on|in)\b"
-    r"|^by (?-i:[A-Z][\w.'’-]+)(?: (?-i:[A-Z][\w.'’-]+)){0,3}(?:,|\s*$)",
+    # "By John Smith" or "By John Smith, Reuters" as the whole line ("By Tuesday, the
+    # rebels had taken Brega" is news).
+    r"|^by (?-i:[A-Z][\w.'’-]+)(?: (?-i:[A-Z][\w.'’-]+)){1,3}(?:,\s*(?-i:[A-Z])[\w &.'’-]{1,40})?$",
     re.IGNORECASE,
 )
 # Captions: a parenthesised photo credit at the end, or "In this photo ..." openings.

@@ -8,7 +8,10 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# The embeddings' torch, pinned to the CPU build first: left to sentence-transformers,
+	# pip would pick a CUDA build of several GB.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[dev,semantic]"
 	touch $@
 
 install: $(BIN)/.installed

@@ -1,4 +1,4 @@
-"""worker.semantic: the review rules, the bounded cache, the switch, and the real model.
+"""worker.decide.semantic: the review rules, the bounded cache, the switch, and the real model.
 
 The rule and cache tests use a tiny deterministic encoder (a bag of keyword axes), so they
 run everywhere. The model tests run only where the semantic extra is installed
@@ -13,12 +13,14 @@ import math
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
-from worker.match import Candidate, MatchConfig
-from worker.models import Match, Story
-from worker.semantic import (
+from tests.conftest import write_config
+from worker.decide.match import Candidate, MatchConfig
+from worker.decide.semantic import (
     Embedder,
     Embedding,
     SemanticConfig,
@@ -29,6 +31,7 @@ from worker.semantic import (
     lead_text,
     load_encoder,
 )
+from worker.models import Match, Story
 
 AXES = ("crash", "plane", "gas", "slovakia", "nato", "sweden", "trial", "cable")
 
@@ -186,7 +189,7 @@ def test_the_switch_off_builds_nothing_and_on_uses_the_encoder_given() -> None:
 
 
 def test_importing_the_module_does_not_import_torch() -> None:
-    code = "import sys, worker.semantic; print('torch' in sys.modules)"
+    code = "import sys, worker.decide.semantic; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -229,3 +232,54 @@ def test_model_places_a_paraphrase_nearer_than_another_topic(real_encoder: objec
         ]
     )
     assert cosine(crash, paraphrase) > cosine(crash, other) + 0.2
+
+
+@needs_model
+def test_a_restarted_worker_restores_the_leads_its_stories_learned(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    """With embeddings on, the story embeddings are state: a worker that restores the
+    tracker from the database (reports joined to their articles) holds the same story
+    vectors as the one that learned them live, so both decide alike."""
+    from tests.test_pipeline import rss  # noqa: PLC0415
+    from worker import pipeline  # noqa: PLC0415
+    from worker.settings import load_settings  # noqa: PLC0415
+
+    base = httpserver.url_for("").rstrip("/")
+    site = Path(__file__).parent / "fixtures" / "site"
+    pages = {
+        "/a": (site / "article-development.html").read_text(encoding="utf-8"),
+        "/b": (site / "article-rehash.html").read_text(encoding="utf-8"),
+    }
+    items = [(f"Report {path}", f"{base}{path}", path, "summary") for path in pages]
+    httpserver.expect_request("/feed.xml").respond_with_data(rss(base, *items))
+    for path, page in pages.items():
+        httpserver.expect_request(path).respond_with_data(page, content_type="text/html")
+    config = write_config(tmp_path, feeds=f'[[feeds]]\nid = "f"\nurl = "{base}/feed.xml"\n')
+    environ = {
+        "STORYWATCH_CONFIG_DIR": str(config),
+        "STORYWATCH_DATA_DIR": str(tmp_path / "var"),
+        "STORYWATCH_ALLOW_PRIVATE_NETWORKS": "true",
+        "STORYWATCH_EMBEDDINGS": "true",
+    }
+    runtime = pipeline.open_runtime(load_settings(environ, dotenv=False))
+    try:
+        pipeline.initialise(runtime)
+        for item_id in pipeline.poll_feed(runtime, "f").new_item_ids:
+            pipeline.process_item(runtime, item_id)
+        with runtime.sessions() as session:
+            live = runtime.trackers.current(session)
+            live_vectors = {s: live._semantic._stories[s].centroid() for s in live.story_ids}  # type: ignore[union-attr]
+            learned = {s: len(live._semantic._stories[s].learned) for s in live.story_ids}  # type: ignore[union-attr]
+        runtime.trackers.invalidate()
+        with runtime.sessions() as session:
+            restored = runtime.trackers.current(session)
+            restored_vectors = {
+                s: restored._semantic._stories[s].centroid()
+                for s in restored.story_ids  # type: ignore[union-attr]
+            }
+    finally:
+        runtime.close()
+    assert sum(learned.values()) == 2  # both reports matched a story and taught it a lead
+    for story_id, vector in live_vectors.items():
+        assert restored_vectors[story_id] == pytest.approx(vector, abs=1e-9)

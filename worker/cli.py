@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -23,7 +24,7 @@ from worker.models import Article, Decision, Story
 from worker.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from worker.decide.tracker import Tracker
+    from worker.decide.tracker import Tracker, TrackerConfig
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,6 +128,11 @@ def _parser() -> argparse.ArgumentParser:
         help="sweep the thresholds and draw PNG plots (needs the `eval` extra)",
     )
     evaluate.add_argument("--corpus", type=Path, help="seed corpus (default: config/corpus)")
+    evaluate.add_argument(
+        "--embeddings",
+        action="store_true",
+        help="decide with sentence embeddings on (default: as STORYWATCH_EMBEDDINGS says)",
+    )
     evaluate.add_argument("--jobs", type=int, default=2, help="processes for threshold sweeps")
     evaluate.set_defaults(handler=_eval)
     return parser
@@ -239,6 +245,15 @@ def _offline_stories(corpus: Path | None) -> list[Story]:
     return stories
 
 
+def _offline_config() -> TrackerConfig:
+    """The default knobs, with embeddings as STORYWATCH_EMBEDDINGS says (as the service)."""
+    from worker.decide.semantic import SemanticConfig  # noqa: PLC0415
+    from worker.decide.tracker import TrackerConfig  # noqa: PLC0415
+    from worker.settings import embeddings_enabled  # noqa: PLC0415
+
+    return TrackerConfig(semantic=SemanticConfig(enabled=embeddings_enabled()))
+
+
 def _story_row(story: Story) -> dict[str, object]:
     """DESIGN §4's fields; `known_as_of` only for a dated story (by its documents'
     `Date:` lines or stories.toml)."""
@@ -281,7 +296,7 @@ def _replay(args: argparse.Namespace, _extra: list[str]) -> int:
         print(f"storywatch: {args.input}: no such file", file=sys.stderr)
         return 2
     # All state lives in this process's memory and dies with it: never the service's DB.
-    tracker = Tracker(_offline_stories(args.corpus))
+    tracker = Tracker(_offline_stories(args.corpus), _offline_config())
     out: TextIO = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
     count = alerts = 0
     try:
@@ -331,6 +346,9 @@ def _eval(args: argparse.Namespace, _extra: list[str]) -> int:
         problems.append("--plots needs matplotlib: pip install 'storywatch[eval]', or --no-plots")
     if problems:
         raise ConfigError(problems)
+    config = _offline_config()
+    if args.embeddings:
+        config = replace(config, semantic=replace(config.semantic, enabled=True))
     run_evaluation(
         data_dir,
         corpus_dir,
@@ -339,6 +357,7 @@ def _eval(args: argparse.Namespace, _extra: list[str]) -> int:
         plots=args.plots,
         jobs=max(1, args.jobs),
         out=sys.stdout,
+        config=config,
     )
     return 0
 
@@ -364,18 +383,20 @@ def _check_tracker(corpus: Path | None) -> tuple[Tracker, str]:
     has nothing to answer from yet."""
     from worker.decide.tracker import Tracker  # noqa: PLC0415
     from worker.pipeline.knowledge import Knowledge, restore_knowledge  # noqa: PLC0415
+    from worker.pipeline.runtime import tracker_config  # noqa: PLC0415
 
     if corpus is not None:
-        return Tracker(_offline_stories(corpus)), f"answering from the corpus only ({corpus})"
+        stories = _offline_stories(corpus)
+        return Tracker(stories, _offline_config()), f"answering from the corpus only ({corpus})"
     settings = load_settings()
-    learned = restore_knowledge(settings.database_url)
+    learned = restore_knowledge(settings.database_url, tracker_config(settings))
     if isinstance(learned, Knowledge):
         return learned.tracker, (
             f"answering from the service database ({learned.database}): "
             f"{learned.stories:,} stories, {learned.learned_facts:,} learned facts, "
             f"{learned.developments:,} developments"
         )
-    return Tracker(_offline_stories(None)), (
+    return Tracker(_offline_stories(None), _offline_config()), (
         f"answering from the corpus only ({settings.corpus_dir}): "
         f"the service database ({learned.database}) {learned.reason}"
     )

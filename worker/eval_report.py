@@ -313,9 +313,11 @@ def run_evaluation(
     plots: bool,
     jobs: int,
     out: TextIO,
+    config: TrackerConfig | None = None,
 ) -> list[SetResult]:
-    """Run the sets in order with the default configuration; print, write JSON and plots."""
-    config = TrackerConfig()
+    """Run the sets in order with one configuration (default: the default one); print,
+    write JSON and plots."""
+    config = config or TrackerConfig()
     results: list[SetResult] = []
     skipped: list[str] = []
     for name in sets:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from worker.decide.tracker import Tracker
@@ -70,7 +71,7 @@ def replay(tracker: Tracker, articles: Iterable[Article]) -> Iterator[dict[str, 
     date seen before it (`Article.seen`), as the service dates it by the poll that saw it.
     """
     clock: datetime | None = None
-    for given in articles:
+    for given in _prepared(tracker, articles):
         article = given if given.when or clock is None else replace(given, seen=clock)
         if given.published is not None and (clock is None or given.published > clock):
             clock = given.published
@@ -84,3 +85,14 @@ def replay(tracker: Tracker, articles: Iterable[Article]) -> Iterator[dict[str, 
             "new_development": decision.new_development,
             "new_facts": list(novelty.new_facts) if novelty and novelty.is_new else [],
         }
+
+
+# With embeddings on, leads are embedded this many articles ahead, in one batch.
+_PREPARE_AHEAD = 256
+
+
+def _prepared(tracker: Tracker, articles: Iterable[Article]) -> Iterator[Article]:
+    iterator = iter(articles)
+    while chunk := list(islice(iterator, _PREPARE_AHEAD)):
+        tracker.prepare(chunk)
+        yield from chunk

@@ -34,6 +34,8 @@ class Settings:
     database_url: str
     redis_url: str | None = field(default=None, repr=False)
     allow_private_networks: bool = False
+    # Sentence embeddings as a second opinion on matching (worker.decide.semantic).
+    embeddings: bool = False
     log_level: str = "INFO"
     log_format: str = "auto"  # auto | console | json
     tick_seconds: float = 15.0  # how often beat looks for due feeds and stalled work
@@ -81,6 +83,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
         "database_url": env.secret("STORYWATCH_DATABASE_URL") or default_db,
         "redis_url": env.secret("STORYWATCH_REDIS_URL") or None,
         "allow_private_networks": env.flag("STORYWATCH_ALLOW_PRIVATE_NETWORKS", default=False),
+        "embeddings": env.flag("STORYWATCH_EMBEDDINGS", default=False),
         "log_level": env.choice(
             "STORYWATCH_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
         ),
@@ -181,3 +184,15 @@ class _EnvReader:
             self._problems.append(f"{name}: must be at least {minimum:g}, got {raw}")
             return default
         return value
+
+
+def embeddings_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """STORYWATCH_EMBEDDINGS alone, for the offline commands that need no other setting;
+    a value that is not a boolean is a ConfigError, as at start."""
+    problems: list[str] = []
+    value = _EnvReader(dict(os.environ if environ is None else environ), problems).flag(
+        "STORYWATCH_EMBEDDINGS", default=False
+    )
+    if problems:
+        raise ConfigError(problems)
+    return value

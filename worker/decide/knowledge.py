@@ -178,8 +178,10 @@ class KnowledgeBase:
         total = math.fsum(weights.values())
         if total == 0.0:
             return 1.0
+        # Sorted: sets iterate in a per-process order, and a sum's last bit must not
+        # depend on it (the result is compared with a threshold).
         overlap: dict[int, float] = defaultdict(float)
-        for term, weight in weights.items():
+        for term, weight in sorted(weights.items()):
             if weight >= _INDEXED_WEIGHT:
                 for number in self.index.get(term, ()):
                     overlap[number] += weight
@@ -188,9 +190,13 @@ class KnowledgeBase:
             return 0.0
         terms = frozenset(weights)
         held = [terms & self.spelled_as_known(self.sentences[n].terms) for n in best]
+
+        def told(shared: frozenset[str]) -> float:
+            return math.fsum(weights[t] for t in sorted(shared))
+
         pair = max(
-            (math.fsum(weights[t] for t in held[0] | other) for other in held[1:]),
-            default=math.fsum(weights[t] for t in held[0]),
+            (told(a | b) for i, a in enumerate(held) for b in held[i + 1 :]),
+            default=told(held[0]),
         )
         return pair / total
 

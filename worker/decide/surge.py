@@ -65,17 +65,13 @@ class ReportVolume:
 
     def silent_days(self, day: date, since: date | None = None) -> int | None:
         """Days without a report before `day` (none on `day` either), counted from the
-        story's last report, or from `since` (the day its corpus is known as of) when it
-        has had none; None when there was a report in that time or nothing to count from."""
-        if self.counts.get(day):
+        story's last report or from `since` (the day its corpus is known as of),
+        whichever is later; None when there was a report in that time, when a later
+        report was already counted (a late backlog report ends no silence), or when
+        there is nothing to count from."""
+        if self.counts.get(day) or (self.latest is not None and day < self.latest):
             return None
-        last = max((d for d in self.counts if d < day), default=None)
-        if last is None and self.latest is not None:
-            if self.latest > day:
-                return None  # a late backlog report, older than every counted day
-            last = self.latest  # older days were pruned: `latest` is the last report
-        if last is None:
-            last = since
+        last = max((d for d in (self.latest, since) if d is not None), default=None)
         return None if last is None or last >= day else (day - last).days
 
     def usual(self, day: date) -> float:

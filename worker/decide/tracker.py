@@ -246,8 +246,10 @@ class Tracker:
         self.add_report(story_id, article.when)
         self.add_lead(story_id, article.title, article.text)
         if decision.new_development:
+            # Dated as its report was counted (an undated one by when it was seen), so
+            # the day's later reports find it (pipeline restores the same date).
             self.add_development(
-                story_id, article.id, decision.specifics, article.published, surge=decision.surge
+                story_id, article.id, decision.specifics, article.when, surge=decision.surge
             )
         sentences = article_sentences(article.title, article.text)
         return self._learn_sentences(story_id, sentences)

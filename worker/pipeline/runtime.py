@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import ColumnElement, Engine, and_, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from worker.decide.semantic import SemanticConfig
@@ -142,6 +142,17 @@ class TrackerCache:
     def _sync_developments(self, session: Session, tracker: Tracker) -> None:
         """Developments other workers recorded, so this one recognises reports of them.
         Per-story cursors for the reason facts have them; the tracker keeps the latest."""
+        # Dated as the tracker dated it (Tracker.learn): by its report, which holds the
+        # article's date, or when it was first seen for an undated one.
+        counted = (
+            select(StoryReport.published)
+            .where(
+                StoryReport.article_id == Development.article_id,
+                StoryReport.story_id == Development.story_id,
+            )
+            .limit(1)
+            .scalar_subquery()
+        )
         rows = session.execute(
             select(
                 Development.id,
@@ -149,7 +160,7 @@ class TrackerCache:
                 Development.article_id,
                 Development.specifics,
                 Development.surge,
-                Article.published,
+                func.coalesce(Article.published, counted, type_=Article.published.type),
             )
             .join(Article, Article.id == Development.article_id)
             .where(_after(Development.story_id, Development.id, self._development_cursors))

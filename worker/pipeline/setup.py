@@ -19,7 +19,12 @@ from worker.config_files import read_corpus
 from worker.errors import ConfigError
 from worker.logs import get_logger
 from worker.models import CorpusDocument, FeedConfig, Story, StoryRule
-from worker.pipeline.runtime import STORIES_VERSION_KEY, Runtime, story_to_json
+from worker.pipeline.runtime import (
+    STORIES_VERSION_KEY,
+    Runtime,
+    story_from_json,
+    story_to_json,
+)
 from worker.settings import Settings
 from worker.store.engine import transaction
 from worker.store.schema import Feed, Meta, StoryFact, StoryReport, StoryRow
@@ -120,17 +125,25 @@ def initialise(runtime: Runtime) -> list[Story]:
     """Feeds and stories from the configuration into the database; returns the stories."""
     settings = runtime.settings
     documents = read_corpus(settings.corpus_dir)
-    # An undated story is known as of the moment its corpus was loaded: the first poll of
-    # a feed's backlog teaches it what the user already knew instead of flooding them.
-    # Written only when the corpus changed (the fingerprint ignores this instant), so a
-    # restart keeps the first load's date.
+    # An undated story is known as of the moment its corpus was first loaded: the first
+    # poll of a feed's backlog teaches it what the user already knew instead of flooding
+    # them. A story that survives an edit of the corpus keeps that moment (reports seen
+    # since were news); stories are written only when the corpus changed (the
+    # fingerprint ignores this instant), so a restart keeps it too.
     loaded_at = runtime.clock()
-    stories = [
-        story if story.known_as_of else replace(story, known_as_of=loaded_at)
-        for story in configured_stories(settings, documents)
-    ]
+    stories = configured_stories(settings, documents)
     fingerprint = corpus_fingerprint(documents, settings.story_rules, settings.known_as_of)
     with transaction(runtime.sessions) as session:
+        first_known = {
+            row.id: story_from_json(row.data).known_as_of
+            for row in session.scalars(select(StoryRow))
+        }
+        stories = [
+            story
+            if story.known_as_of
+            else replace(story, known_as_of=first_known.get(story.id) or loaded_at)
+            for story in stories
+        ]
         sync_feeds(session, settings.feeds)
         rebuilt = sync_stories(session, stories, fingerprint)
     runtime.trackers.invalidate()

@@ -32,13 +32,18 @@ _FURNITURE_PHRASES = re.compile(
     r"click here|follow .{0,40}coverage|this (?:story|article) has been (?:corrected|updated)"
     r"|all rights reserved|©|copyright|https?://|www\.|contributed to this report"
     r"|^with reporting by|^\w+(?: and \w+)? reported from"
-    # Bylines and wire credits: who wrote or edited the report, never what happened.
-    r"|(?:^|[(;])\s*(?:additional reporting|reporting|writing|editing|edited|compiled) by\b"
-    r"|\bediting by\b|^editor['’]?s note\b|^(?:source|sources|details|photo credit)\s*:"
+    # Bylines and wire credits: who wrote or edited the report, never what happened. A
+    # credit is a whole line, or in parentheses ("Gene editing by Chinese scientists ...",
+    # "reporting by local media says 40 died" are news).
+    r"|^\(?\s*(?:additional reporting|reporting|writing|editing|edited|compiled) by"
+    r" (?-i:[A-Z])[^.()]{0,80}\)?\.?$"
+    r"|\([^()]*\b(?:additional reporting|reporting|writing|editing) by (?-i:[A-Z])[^()]*\)"
+    r"|^editor['’]?s note\b|^(?:source|photo credit)\s*:[^.]{0,80}$"
     r"|\bread more (?:about|on|in)\b"
     # "By John Smith" or "By John Smith, Reuters" as the whole line ("By Tuesday, the
     # rebels had taken Brega" is news).
-    r"|^by (?-i:[A-Z][\w.'’-]+)(?: (?-i:[A-Z][\w.'’-]+)){1,3}(?:,\s*(?-i:[A-Z])[\w &.'’-]{1,40})?$",
+    r"|^by (?-i:[A-Z][\w.'’-]+)(?: (?-i:[A-Z][\w.'’-]+)){1,3}"
+    r"(?:,\s*(?-i:[A-Z])[\w&.'’-]*(?:\s+(?-i:[A-Z])[\w&.'’-]*){0,3})?$",
     re.IGNORECASE,
 )
 # Captions: a parenthesised photo credit at the end, or "In this photo ..." openings.

@@ -5,11 +5,11 @@ BIN := $(VENV)/bin
 
 .PHONY: run test lint install clean
 
+# torch is pinned to the CPU build and installed first: left to sentence-transformers (the
+# `semantic` extra, for STORYWATCH_EMBEDDINGS), pip would pick a CUDA build of several GB.
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# The embeddings' torch, pinned to the CPU build first: left to sentence-transformers,
-	# pip would pick a CUDA build of several GB.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e ".[dev,semantic]"
 	touch $@

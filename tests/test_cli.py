@@ -260,3 +260,24 @@ def test_check_with_a_database_that_has_no_stories_yet_answers_from_the_corpus(
     )
     assert result.stdout.startswith("answering from the corpus only (")
     assert "decision: NEW DEVELOPMENT" in result.stdout
+
+
+def test_check_dates_an_undated_article_by_now_as_the_service_would(tmp_path: Path) -> None:
+    """A corpus saved "in the future" knows everything published until then: an undated
+    article checked now is known to it (the service dates it by the poll that saw it)."""
+    import shutil  # noqa: PLC0415
+
+    corpus = tmp_path / "corpus"
+    story = corpus / "azal-crash"
+    story.mkdir(parents=True)
+    original = next(p for p in SEED_CORPUS.glob("004_*.txt"))
+    text = original.read_text(encoding="utf-8").split("\n", 2)[2]  # without its Date: line
+    (story / "crash.txt").write_text("Date: 2099-01-01\n\n" + text, encoding="utf-8")
+    shutil.copy(REPO / "tests" / "fixtures" / "site" / "article-development.html", tmp_path)
+    page = tmp_path / "article-development.html"
+    undated = page.read_text(encoding="utf-8").replace("article:published_time", "x-removed")
+    page.write_text(undated, encoding="utf-8")
+    result = storywatch("check", str(page), "--corpus", str(corpus), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "azal-crash" in result.stdout
+    assert "known_as_of (2099-01-01" in result.stdout, result.stdout

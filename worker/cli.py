@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -372,6 +373,9 @@ def _check(args: argparse.Namespace, _extra: list[str]) -> int:
         return 2
     tracker, knowledge = _check_tracker(args.corpus)
     print(knowledge)
+    if article.published is None:
+        # As the service dates an undated report: by when it is seen, now.
+        article = replace(article, seen=datetime.now(UTC))
     decision = tracker.decide(article)
     _explain(article, decision, tracker)
     return 0

@@ -97,15 +97,10 @@ def _document(row: Mapping[str, Any]) -> CorpusDocument:
     return CorpusDocument(name=str(row["id"]), text=f"{title}\n\n{text}" if title else text)
 
 
-def read_corpus_dir(corpus_dir: Path) -> list[CorpusDocument]:
-    """The corpus as the service reads it (`Date:` lines, story folders)."""
-    return read_corpus(corpus_dir)
-
-
 def seed_protocol(path: Path, corpus_dir: Path) -> TrackingProtocol:
     """seed-followups/dev.jsonl (`path`) in file order against the corpus's stories."""
     rows = list(read_jsonl(path))
-    stories = build_stories(read_corpus_dir(corpus_dir))
+    stories = build_stories(read_corpus(corpus_dir))
     gold = tuple(
         GoldItem(str(r["id"]), r.get("story"), str(r["label"]), tuple(r.get("developments") or ()))
         for r in rows

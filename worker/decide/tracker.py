@@ -210,12 +210,7 @@ class Tracker:
         told = min(knowledge.retold(sentence_features(s)) for s in novelty.lead)
         if told >= self.config.quiet_lead_known:
             return novelty
-        return dataclasses.replace(
-            novelty,
-            is_new=True,
-            new_facts=novelty.salient,
-            reasons=(*novelty.reasons, f"first report in {silent} days"),
-        )
+        return _made_new(novelty, f"first report in {silent} days")
 
     def _with_surge(self, story_id: str, day: date, novelty: Novelty) -> Novelty | None:
         """The novelty made new by a surge of reports on `day` (see worker.decide.surge), or None.
@@ -229,12 +224,8 @@ class Tracker:
         if surge is None:
             return None
         reports, usual = surge
-        reason = f"surge: {reports} reports on {day.isoformat()} against {usual:.1f} a day"
-        return dataclasses.replace(
-            novelty,
-            is_new=True,
-            new_facts=novelty.salient,
-            reasons=(*novelty.reasons, reason),
+        return _made_new(
+            novelty, f"surge: {reports} reports on {day.isoformat()} against {usual:.1f} a day"
         )
 
     def learn(self, article: Article, decision: Decision) -> tuple[str, ...]:
@@ -266,3 +257,11 @@ class Tracker:
                     profile.add_text(sentence, learned=True)
                 added.append(sentence)
         return tuple(added)
+
+
+def _made_new(novelty: Novelty, reason: str) -> Novelty:
+    """Novelty turned into a development by something other than new facts (a surge, a
+    quiet spell's end): the alert quotes the article's salient sentences."""
+    return dataclasses.replace(
+        novelty, is_new=True, new_facts=novelty.salient, reasons=(*novelty.reasons, reason)
+    )

@@ -132,6 +132,7 @@ def test_cross_validation_reports_a_fold_per_story_with_knobs_chosen_elsewhere()
     cv = cross_validate(protocol)
     stories = {g.story for g in protocol.gold if g.story}
     assert {fold.story for fold in cv.folds} == stories
-    assert cv.settings == 9
-    assert all(set(fold.chosen) == {"match.threshold", "novelty.covered"} for fold in cv.folds)
+    assert cv.settings == 27
+    knobs = {"match.threshold", "novelty.covered", "quiet_days"}
+    assert all(set(fold.chosen) == knobs for fold in cv.folds)
     assert 0.0 <= cv.development.precision <= 1.0 and cv.development.relevant > 0

@@ -6,11 +6,14 @@ STORYWATCH_TEST_REQUIRE_SERVICES=1 (set by .ci/run), where they fail instead.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import redis
@@ -19,6 +22,18 @@ from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_CORPUS = REPO / "config" / "corpus"
+
+
+def load_script(path: Path) -> ModuleType:
+    """A benchmark script imported as a module (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    return module
+
+
 REDIS_URL = os.environ.get("STORYWATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 POSTGRES_URL = os.environ.get(
     "STORYWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -1,14 +1,12 @@
 """benchmarks/quality/seed_headroom.py: where developments are lost, and signal separation."""
 
-import importlib.util
 import json
 import subprocess
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import ModuleType
 
-from tests.conftest import REPO, SEED_CORPUS
+from tests.conftest import REPO, SEED_CORPUS, load_script
 from worker.evaluation import GoldItem
 from worker.models import Article, Story
 
@@ -16,26 +14,13 @@ SCRIPT = REPO / "benchmarks" / "quality" / "seed_headroom.py"
 DATA = Path(__file__).parent / "fixtures" / "eval"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("seed_headroom", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-headroom = _load()
+headroom = load_script(SCRIPT)
 
 
 def test_event_dates_resolve_against_the_publication_day() -> None:
     published = date(2025, 1, 9)  # a Thursday
-    assert headroom.event_dates("On Wednesday, the airline said", published) == [
-        date(2025, 1, 8)
-    ]
-    assert headroom.event_dates("The crash on Dec. 25 killed 38", published) == [
-        date(2024, 12, 25)
-    ]
+    assert headroom.event_dates("On Wednesday, the airline said", published) == [date(2025, 1, 8)]
+    assert headroom.event_dates("The crash on Dec. 25 killed 38", published) == [date(2024, 12, 25)]
     assert headroom.event_dates("It closed on 9 January and reopened today", published) == [
         date(2025, 1, 9),
         date(2025, 1, 9),

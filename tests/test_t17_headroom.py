@@ -1,32 +1,21 @@
 """benchmarks/quality/t17_headroom.py: day rules and ceilings scored on a replay."""
 
-import importlib.util
 import json
 import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from tests.conftest import REPO
+from tests.conftest import REPO, load_script
 from worker.models import Article
 
 SCRIPT = REPO / "benchmarks" / "quality" / "t17_headroom.py"
 DATA = Path(__file__).parent / "fixtures" / "eval"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("t17_headroom", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
-
-
-headroom = _load()
+headroom = load_script(SCRIPT)
 
 
 def _article(number: int, day: int) -> Article:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker.alerts import alert_id
+from worker.alerts.payloads import alert_id
 from worker.models import AlertContent
 from worker.pipeline.delivery import alert_to_json
 from worker.pipeline.runtime import Runtime

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from worker.alerts import (
+from worker.alerts.payloads import (
     SLACK_HEADER_MAX,
     SLACK_MAX_BLOCKS,
     SLACK_TEXT_MAX,

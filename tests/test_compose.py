@@ -133,7 +133,7 @@ def test_flower_is_published_on_loopback_port_5555() -> None:
 
 def test_commands_are_storywatch_or_celery_with_the_app_module() -> None:
     scripts = PYPROJECT["project"]["scripts"]
-    assert scripts["storywatch"] == "worker.cli:main"
+    assert scripts["storywatch"] == "worker.cli.main:main"
     for name in APP_SERVICES:
         command = SERVICES[name]["command"]
         assert isinstance(command, list), f"{name}: exec form, so signals reach the process"
@@ -158,9 +158,9 @@ def test_flower_is_installed_in_the_image() -> None:
 
 
 def test_storywatch_subcommands_exist() -> None:
-    """Each `storywatch X` used by a service answers `--help` (needs worker/cli.py)."""
-    if importlib.util.find_spec("worker.cli") is None:
-        pytest.skip("worker/cli.py is not written yet")
+    """Each `storywatch X` used by a service answers `--help` (needs worker/cli/main.py)."""
+    if importlib.util.find_spec("worker.cli.main") is None:
+        pytest.skip("worker/cli/main.py is not written yet")
     used = {
         SERVICES[n]["command"][1] for n in APP_SERVICES if SERVICES[n]["command"][0] == "storywatch"
     }

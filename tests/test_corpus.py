@@ -7,7 +7,8 @@ import pytest
 from worker.config_files import load_story_rules, read_corpus
 from worker.errors import ConfigError
 from worker.models import CorpusDocument, Story, StoryRule
-from worker.stories.corpus import apply_rules, build_stories, clean_document, story_from_documents
+from worker.stories.cleaning import clean_paragraphs
+from worker.stories.corpus import apply_rules, build_stories, story_from_documents
 
 CORPUS = Path(__file__).resolve().parents[1] / "config" / "corpus"
 CORPUS2 = Path(__file__).resolve().parent / "fixtures" / "corpus2"
@@ -18,13 +19,17 @@ def _read(folder, reverse=False):
     return documents[::-1] if reverse else documents
 
 
+def _cleaned(text: str) -> list[str]:
+    return [p.text for p in clean_paragraphs(CorpusDocument(name="doc.txt", text=text))]
+
+
 @pytest.fixture(scope="module")
 def stories():
     documents = read_corpus(CORPUS)
     return build_stories(documents)
 
 
-def test_clean_document_drops_captions_repeats_and_furniture():
+def test_cleaning_drops_captions_repeats_and_furniture():
     text = "\n".join(
         [
             "The plane crashed near Aktau on Wednesday, killing 38 people.",
@@ -39,14 +44,14 @@ def test_clean_document_drops_captions_repeats_and_furniture():
             "Investigators said the black boxes were recovered on Thursday.",
         ]
     )
-    assert clean_document(text) == [
+    assert _cleaned(text) == [
         "The plane crashed near Aktau on Wednesday, killing 38 people.",
         "Investigators said the black boxes were recovered on Thursday.",
     ]
 
 
-def test_clean_document_keeps_headlines():
-    assert clean_document(
+def test_cleaning_keeps_headlines():
+    assert _cleaned(
         "OpsLens\n\nTajikistan Buys Presidential Plane From Mexico For $92 Million\n\nSource link"
     ) == ["Tajikistan Buys Presidential Plane From Mexico For $92 Million"]
 

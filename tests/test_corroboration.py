@@ -22,12 +22,13 @@ from werkzeug import Request, Response
 from tests.conftest import write_config
 from tests.service import service_env, start, stop, wait_until
 from tests.surge_reports import SURGE_REPORTS
-from worker import ops, pipeline
+from worker import pipeline
 from worker.decide.repeats import RecentDevelopment, new_terms, repeated_development
 from worker.settings import load_settings
+from worker.store import alerts as store_alerts
 from worker.store import schema
 from worker.store.engine import transaction
-from worker.text import content_terms
+from worker.text.terms import content_terms
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RSS_ITEM = "<item><title>{t}</title><link>{link}</link><guid>{g}</guid></item>"
@@ -115,7 +116,7 @@ def test_ten_outlets_make_one_alert_with_nine_sources_recorded(
                 )
             ).all()
         )
-        listing = ops.list_alerts(session)
+        listing = store_alerts.list_alerts(session)
     runtime.close()
     assert len(listing) == 1, [(a.story_id, a.article_title) for a in listing]
     [listed] = listing

@@ -17,10 +17,10 @@ import pytest
 from tests.conftest import write_config
 from worker import pipeline
 from worker.config_files import read_corpus
+from worker.decide.replay import replay
 from worker.decide.tracker import Tracker
 from worker.errors import ConfigError
 from worker.models import Article
-from worker.replay import replay
 from worker.settings import load_settings
 from worker.stories.corpus import build_stories
 from worker.stories.documents import corpus_document

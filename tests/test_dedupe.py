@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.dedupe import (
+from worker.articles.dedupe import (
     DEFAULT_BANDS,
     estimated_containment,
     estimated_jaccard,

@@ -21,13 +21,13 @@ from werkzeug import Request, Response
 from tests.conftest import write_config
 from tests.outbox import add_alerts
 from worker import pipeline
+from worker.delivery.throttle import FAILURES_TO_OPEN
 from worker.models import DeliveryOutcome
 from worker.pipeline.delivery import _update_circuit, lease_for
 from worker.pipeline.runtime import Runtime
 from worker.settings import load_settings
 from worker.store import schema
 from worker.store.engine import make_engine, make_sessions, migrate, transaction
-from worker.throttle import FAILURES_TO_OPEN
 
 
 def make_runtime(tmp_path: Path, destinations: str, **env: str) -> Runtime:

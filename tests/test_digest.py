@@ -18,8 +18,8 @@ from standardwebhooks import Webhook
 from tests.conftest import write_config
 from tests.outbox import add_alerts
 from worker import pipeline
-from worker.alerts import slack_payload
-from worker.digest import digest_as_alert, next_digest_time
+from worker.alerts.digest import digest_as_alert, next_digest_time
+from worker.alerts.payloads import slack_payload
 from worker.pipeline.runtime import Runtime
 from worker.settings import Settings, load_settings
 from worker.store import schema
@@ -157,7 +157,7 @@ def test_a_failed_digest_is_retried_with_every_alert_in_it(
 
 
 def test_a_readable_digest_names_each_story_and_fact() -> None:
-    from worker.alerts import sample_alert  # noqa: PLC0415
+    from worker.alerts.payloads import sample_alert  # noqa: PLC0415
 
     alerts = [sample_alert(), sample_alert()]
     digest = digest_as_alert(alerts, datetime.now(UTC))
@@ -201,7 +201,7 @@ def test_an_unforeseen_error_while_sending_a_digest_is_a_failed_attempt(
     def library_bug(*_: object, **__: object) -> None:
         raise RuntimeError("signing library bug")
 
-    monkeypatch.setattr("worker.digest.post_signed", library_bug)
+    monkeypatch.setattr("worker.delivery.digest.post_signed", library_bug)
     ids = add_alerts(digest_runtime, 2, "daily")
     summary = pipeline.deliver_alert(digest_runtime, ids[0])
     assert summary.failed == 1

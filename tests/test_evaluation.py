@@ -1,7 +1,7 @@
 """Metrics of DESIGN §5 on small hand-made streams."""
 # ruff: noqa: E501  (fixture sentences are quoted whole, as news text reads)
 
-from worker.evaluation import GoldItem, SystemItem, development_scores, map_stories, tracking_scores
+from storyeval.metrics import GoldItem, SystemItem, development_scores, map_stories, tracking_scores
 
 GOLD = [
     GoldItem("1", "crash", "new_development", ("d1",)),

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from worker.evaluation import (
+from storyeval.metrics import (
     Emission,
     GoldItem,
     Scores,

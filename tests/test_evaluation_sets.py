@@ -4,10 +4,8 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from tests.conftest import SEED_CORPUS
-from worker.decide.tracker import TrackerConfig
-from worker.eval_harness import LoadedSet, evaluate, knob_default, swept_config
-from worker.eval_sets import (
+from storyeval.harness import LoadedSet, evaluate
+from storyeval.sets import (
     T17_TRACKED,
     hamborg_protocol,
     seed_protocol,
@@ -16,7 +14,10 @@ from worker.eval_sets import (
     t17_protocol,
     t17_timelines,
 )
-from worker.eval_trec import read_year
+from storyeval.sweep import knob_default, swept_config
+from storyeval.trec import read_year
+from tests.conftest import SEED_CORPUS
+from worker.decide.tracker import TrackerConfig
 
 DATA = Path(__file__).parent / "fixtures" / "eval"
 

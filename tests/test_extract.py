@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from worker.articles.extract import decode_html, extract_page, parse_page_date
 from worker.errors import ExtractionError
-from worker.extract import decode_html, extract_page, parse_page_date, text_from_summary
 from worker.models import Page
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
@@ -106,12 +106,6 @@ def test_empty_or_non_html_input_raises_extraction_error(html: str | bytes):
 )
 def test_parse_page_date_gives_aware_utc(value: str | None, expected: datetime | None):
     assert parse_page_date(value) == expected
-
-
-def test_text_from_summary_strips_html_and_refuses_teasers():
-    assert text_from_summary("<p>Talks ran <b>late</b>.</p>") == "Talks ran late."
-    assert text_from_summary("<p>Short</p>", min_chars=50) is None
-    assert text_from_summary(None) is None
 
 
 @pytest.mark.parametrize("stated", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"])

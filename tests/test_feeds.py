@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from worker.errors import FeedParseError
-from worker.feeds import MAX_KEY_LENGTH, html_to_text, item_key, parse_feed
+from worker.feeds.parse import MAX_KEY_LENGTH, item_key, parse_feed
+from worker.text.html import html_to_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker.logs import redact_secrets, register_secrets
+from worker.observe.logs import redact_secrets, register_secrets
 
 
 def test_secret_keys_and_values_are_masked() -> None:

@@ -22,8 +22,9 @@ from pytest_httpserver import HTTPServer
 
 from tests.conftest import REPO
 from tests.test_ops import Service, build_service
-from worker import metrics, metrics_env
-from worker.ops import reader_sessions
+from worker.observe import metrics, metrics_env
+from worker.observe import server as metrics_server
+from worker.store.ops import reader_sessions
 
 
 @pytest.fixture
@@ -42,8 +43,8 @@ def receiver() -> Iterator[HTTPServer]:
 
 
 @pytest.fixture
-def server(service: Service) -> Iterator[metrics.MetricsServer]:
-    running = metrics.serve_metrics(service.runtime.settings, host="127.0.0.1", port=0)
+def server(service: Service) -> Iterator[metrics_server.MetricsServer]:
+    running = metrics_server.serve_metrics(service.runtime.settings, host="127.0.0.1", port=0)
     yield running
     running.close()
 
@@ -60,7 +61,7 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def test_metrics_show_the_failing_feed_and_the_dead_destination(
-    server: metrics.MetricsServer,
+    server: metrics_server.MetricsServer,
 ) -> None:
     samples = scrape(server.url("/metrics"))
     assert samples[("storywatch_store_up", ())] == 1
@@ -79,7 +80,7 @@ def test_metrics_show_the_failing_feed_and_the_dead_destination(
 
 
 def test_pipeline_counters_and_stage_latencies_are_exposed(
-    server: metrics.MetricsServer,
+    server: metrics_server.MetricsServer,
 ) -> None:
     before = scrape(server.url()).get(("storywatch_polls_total", (("outcome", "error"),)), 0.0)
     metrics.count_poll("error")
@@ -102,7 +103,7 @@ def test_pipeline_counters_and_stage_latencies_are_exposed(
         pass
 
 
-def test_healthz_is_200_when_the_database_answers(server: metrics.MetricsServer) -> None:
+def test_healthz_is_200_when_the_database_answers(server: metrics_server.MetricsServer) -> None:
     response = httpx.get(server.url("/healthz"), timeout=10)
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
@@ -110,7 +111,7 @@ def test_healthz_is_200_when_the_database_answers(server: metrics.MetricsServer)
 
 def test_healthz_is_503_when_redis_does_not_answer(service: Service) -> None:
     settings = replace(service.runtime.settings, redis_url="redis://127.0.0.1:9/0")
-    running = metrics.serve_metrics(settings, host="127.0.0.1", port=0)
+    running = metrics_server.serve_metrics(settings, host="127.0.0.1", port=0)
     try:
         response = httpx.get(running.url("/healthz"), timeout=10)
     finally:
@@ -126,18 +127,18 @@ def test_an_unreadable_database_is_a_gauge_and_a_503_not_a_crash(tmp_path: Path)
     sessions = reader_sessions(f"sqlite:///{tmp_path / 'db'}")
     registry = metrics.build_registry(sessions)
     assert registry.get_sample_value("storywatch_store_up") == 0
-    health = metrics.check_health(sessions, None)
+    health = metrics_server.check_health(sessions, None)
     assert not health.ok and health.checks["database"].startswith("OperationalError")
 
 
 def test_start_metrics_server_honours_port_zero(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(metrics, "_started", {})
+    monkeypatch.setattr(metrics_server, "_started", {})
     monkeypatch.setenv(metrics_env.PORT_ENV, "0")
-    assert metrics.start_metrics_server(service.runtime) is None
+    assert metrics_server.start_metrics_server(service.runtime) is None
     monkeypatch.setenv(metrics_env.PORT_ENV, "nope")
-    assert metrics.start_metrics_server(service.runtime) is None  # once per process
+    assert metrics_server.start_metrics_server(service.runtime) is None  # once per process
 
 
 def test_metrics_port_setting() -> None:
@@ -151,12 +152,12 @@ def test_metrics_port_setting() -> None:
 # prometheus_client loads, fork pool-like children that count, and scrape in the parent.
 MULTIPROCESS_SCRIPT = """
 import multiprocessing, os, sys
-from worker import metrics_env
+from worker.observe import metrics_env
 environ = os.environ
 path = metrics_env.prepare_multiprocess(environ)
 assert path is not None and environ["PROMETHEUS_MULTIPROC_DIR"] == str(path)
-from worker import metrics
-from worker.ops import reader_sessions
+from worker.observe import metrics
+from worker.store.ops import reader_sessions
 
 def child(n):
     for _ in range(n):
@@ -202,7 +203,7 @@ def test_prepare_multiprocess_wipes_an_operator_directory_and_knows_when_too_lat
     assert metrics_env.prepare_multiprocess({metrics_env.PORT_ENV: "0"}) is None
 
 
-def test_health_body_is_json(server: metrics.MetricsServer) -> None:
+def test_health_body_is_json(server: metrics_server.MetricsServer) -> None:
     response = httpx.get(server.url("/healthz"), timeout=10)
     assert response.headers["content-type"] == "application/json"
     assert json.loads(response.content)["status"] == "ok"

@@ -22,7 +22,6 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from worker import guard, net
 from worker.errors import (
     BlockedAddressError,
     PermanentFetchError,
@@ -30,8 +29,9 @@ from worker.errors import (
     TransientFetchError,
     is_transient,
 )
-from worker.guard import address_block_reason
-from worker.net import FetchPolicy, GuardedClient, _decode_bounded, parse_retry_after
+from worker.fetch import guard, net
+from worker.fetch.guard import address_block_reason
+from worker.fetch.net import FetchPolicy, GuardedClient, _decode_bounded, parse_retry_after
 
 LOCAL = FetchPolicy(allow_private_networks=True)
 

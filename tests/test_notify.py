@@ -26,15 +26,17 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from werkzeug import Request, Response
 
 from tests.conftest import REPO
-from worker.alerts import alert_id, jsonl_record, slack_payload, webhook_payload
-from worker.models import AlertContent, DeliveryOutcome, DestinationConfig
-from worker.notify import classify_status, deliver, redact_url
-from worker.retry_policy import (
+from worker.alerts.payloads import alert_id, jsonl_record, slack_payload, webhook_payload
+from worker.delivery.common import redact_url
+from worker.delivery.http import classify_status
+from worker.delivery.notify import deliver
+from worker.delivery.retry_policy import (
     BASE_DELAY_SECONDS,
     MAX_ATTEMPTS,
     MAX_DELAY_SECONDS,
     next_attempt_delay,
 )
+from worker.models import AlertContent, DeliveryOutcome, DestinationConfig
 
 SECRET = "whsec_" + base64.b64encode(b"storywatch-test-signing-key-32by").decode()
 SLACK_TOKEN_PATH = "/services/T0001/B0002/s3cr3tSlackT0ken"
@@ -362,8 +364,8 @@ def test_a_jsonl_append_that_fails_part_way_is_undone(tmp_path: Path) -> None:
     script = f"""
 import dataclasses, resource, signal
 import httpx
-from worker.alerts import sample_alert
-from worker.digest import deliver_digest
+from worker.alerts.payloads import sample_alert
+from worker.delivery.digest import deliver_digest
 from worker.models import DestinationConfig
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
 alerts = [dataclasses.replace(sample_alert(), id=f"alrt_{{n}}") for n in range(2)]

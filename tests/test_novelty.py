@@ -4,7 +4,7 @@
 import pytest
 
 from worker.decide.novelty import NoveltyConfig, assess, assess_sentence, known_from
-from worker.specifics import sentence_features
+from worker.text.specifics import sentence_features
 
 FACTS = [
     "An Azerbaijan Airlines Embraer 190 crashed near Aktau in Kazakhstan, killing 38 of 67 people on board.",
@@ -169,9 +169,9 @@ def test_furniture_before_the_lead_does_not_push_the_development_out_of_it() -> 
     leads with its news: short fragments take no lead slot."""
     from pathlib import Path  # noqa: PLC0415
 
+    from worker.articles.extract import extract_page  # noqa: PLC0415
     from worker.config_files import read_corpus  # noqa: PLC0415
     from worker.decide.tracker import Tracker  # noqa: PLC0415
-    from worker.extract import extract_page  # noqa: PLC0415
     from worker.models import Article  # noqa: PLC0415
     from worker.stories.corpus import build_stories  # noqa: PLC0415
 

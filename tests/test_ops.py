@@ -26,9 +26,10 @@ from standardwebhooks import Webhook
 from werkzeug import Request, Response
 
 from tests.conftest import REPO, write_config
-from worker import ops, pipeline
+from worker import pipeline
 from worker.pipeline.runtime import Runtime
 from worker.settings import load_settings
+from worker.store import ops
 from worker.store.engine import transaction
 from worker.store.schema import Delivery
 
@@ -41,7 +42,7 @@ RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>Local</title>
 # The operator commands as `storywatch` will dispatch them once cli.py registers them.
 ENTRY = (
     "import argparse, sys\n"
-    "from worker import cli_ops\n"
+    "from worker.cli import ops as cli_ops\n"
     "parser = argparse.ArgumentParser(prog='storywatch')\n"
     "cli_ops.register(parser.add_subparsers(dest='command', required=True))\n"
     "args = parser.parse_args(sys.argv[1:])\n"

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from storyeval.cv import cross_validate, folds_of
+from storyeval.metrics import GoldItem
+from storyeval.sets import seed_protocol
 from tests.conftest import SEED_CORPUS
 from worker.config_files import read_corpus
 from worker.decide.novelty import NoveltyConfig, assess, known_from
 from worker.decide.surge import ReportVolume
 from worker.decide.tracker import Tracker, TrackerConfig
-from worker.eval_cv import cross_validate, folds_of
-from worker.eval_sets import seed_protocol
-from worker.evaluation import GoldItem
 from worker.models import Article
 from worker.stories.corpus import build_stories
 

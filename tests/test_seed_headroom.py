@@ -6,8 +6,8 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from storyeval.metrics import GoldItem
 from tests.conftest import REPO, SEED_CORPUS, load_script
-from worker.evaluation import GoldItem
 from worker.models import Article, Story
 
 SCRIPT = REPO / "benchmarks" / "quality" / "seed_headroom.py"

@@ -19,18 +19,16 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from tests.conftest import write_config
-from worker.decide.match import Candidate, MatchConfig
-from worker.decide.semantic import (
+from worker.decide.embedding import (
     Embedder,
     Embedding,
-    SemanticConfig,
-    SemanticMatcher,
     SemanticUnavailable,
-    build_matcher,
     cosine,
     lead_text,
     load_encoder,
 )
+from worker.decide.match import Candidate, MatchConfig
+from worker.decide.semantic import SemanticConfig, SemanticMatcher, build_matcher
 from worker.models import Match, Story
 
 AXES = ("crash", "plane", "gas", "slovakia", "nato", "sweden", "trial", "cable")

@@ -14,11 +14,11 @@ from pytest_httpserver import HTTPServer
 from standardwebhooks import Webhook
 
 from tests.conftest import write_config
+from worker.alerts.templates import render, template_problem
+from worker.delivery.notify import deliver
 from worker.errors import ConfigError
 from worker.models import AlertContent, DestinationConfig
-from worker.notify import deliver
 from worker.settings import load_settings
-from worker.templates import render, template_problem
 
 ALERT = AlertContent(
     id="alrt_0123456789abcdef01234567",

@@ -2,8 +2,8 @@
 
 import pytest
 
-from worker.specifics import extract_dates, extract_entities, extract_numbers
-from worker.text import content_terms, split_sentences, term_weight
+from worker.text.specifics import extract_dates, extract_entities, extract_numbers
+from worker.text.terms import content_terms, split_sentences, term_weight
 
 
 @pytest.mark.parametrize(

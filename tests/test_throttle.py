@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from worker.throttle import (
+from worker.delivery.throttle import (
     FAILURES_TO_OPEN,
     Circuit,
     LocalRateLimiter,

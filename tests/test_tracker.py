@@ -9,9 +9,9 @@ import pytest
 
 from tests.surge_reports import SURGE_REPORTS
 from worker.config_files import read_corpus
+from worker.decide.replay import read_articles, replay
 from worker.decide.tracker import Tracker
 from worker.models import Article, Story
-from worker.replay import read_articles, replay
 from worker.stories.corpus import build_stories
 
 DEVELOPMENT = Article(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.urls import canonicalize_url, is_tracking_parameter
+from worker.articles.urls import canonicalize_url, is_tracking_parameter
 
 
 @pytest.mark.parametrize(

@@ -15,11 +15,11 @@ from typing import Any
 from celery import Celery
 from celery.signals import task_prerun, worker_init, worker_process_init, worker_ready
 
-from worker.logs import bind_task_context, configure_logging, register_secrets
+from worker.observe.logs import bind_task_context, configure_logging, register_secrets
 from worker.pipeline.runtime import Runtime, open_runtime
 from worker.settings import Settings, load_settings
 
-app = Celery("storywatch", include=["worker.tasks"])
+app = Celery("storywatch", include=["worker.service.tasks"])
 
 _state_lock = threading.Lock()
 _settings: Settings | None = None
@@ -99,7 +99,7 @@ def _configure(sender: Celery, **_: Any) -> None:
 def _prepare_metrics(**_: Any) -> None:
     # `celery -A worker.celery_app worker` skips the CLI: set up prometheus_client's
     # multiprocess directory here, before the pool forks its children.
-    from worker.metrics_env import prepare_multiprocess  # noqa: PLC0415
+    from worker.observe.metrics_env import prepare_multiprocess  # noqa: PLC0415
 
     prepare_multiprocess(os.environ)
 
@@ -107,7 +107,7 @@ def _prepare_metrics(**_: Any) -> None:
 @worker_ready.connect
 def _serve_metrics(**_: Any) -> None:
     # In the main process, after the pool forked, so no child inherits the server thread.
-    from worker.metrics import start_metrics_server  # noqa: PLC0415
+    from worker.observe.server import start_metrics_server  # noqa: PLC0415
 
     start_metrics_server(current_settings())
 

@@ -21,10 +21,10 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from worker.alerts.templates import template_problem
 from worker.errors import ConfigError
 from worker.models import CorpusDocument, DestinationConfig, FeedConfig, StoryRule
 from worker.stories.documents import corpus_document
-from worker.templates import template_problem
 from worker.utc import as_utc
 
 DESTINATION_KINDS = ("console", "jsonl", "slack", "webhook", "apprise")

@@ -3,7 +3,7 @@
 Builds stories from config/corpus, replays seed-followups/dev.jsonl in file order exactly
 as `storywatch replay` does, and prints tracking and development precision/recall/F1.
 Writes the numbers and the per-item decisions to benchmarks/results/seed_followups.json.
-It is the `seed` set of `storywatch eval` (worker/eval_harness.py), which runs every set:
+It is the `seed` set of `storywatch eval` (storyeval/harness.py), which runs every set:
 
     .venv/bin/python benchmarks/quality/seed_followups.py [--data PATH] [--corpus DIR] [-v]
     .venv/bin/storywatch eval            # all sets, table, JSON and plots
@@ -20,10 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from storyeval.harness import LoadedSet, evaluate  # noqa: E402
+from storyeval.report import default_data_dir  # noqa: E402
+from storyeval.sets import SEED_FILE, seed_protocol  # noqa: E402
 from worker.decide.tracker import TrackerConfig  # noqa: E402
-from worker.eval_harness import LoadedSet, evaluate  # noqa: E402
-from worker.eval_report import default_data_dir  # noqa: E402
-from worker.eval_sets import SEED_FILE, seed_protocol  # noqa: E402
 
 
 def main() -> int:

@@ -46,14 +46,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from storyeval.metrics import SystemItem, development_scores, map_stories  # noqa: E402
+from storyeval.report import REPO, default_data_dir  # noqa: E402
+from storyeval.sets import SEED_FILE, TrackingProtocol, seed_protocol  # noqa: E402
 from worker.decide.match import article_view  # noqa: E402
 from worker.decide.novelty import article_sentences  # noqa: E402
+from worker.decide.replay import replay  # noqa: E402
 from worker.decide.tracker import Tracker, TrackerConfig  # noqa: E402
-from worker.eval_report import REPO, default_data_dir  # noqa: E402
-from worker.eval_sets import SEED_FILE, TrackingProtocol, seed_protocol  # noqa: E402
-from worker.evaluation import SystemItem, development_scores, map_stories  # noqa: E402
 from worker.models import Article  # noqa: E402
-from worker.replay import replay  # noqa: E402
 from worker.utc import as_utc  # noqa: E402
 
 RECENT_DAYS = 2

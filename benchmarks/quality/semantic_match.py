@@ -4,9 +4,9 @@ Replays seed-followups (dev), Timeline17 and hamborg-events exactly as the harne
 (decide, then learn, article by article), with the lexical decision of `worker.decide.match`
 reviewed by `worker.decide.semantic.SemanticMatcher` at the one place tracker.decide would call
 it: between `rank` and the final match (the script swaps `worker.decide.tracker.decide_match`
-for the review during a replay; worker/tracker.py itself is unchanged). Rules measured
+for the review during a replay; worker/decide/tracker.py itself is unchanged). Rules measured
 (each alone, then combined): (a) re-rank ambiguous top-2, (b) veto far-off matches, (c)
-admit near-misses. Scores: `worker.evaluation.tracking_scores` (majority-vote mapping on
+admit near-misses. Scores: `storyeval.metrics.tracking_scores` (majority-vote mapping on
 seed, identity on T17 and hamborg).
 
 Thresholds are picked by leave-one-story-out cross-validation on seed: each fold holds
@@ -65,19 +65,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import worker.decide.tracker as tracker_module  # noqa: E402
-from worker.decide.match import Candidate, MatchConfig, decide_match  # noqa: E402
-from worker.decide.semantic import (  # noqa: E402
-    Embedder,
-    Embedding,
-    EncodeFn,
-    SemanticConfig,
-    SemanticMatcher,
-    lead_text,
-    load_encoder,
-)
-from worker.decide.tracker import Tracker  # noqa: E402
-from worker.eval_report import default_data_dir  # noqa: E402
-from worker.eval_sets import (  # noqa: E402
+from storyeval.metrics import SystemItem, map_stories, tracking_scores  # noqa: E402
+from storyeval.report import default_data_dir  # noqa: E402
+from storyeval.sets import (  # noqa: E402
     SEED_FILE,
     TrackingProtocol,
     hamborg_protocol,
@@ -85,7 +75,16 @@ from worker.eval_sets import (  # noqa: E402
     subsample,
     t17_protocol,
 )
-from worker.evaluation import SystemItem, map_stories, tracking_scores  # noqa: E402
+from worker.decide.embedding import (  # noqa: E402
+    Embedder,
+    Embedding,
+    EncodeFn,
+    lead_text,
+    load_encoder,
+)
+from worker.decide.match import Candidate, MatchConfig, decide_match  # noqa: E402
+from worker.decide.semantic import SemanticConfig, SemanticMatcher  # noqa: E402
+from worker.decide.tracker import Tracker  # noqa: E402
 from worker.models import Article, Decision, Match  # noqa: E402
 
 # ---------------------------------------------------------------------------------------

@@ -38,13 +38,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from storyeval.metrics import date_scores, macro_average  # noqa: E402
+from storyeval.report import default_data_dir  # noqa: E402
+from storyeval.sets import T17_CORPUS_SIZE, subsample, t17_protocol, t17_timelines  # noqa: E402
+from worker.decide.replay import replay  # noqa: E402
 from worker.decide.surge import publication_day  # noqa: E402
 from worker.decide.tracker import Tracker, TrackerConfig  # noqa: E402
-from worker.eval_report import default_data_dir  # noqa: E402
-from worker.eval_sets import T17_CORPUS_SIZE, subsample, t17_protocol, t17_timelines  # noqa: E402
-from worker.evaluation import date_scores, macro_average  # noqa: E402
 from worker.models import Article  # noqa: E402
-from worker.replay import replay  # noqa: E402
 
 Days = dict[str, set[date]]
 

@@ -26,16 +26,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from worker.decide.tracker import Tracker, TrackerConfig  # noqa: E402
-from worker.eval_report import default_data_dir  # noqa: E402
-from worker.eval_sets import (  # noqa: E402
+from storyeval.metrics import SystemItem, map_stories, tracking_scores  # noqa: E402
+from storyeval.report import default_data_dir  # noqa: E402
+from storyeval.sets import (  # noqa: E402
     T17_ARTICLES,
     read_jsonl,
     subsample,
     t17_one_folder_protocol,
 )
-from worker.evaluation import SystemItem, map_stories, tracking_scores  # noqa: E402
-from worker.replay import replay  # noqa: E402
+from worker.decide.replay import replay  # noqa: E402
+from worker.decide.tracker import Tracker, TrackerConfig  # noqa: E402
 
 
 def _short(counter: Counter[str | None]) -> str:

@@ -38,13 +38,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from storyeval.report import default_data_dir  # noqa: E402
+from storyeval.sets import T17_ARTICLES, read_jsonl, subsample, t17_protocol  # noqa: E402
+from worker.articles.extract import extract_page  # noqa: E402
 from worker.decide.knowledge import KnowledgeBase  # noqa: E402
 from worker.decide.novelty import NoveltyConfig, assess_sentence  # noqa: E402
 from worker.decide.tracker import Tracker, TrackerConfig  # noqa: E402
-from worker.eval_report import default_data_dir  # noqa: E402
-from worker.eval_sets import T17_ARTICLES, read_jsonl, subsample, t17_protocol  # noqa: E402
-from worker.extract import extract_page  # noqa: E402
-from worker.text import split_sentences  # noqa: E402
+from worker.text.terms import split_sentences  # noqa: E402
 
 REPLAY_TARGET_SECONDS = 300.0
 PAGES = 300

@@ -16,8 +16,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from worker.specifics import SentenceFeatures, sentence_features
-from worker.text import term_weight
+from worker.text.specifics import SentenceFeatures, sentence_features
+from worker.text.terms import term_weight
 
 # Terms under this background weight ("people", "government") are not indexed: they would
 # make every lookup scan most known sentences while adding little to coverage.

@@ -2,7 +2,7 @@
 
 What this module is for: scoring an article against every story profile with signals that
 resist confusers (another plane crash, another Baku event): terms weighted by their
-background rarity (`worker.text.term_weight`), the named entities the article shares with
+background rarity (`worker.text.terms.term_weight`), the named entities the article shares with
 the story, and a calibrated decision (threshold plus margin over the runner-up). Each
 match keeps its reasons (shared entities, terms, score) for the alert.
 
@@ -36,8 +36,8 @@ from dataclasses import dataclass
 
 from worker.decide.profile import StoryProfile, names_of
 from worker.models import Match
-from worker.specifics import extract_entities
-from worker.text import content_terms, split_sentences, term_weight, tokenize
+from worker.text.specifics import extract_entities
+from worker.text.terms import content_terms, split_sentences, term_weight, tokenize
 
 Vector = dict[str, float]
 

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 from worker.decide.knowledge import KnowledgeBase
 from worker.models import Novelty
-from worker.specifics import sentence_features
 from worker.stories.cleaning import is_furniture_sentence, source_names, without_dateline
-from worker.text import split_sentences, term_weight, tokenize
+from worker.text.specifics import sentence_features
+from worker.text.terms import split_sentences, term_weight, tokenize
 
 
 @dataclass(frozen=True, slots=True)

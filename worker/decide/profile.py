@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from worker.specifics import extract_entities
-from worker.text import content_terms, term_weight
+from worker.text.specifics import extract_entities
+from worker.text.terms import content_terms, term_weight
 
 if TYPE_CHECKING:
     from worker.decide.match import MatchConfig
@@ -63,10 +63,6 @@ class StoryProfile:
             window=config.learn_window,
             **kwargs,  # type: ignore[arg-type]
         )
-
-    @property
-    def seed(self) -> Counter[str]:
-        return self.seed_counts
 
     def _reweigh(self, term: str) -> None:
         count = self.seed_counts.get(term, 0) + self.learned_weight * self.learned.get(term, 0)

@@ -23,7 +23,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from worker.text import content_terms, term_weight
+from worker.text.terms import content_terms, term_weight
 
 # Measured on hand-written rewrites of one development (they carry 9-15 specifics, 26-50%
 # of their weight) against real articles on the same story reporting other things within

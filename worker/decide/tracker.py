@@ -27,7 +27,7 @@ from worker.decide.repeats import RECENT, RecentDevelopment, new_terms, repeated
 from worker.decide.semantic import SemanticConfig, build_matcher
 from worker.decide.surge import ReportVolume, SurgeConfig, publication_day
 from worker.models import Article, Decision, Novelty, Story
-from worker.specifics import sentence_features
+from worker.text.specifics import sentence_features
 from worker.utc import as_utc
 
 

@@ -1,7 +1,7 @@
 """The use cases: set up, poll a feed, process an item, deliver an alert, sweep stalled work.
 
-Celery tasks and CLI commands call these functions; they call the pure core (feeds,
-extract, urls, dedupe, tracker, alerts) and the edges (net, notify, store). Each function
+Celery tasks and CLI commands call these functions; they call the pure stages (`feeds`,
+`articles`, `decide`, `alerts`) and the edges (`fetch`, `delivery`, `store`). Each function
 is idempotent: running it twice for the same id changes nothing the first run did not.
 """
 

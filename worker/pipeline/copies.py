@@ -15,17 +15,17 @@ import hashlib
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.dedupe import (
+from worker.articles.dedupe import (
     MinHashSignature,
     is_near_duplicate,
     signature_from_bytes,
     text_fingerprint,
 )
+from worker.articles.urls import canonicalize_url
 from worker.models import Page
 from worker.store import schema
 from worker.store.schema import ArticleBand
-from worker.text import content_terms
-from worker.urls import canonicalize_url
+from worker.text.terms import content_terms
 
 NEAR_DUPLICATE = 0.8  # Jaccard or containment of word 5-shingles
 MAX_URL_KEY = 2048  # articles.canonical_url

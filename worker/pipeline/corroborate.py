@@ -14,7 +14,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.logs import get_logger
+from worker.observe.logs import get_logger
 from worker.store import schema
 from worker.store.schema import Alert, Development, DevelopmentSource
 

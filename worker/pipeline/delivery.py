@@ -18,17 +18,17 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from worker import metrics
-from worker.alerts import iso_utc
-from worker.digest import deliver_digest
-from worker.logs import get_logger
+from worker.alerts.payloads import iso_utc
+from worker.delivery.digest import deliver_digest
+from worker.delivery.notify import deliver
+from worker.delivery.retry_policy import MAX_ATTEMPTS, next_attempt_delay
+from worker.delivery.throttle import MAX_INLINE_WAIT_SECONDS, Circuit, after_failure, after_success
 from worker.models import AlertContent, DeliveryOutcome, DestinationConfig
-from worker.notify import deliver
+from worker.observe import metrics
+from worker.observe.logs import get_logger
 from worker.pipeline.runtime import Runtime
-from worker.retry_policy import MAX_ATTEMPTS, next_attempt_delay
 from worker.store.engine import insert_missing, transaction
 from worker.store.schema import Alert, Delivery, DestinationState
-from worker.throttle import MAX_INLINE_WAIT_SECONDS, Circuit, after_failure, after_success
 
 log = get_logger(__name__)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from worker.alerts import alert_id
-from worker.digest import next_digest_time
+from worker.alerts.digest import next_digest_time
+from worker.alerts.payloads import alert_id
 from worker.models import AlertContent, Decision, DestinationConfig, Story
 from worker.pipeline.delivery import CONSOLE, alert_to_json
 from worker.pipeline.runtime import Runtime

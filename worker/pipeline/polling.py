@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from structlog.typing import FilteringBoundLogger
 
-from worker import metrics
 from worker.errors import FeedParseError, FetchError
-from worker.feeds import parse_feed
-from worker.logs import get_logger
+from worker.feeds.parse import parse_feed
 from worker.models import ParsedFeed
+from worker.observe import metrics
+from worker.observe.logs import get_logger
 from worker.pipeline.runtime import Runtime
 from worker.store.engine import transaction
 from worker.store.schema import Feed, Item

@@ -18,17 +18,18 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from structlog.typing import FilteringBoundLogger
 
-from worker import metrics
-from worker.dedupe import (
+from worker.articles.dedupe import (
     lsh_band_keys,
     minhash_signature,
     signature_to_bytes,
     text_fingerprint,
 )
+from worker.articles.extract import extract_page
+from worker.articles.urls import canonicalize_url
 from worker.errors import ExtractionError, FetchError, TransientFetchError
-from worker.extract import extract_page
-from worker.logs import get_logger
 from worker.models import Article, Decision, Page
+from worker.observe import metrics
+from worker.observe.logs import get_logger
 from worker.pipeline.copies import article_by_url, find_copy, site_wall, storage_key
 from worker.pipeline.corroborate import record_copy, record_repeat
 from worker.pipeline.outbox import record_development
@@ -43,7 +44,6 @@ from worker.store.schema import (
     StoryReport,
     StoryRow,
 )
-from worker.urls import canonicalize_url
 from worker.utc import as_utc
 
 log = get_logger(__name__)

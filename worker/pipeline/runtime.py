@@ -19,8 +19,9 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from worker.decide.semantic import SemanticConfig
 from worker.decide.tracker import Tracker, TrackerConfig
+from worker.delivery.throttle import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from worker.fetch.net import FetchPolicy, GuardedClient
 from worker.models import Story
-from worker.net import FetchPolicy, GuardedClient
 from worker.settings import Settings
 from worker.store.engine import make_engine, make_sessions, migrate
 from worker.store.schema import (
@@ -32,7 +33,6 @@ from worker.store.schema import (
     StoryRow,
     utcnow,
 )
-from worker.throttle import LocalRateLimiter, RateLimiter, RedisRateLimiter
 
 STORIES_VERSION_KEY = "stories_version"
 

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from worker.config_files import read_corpus
 from worker.errors import ConfigError
-from worker.logs import get_logger
 from worker.models import CorpusDocument, FeedConfig, Story, StoryRule
+from worker.observe.logs import get_logger
 from worker.pipeline.runtime import (
     STORIES_VERSION_KEY,
     Runtime,

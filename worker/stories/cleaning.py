@@ -187,8 +187,3 @@ def clean_paragraphs(document: CorpusDocument) -> list[Paragraph]:
         if ends_block:
             block += 1
     return paragraphs
-
-
-def clean_document(text: str) -> list[str]:
-    """The lines of a corpus document worth reading: no captions, repeats or furniture."""
-    return [p.text for p in clean_paragraphs(CorpusDocument(name="", text=text))]

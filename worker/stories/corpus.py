@@ -7,213 +7,34 @@ its known facts, date it (`worker.stories.documents`), then apply the hand edits
 stories.toml (`worker.stories.rules`).
 
 What it must not do: read files or the network (callers pass `CorpusDocument`s), or know
-anything about a particular corpus. `clean_paragraphs`, `clean_document`, `apply_rules`
+anything about a particular corpus. `clean_paragraphs`, `apply_rules`
 and `CorpusConfig` are re-exported here because callers know them from this module.
 """
 
 from __future__ import annotations
 
-import math
-import re
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from worker.models import CorpusDocument, Story, StoryRule
-from worker.stories.cleaning import Paragraph, clean_document, clean_paragraphs
+from worker.stories.cleaning import Paragraph, clean_paragraphs
 from worker.stories.documents import corpus_document, dated
 from worker.stories.grouping import CorpusConfig, blocks_of, group_paragraphs
+from worker.stories.naming import choose_key_terms, slug, story_title, surface_forms
 from worker.stories.rules import apply_rules
-from worker.stories.term_space import TermSpace, cosine, names
-from worker.text import content_terms, split_sentences, tokenize, weighted_terms
+from worker.stories.term_space import TermSpace
+from worker.text.terms import content_terms, split_sentences, tokenize, weighted_terms
 
 __all__ = [
     "CorpusConfig",
     "apply_rules",
     "build_stories",
-    "clean_document",
     "clean_paragraphs",
     "corpus_document",
     "story_from_documents",
 ]
-
-
-# Words that make a sentence lean on the one before it ("The incident highlights...",
-# "However, ..."): such a sentence cannot stand alone as a title.
-_LEANING_OPENERS = frozenset(
-    [
-        "this",
-        "that",
-        "these",
-        "those",
-        "it",
-        "its",
-        "they",
-        "their",
-        "he",
-        "she",
-        "his",
-        "her",
-        "however",
-        "meanwhile",
-        "but",
-        "and",
-        "also",
-        "still",
-        "yet",
-        "instead",
-        "moreover",
-        "furthermore",
-        "such",
-        "both",
-        "then",
-        "thus",
-        "so",
-    ]
-)
-_LEANING_NOUNS = re.compile(
-    r"^the (?:incident|event|move|attack|crash|meeting|decision|statement|report|case|"
-    r"accident|situation|latest|same|official|source|two)\b",
-    re.IGNORECASE,
-)
-# Prepositions that open a scene-setting clause before the news ("Following ..., X did").
-_SCENE_SETTERS = frozenset(
-    [
-        "following",
-        "after",
-        "amid",
-        "amidst",
-        "despite",
-        "during",
-        "in",
-        "on",
-        "as",
-        "with",
-        "while",
-        "since",
-        "before",
-    ]
-)
-_TITLE_WORDS = 24  # longer opening sentences are cut at a clause boundary
-_TITLE_CHARS = 140
-
-
-# ---------------------------------------------------------------------------------------
-# Naming
-
-
-def _surface_forms(texts: Sequence[str]) -> dict[str, str]:
-    """Most frequent original spelling per stemmed term, for readable key terms."""
-    forms: dict[str, Counter[str]] = defaultdict(Counter)
-    for text in texts:
-        for word in re.findall(r"[^\W_]+(?:[-'’.&][^\W_]+)*", text):
-            for term in content_terms(word):
-                forms[term][word.rstrip(".").removesuffix("’s").removesuffix("'s")] += 1
-    return {term: counts.most_common(1)[0][0] for term, counts in forms.items()}
-
-
-def _key_terms(
-    paragraphs: Sequence[Paragraph],
-    space: TermSpace,
-    story_frequency: Mapping[str, int],
-    stories: int,
-    limit: int,
-) -> list[str]:
-    """Stemmed terms that say what this story is, best first.
-
-    Score: background rarity x how many of the story's paragraphs use the term x how few
-    of the corpus's stories do (a term every story uses names none of them).
-    """
-    used = Counter(term for p in paragraphs for term in set(content_terms(p.text)))
-    # Names (capitalised mid-sentence) say what a story is better than rare common words:
-    # "Sweden" names the story, "antagonistic" only colours it.
-    named = {word for name in names((p.text for p in paragraphs), space) for word in name}
-    scored = {
-        term: (2.0 if term in named else 1.0)
-        * space.background(term)
-        * math.sqrt(count)
-        * math.log(1.0 + stories / story_frequency.get(term, 1))
-        for term, count in used.items()
-        if not term.isdigit() and space.background(term) >= 1.5
-    }
-    return sorted(scored, key=lambda term: (-scored[term], term))[:limit]
-
-
-def _slug(words: Sequence[str]) -> str:
-    """A readable ASCII id from key terms ("Andøya" -> "andoya")."""
-    ascii_words = [
-        unicodedata.normalize("NFKD", w.replace("ø", "o").replace("Ø", "O"))
-        .encode("ascii", "ignore")
-        .decode()
-        for w in words
-    ]
-    parts = [re.sub(r"[^a-z0-9]+", "-", w.lower()).strip("-") for w in ascii_words]
-    return "-".join(p for p in parts if p) or "story"
-
-
-def _stands_alone(sentence: str) -> bool:
-    """A sentence a reader understands without the one before it (usable as a title)."""
-    words = tokenize(sentence)
-    if len(words) < 5 or sentence[0] in "\"'“‘«(":
-        return False
-    return words[0] not in _LEANING_OPENERS and not _LEANING_NOUNS.match(sentence)
-
-
-def _shorten(sentence: str) -> str:
-    """Drop a scene-setting opening clause, then cut a long sentence at a clause boundary.
-
-    "Amidst an ongoing dispute over gas transit, Zelenskyy accused Fico of..." reads as a
-    headline once the opening clause goes; a cut never falls mid-word.
-    """
-    opener, _, rest = sentence.partition(", ")
-    if (
-        rest
-        and tokenize(opener)[0] in _SCENE_SETTERS
-        and len(rest.split()) >= 6
-        and rest[0].isupper()
-    ):
-        sentence = rest
-    words = sentence.split()
-    if len(words) <= _TITLE_WORDS and len(sentence) <= _TITLE_CHARS:
-        return sentence
-    head = " ".join(words[:_TITLE_WORDS])[:_TITLE_CHARS]
-    for mark in (",", ";", " – ", " — "):
-        cut = head.rfind(mark)
-        if cut >= 40:
-            return head[:cut].rstrip() + "…"
-    return head.rsplit(" ", 1)[0].rstrip(",;:") + "…"
-
-
-def _title(
-    paragraphs: Sequence[Paragraph], space: TermSpace, openings: Collection[tuple[str, int]]
-) -> str:
-    """The story's headline when a document gives one, else its most central opening.
-
-    Candidates are the first sentences of paragraphs that stand alone; those that open a
-    block (an article or an aggregator item) are preferred, because news leads are
-    written to be read alone. Among them the one closest to the whole story wins, with
-    long sentences discounted.
-    """
-    centre = space.vector(p.text for p in paragraphs)
-    headlines = [p.text for p in paragraphs if p.headline]
-    if headlines:
-        return max(headlines, key=lambda h: (cosine(space.vector([h]), centre), h))
-    best, best_score = "", -1.0
-    for paragraph in paragraphs:
-        sentences = split_sentences(paragraph.text)
-        if not sentences or not _stands_alone(sentences[0]):
-            continue
-        sentence = sentences[0]
-        score = cosine(space.vector([sentence]), centre)
-        score *= 2.0 if (paragraph.document, paragraph.index) in openings else 1.0
-        score /= max(1.0, len(sentence.split()) / _TITLE_WORDS)
-        if score > best_score:
-            best, best_score = sentence, score
-    if not best:
-        best = next((s for p in paragraphs for s in split_sentences(p.text)), "")
-    return _shorten(best)
 
 
 def _facts(paragraphs: Sequence[Paragraph]) -> tuple[str, ...]:
@@ -242,17 +63,17 @@ def _stories(
     stories: list[Story] = []
     used: Counter[str] = Counter()
     for group in groups:
-        stems = _key_terms(group, space, story_frequency, len(groups), config.key_terms)
-        forms = _surface_forms([p.text for p in group])
+        stems = choose_key_terms(group, space, story_frequency, len(groups), config.key_terms)
+        forms = surface_forms([p.text for p in group])
         key_terms = tuple(forms.get(term, term) for term in stems)
-        story_id = _slug(key_terms[:3])
+        story_id = slug(key_terms[:3])
         used[story_id] += 1
         if used[story_id] > 1:
             story_id = f"{story_id}-{used[story_id]}"
         stories.append(
             Story(
                 id=story_id,
-                title=_title(group, space, openings),
+                title=story_title(group, space, openings),
                 key_terms=key_terms,
                 documents=tuple(dict.fromkeys(p.document for p in group)),
                 facts=_facts(group),

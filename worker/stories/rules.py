@@ -18,7 +18,7 @@ from datetime import datetime
 
 from worker.errors import ConfigError
 from worker.models import DestinationConfig, Story, StoryRule
-from worker.text import tokenize
+from worker.text.terms import tokenize
 
 
 def _find(stories: Sequence[Story], needle: str) -> tuple[int | None, str]:

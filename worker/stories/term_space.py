@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from wordfreq import zipf_frequency
 
-from worker.specifics import extract_entities
 from worker.stories.cleaning import Paragraph
-from worker.text import STOPWORDS, content_terms, split_sentences, stem, tokenize
+from worker.text.specifics import extract_entities
+from worker.text.terms import STOPWORDS, content_terms, split_sentences, stem, tokenize
 
 Vector = dict[str, float]
 

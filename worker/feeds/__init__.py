@@ -1,0 +1,1 @@
+"""Feeds: bytes of RSS, Atom or RDF in, `ParsedFeed` out (`worker.feeds.parse`). Pure."""

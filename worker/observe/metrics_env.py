@@ -1,0 +1,87 @@
+"""Metrics settings and the multiprocess directory, without importing prometheus_client.
+
+prometheus_client picks its value storage once, when it is first imported: in-memory, or
+memory-mapped files in PROMETHEUS_MULTIPROC_DIR ("multiprocess mode", prometheus_client
+docs, "Multiprocess Mode (E.g. Gunicorn)"). Under Celery's prefork pool every task runs in a
+child process, so the main process, which serves /metrics, sees the children's counters
+only in multiprocess mode. That decision must be made before the first import, which is
+why this module exists apart from `metrics.py` and must never import prometheus_client.
+
+Settings (read from an environment mapping; to move into Settings):
+- STORYWATCH_METRICS_PORT (default 9464; 0 disables the metrics and health server)
+- STORYWATCH_METRICS_ADDR (default 0.0.0.0, as prometheus_client's own default)
+- PROMETHEUS_MULTIPROC_DIR (optional; one directory per worker main process)
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+
+from worker.errors import ConfigError
+from worker.observe.logs import get_logger
+
+log = get_logger(__name__)
+
+PORT_ENV = "STORYWATCH_METRICS_PORT"
+ADDR_ENV = "STORYWATCH_METRICS_ADDR"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+DEFAULT_PORT = 9464  # the port prometheus_client's examples and OpenTelemetry use
+DEFAULT_ADDR = "0.0.0.0"  # noqa: S104 - Prometheus scrapes from another host or container
+
+EVENT_MULTIPROCESS = "metrics.multiprocess_dir"
+EVENT_TOO_LATE = "metrics.multiprocess_unavailable"
+
+
+def metrics_port(environ: Mapping[str, str]) -> int:
+    """STORYWATCH_METRICS_PORT: 1-65535, or 0 to disable; ConfigError when malformed."""
+    raw = environ.get(PORT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_PORT
+    if not raw.isdigit() or int(raw) > 65535:
+        raise ConfigError([f"{PORT_ENV}: expected a port number (0 disables), got {raw!r}"])
+    return int(raw)
+
+
+def metrics_address(environ: Mapping[str, str]) -> str:
+    return environ.get(ADDR_ENV, "").strip() or DEFAULT_ADDR
+
+
+def multiprocess_dir(environ: Mapping[str, str]) -> Path | None:
+    raw = environ.get(MULTIPROC_ENV, "").strip()
+    return Path(raw) if raw else None
+
+
+def prepare_multiprocess(environ: MutableMapping[str, str]) -> Path | None:
+    """Give this worker a fresh multiprocess directory; call before prometheus_client loads.
+
+    1. Metrics disabled (port 0): nothing to do.
+    2. PROMETHEUS_MULTIPROC_DIR already set (by the operator, or an earlier call): create it
+       and delete its `*.db` files, as prometheus_client requires between runs; counters
+       from a previous run would otherwise be added to this one's.
+    3. Not set and prometheus_client not yet imported: a new private temporary directory,
+       exported to the environment the pool's children inherit, removed at exit.
+    4. Not set but prometheus_client already imported: too late; log why and return None
+       (counters then cover the serving process only).
+    Must not run in a pool child: wiping there would erase its siblings' counters.
+    """
+    if metrics_port(environ) == 0:
+        return None
+    path = multiprocess_dir(environ)
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink(missing_ok=True)
+    elif "prometheus_client" in sys.modules:
+        log.warning(EVENT_TOO_LATE, reason="prometheus_client was imported before the setup")
+        return None
+    else:
+        path = Path(tempfile.mkdtemp(prefix="storywatch-metrics-"))
+        environ[MULTIPROC_ENV] = str(path)
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+    log.info(EVENT_MULTIPROCESS, path=str(path))
+    return path

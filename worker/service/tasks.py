@@ -1,0 +1,92 @@
+"""Celery tasks: thin wrappers that take ids, call one pipeline function, return a summary.
+
+Only ids cross the broker (JSON). Every task is idempotent, which is what makes
+`acks_late` redelivery safe. Retry policy lives here, in the decorators and `retry` calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from worker import pipeline
+from worker.celery_app import app, runtime
+from worker.errors import TransientFetchError
+from worker.observe.logs import get_logger
+
+log = get_logger(__name__)
+MAX_COUNTDOWN_SECONDS = 600.0  # < broker visibility_timeout (900 s, celery_app.py)
+
+
+@app.task(name="storywatch.poll_due_feeds", acks_late=False)
+def poll_due_feeds() -> dict[str, int]:
+    """Beat's tick: enqueue due feeds, and re-enqueue work whose message was lost."""
+    rt = runtime()
+    feed_ids = pipeline.claim_due_feeds(rt)
+    for feed_id in feed_ids:
+        poll_feed.delay(feed_id)
+    stalled = pipeline.find_stalled_work(rt)
+    for item_id in stalled.item_ids:
+        process_item.delay(item_id)
+    for alert_id in stalled.alert_ids:
+        deliver_alert.delay(alert_id)
+    if stalled.item_ids:
+        log.warning("sweep.requeued_items", items=len(stalled.item_ids))
+    return {
+        "feeds": len(feed_ids),
+        "items": len(stalled.item_ids),
+        "alerts": len(stalled.alert_ids),
+    }
+
+
+@app.task(name="storywatch.poll_feed")
+def poll_feed(feed_id: str) -> dict[str, Any]:
+    summary = pipeline.poll_feed(runtime(), feed_id)
+    for item_id in summary.new_item_ids:
+        process_item.delay(item_id)
+    return {"feed_id": feed_id, "status": summary.status, "new_items": len(summary.new_item_ids)}
+
+
+@app.task(bind=True, name="storywatch.process_item", max_retries=5)
+def process_item(self: Task, item_id: int) -> dict[str, Any]:
+    rt = runtime()
+    try:
+        result = pipeline.process_item(rt, item_id)
+    except TransientFetchError as exc:
+        # Capped below the Redis visibility timeout, past which an unacked message that is
+        # still waiting for its countdown would be handed to a second worker.
+        delay = min(
+            max(
+                rt.settings.page_retry_seconds * 2**self.request.retries,
+                exc.retry_after_seconds or 0.0,
+            ),
+            MAX_COUNTDOWN_SECONDS,
+        )
+        pipeline.note_item_retry(rt, item_id, error=f"{type(exc).__name__}: {exc}", retry_in=delay)
+        raise self.retry(exc=exc, countdown=delay) from exc
+    except (OperationalError, IntegrityError) as exc:
+        # Lock timeouts and a lost insert race with another worker: the next run sees the
+        # winner's rows and finishes as a duplicate or rehash.
+        log.warning("item.retry_database", item_id=item_id, error=str(exc)[:300])
+        raise self.retry(exc=exc, countdown=2.0 * (self.request.retries + 1)) from exc
+    except Exception as exc:
+        # A bug or bad input: keep the real error on the item (the sweep retries it until
+        # MAX_ITEM_ATTEMPTS, then marks it failed with this error) and let Celery log it.
+        pipeline.note_item_retry(rt, item_id, error=f"{type(exc).__name__}: {exc}", retry_in=None)
+        raise
+    if result.alert_id:
+        deliver_alert.delay(result.alert_id)
+    return {"item_id": item_id, "outcome": result.outcome, "alert_id": result.alert_id}
+
+
+@app.task(name="storywatch.deliver_alert")
+def deliver_alert(alert_id: str) -> dict[str, Any]:
+    summary = pipeline.deliver_alert(runtime(), alert_id)
+    return {
+        "alert_id": alert_id,
+        "delivered": summary.delivered,
+        "failed": summary.failed,
+        "dead": summary.dead,
+    }

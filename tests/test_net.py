@@ -27,7 +27,6 @@ from worker.errors import (
     PermanentFetchError,
     ResponseTooLargeError,
     TransientFetchError,
-    is_transient,
 )
 from worker.fetch import guard, net
 from worker.fetch.guard import address_block_reason
@@ -119,7 +118,7 @@ def test_redirect_to_non_http_scheme_is_refused(httpserver: HTTPServer):
 def test_bad_scheme_or_invalid_url_is_permanent(bad: str):
     with pytest.raises(PermanentFetchError) as info:
         fetch(bad)
-    assert not is_transient(info.value)
+    assert not info.value.transient
     assert info.value.url == bad
 
 
@@ -165,7 +164,7 @@ def test_other_4xx_are_permanent(httpserver: HTTPServer, status: int):
     with pytest.raises(PermanentFetchError) as info:
         fetch(url(httpserver, "/x"))
     assert info.value.status_code == status
-    assert not is_transient(info.value)
+    assert not info.value.transient
 
 
 def test_connection_refused_is_transient():
@@ -316,7 +315,7 @@ def test_slow_drip_server_hits_overall_deadline(drip_server: DripServer):
     with pytest.raises(TransientFetchError, match="deadline") as info:
         fetch(f"http://127.0.0.1:{drip_server.port}/", policy)
     assert time.monotonic() - started < 3.0
-    assert is_transient(info.value)
+    assert info.value.transient
 
 
 # ---------------------------------------------------------------------------------------
@@ -369,7 +368,7 @@ def test_default_policy_refuses_private_targets(target: str, message: str):
         fetch(target, FetchPolicy())
     assert message in str(info.value)
     assert info.value.url == target
-    assert not is_transient(info.value)
+    assert not info.value.transient
 
 
 def test_block_message_names_url_address_and_how_to_allow():

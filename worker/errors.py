@@ -1,9 +1,16 @@
-"""The exception tree: transient errors are retried with backoff, permanent ones recorded.
+"""The exception tree, and how long to wait before trying again.
 
-One rule decides outcomes (`is_transient`), not `except` ladders spread over the code.
+Transient errors are retried with backoff, permanent ones recorded (`transient` on a
+fetch error; `worker.pipeline.retries` for a task's run). One formula says how long to
+wait (`backoff_delay`): feed polls after errors, page fetches, database retries, delivery
+attempts and a destination's circuit all use it, each with its own base, cap and jitter.
 """
 
 from __future__ import annotations
+
+import random
+
+_RNG = random.Random()
 
 
 class StorywatchError(Exception):
@@ -63,9 +70,30 @@ class ExtractionError(StorywatchError):
     """No usable main text could be extracted from a page."""
 
 
-def is_transient(exc: BaseException) -> bool:
-    """True when trying again later may succeed."""
-    if isinstance(exc, FetchError):
-        return exc.transient
-    # Database and broker hiccups surface as these; anything else is a bug or bad input.
-    return isinstance(exc, ConnectionError | TimeoutError)
+def backoff_delay(
+    failures: int,
+    *,
+    base: float,
+    cap: float,
+    jitter: float = 1.0,
+    floor: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to wait after `failures` failures in a row (1 = the first).
+
+    The window doubles from `base` (base * 2^(failures-1)) up to `cap`; the wait is drawn
+    uniformly from its last `jitter` share: 1.0 is full jitter (anywhere in the window,
+    which spreads many clients retrying one recovering server; AWS Architecture Blog,
+    "Exponential Backoff And Jitter"), 0.1 keeps a polite minimum of 90% of the window,
+    0.0 is no jitter. A server's Retry-After is a minimum (`floor`, RFC 9110 §10.2.3), but
+    the cap still wins, so a bogus "Retry-After: 31536000" cannot park work for a year.
+    """
+    if failures < 1:
+        raise ValueError(f"attempt numbers start at 1, got {failures}")
+    if not 0.0 <= jitter <= 1.0:
+        raise ValueError(f"jitter is a share of the window (0 to 1), got {jitter}")
+    window = min(cap, base * 2.0 ** min(failures - 1, 64))
+    delay = (rng if rng is not None else _RNG).uniform(window * (1.0 - jitter), window)
+    if floor is not None:
+        delay = max(delay, floor)
+    return min(delay, cap)

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import redis
 
+from worker.errors import backoff_delay
 from worker.observe.logs import get_logger
 
 log = get_logger(__name__)
@@ -55,7 +56,13 @@ def after_failure(circuit: Circuit, now: datetime) -> Circuit:
     failures = circuit.failures + 1
     if failures < FAILURES_TO_OPEN:
         return Circuit(failures, None)
-    cooldown = min(BASE_COOLDOWN * 2 ** min(failures - FAILURES_TO_OPEN, 16), MAX_COOLDOWN)
+    seconds = backoff_delay(
+        failures - FAILURES_TO_OPEN + 1,
+        base=BASE_COOLDOWN.total_seconds(),
+        cap=MAX_COOLDOWN.total_seconds(),
+        jitter=0.0,  # one circuit per destination: nothing to spread
+    )
+    cooldown = timedelta(seconds=seconds)
     return Circuit(failures, now + cooldown)
 
 

@@ -8,6 +8,7 @@ is idempotent: running it twice for the same id changes nothing the first run di
 from worker.pipeline.delivery import DeliverySummary, deliver_alert
 from worker.pipeline.polling import PollSummary, claim_due_feeds, poll_feed
 from worker.pipeline.processing import ItemResult, process_item
+from worker.pipeline.retries import item_retry
 from worker.pipeline.runtime import Runtime, open_runtime
 from worker.pipeline.setup import initialise, sync_feeds, sync_stories
 from worker.pipeline.sweep import StalledWork, find_stalled_work, note_item_retry
@@ -22,6 +23,7 @@ __all__ = [
     "deliver_alert",
     "find_stalled_work",
     "initialise",
+    "item_retry",
     "note_item_retry",
     "open_runtime",
     "poll_feed",

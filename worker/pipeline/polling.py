@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from structlog.typing import FilteringBoundLogger
 
-from worker.errors import FeedParseError, FetchError
+from worker.errors import FeedParseError, FetchError, backoff_delay
 from worker.feeds.parse import parse_feed
 from worker.models import ParsedFeed
 from worker.observe import metrics
@@ -56,19 +56,27 @@ def next_check_delay(
 ) -> float:
     """Seconds until the next check.
 
-    1. On success: the configured interval, or the feed's TTL when longer (capped at 6 h).
-    2. After n consecutive errors: interval x 2^n, capped at 24 h.
-    3. A server's Retry-After is a floor, never shortened.
-    Up to 10% jitter spreads feeds that share an interval so they do not poll in lockstep.
+    1. On success: the configured interval, or the feed's TTL when longer (capped at 6 h),
+       plus up to 10% so feeds that share an interval do not poll in lockstep.
+    2. After n consecutive errors: `backoff_delay` from the interval (interval x 2^n,
+       capped at 24 h), at least 90% of its window: a failing server is not hit early.
+    3. A server's Retry-After is a floor, never shortened (but capped at 24 h).
     """
+    if error_count > 0:
+        return backoff_delay(
+            error_count + 1,
+            base=poll_every,
+            cap=MAX_BACKOFF_SECONDS,
+            jitter=0.1,
+            floor=retry_after,
+            rng=rng,
+        )
     delay = float(poll_every)
     if ttl:
         delay = max(delay, min(ttl, MAX_TTL_SECONDS))
-    if error_count > 0:
-        delay = min(poll_every * 2.0 ** min(error_count, 16), MAX_BACKOFF_SECONDS)
     delay *= 1.0 + 0.1 * (rng or random).random()
     if retry_after is not None:
-        delay = max(delay, retry_after)
+        delay = max(delay, min(retry_after, MAX_BACKOFF_SECONDS))
     return delay
 
 

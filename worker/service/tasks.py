@@ -1,7 +1,8 @@
 """Celery tasks: thin wrappers that take ids, call one pipeline function, return a summary.
 
 Only ids cross the broker (JSON). Every task is idempotent, which is what makes
-`acks_late` redelivery safe. Retry policy lives here, in the decorators and `retry` calls.
+`acks_late` redelivery safe. What a failure does next is one table
+(`worker.pipeline.retries`); the tasks only carry it out.
 """
 
 from __future__ import annotations
@@ -9,15 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Task
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from worker import pipeline
 from worker.celery_app import app, runtime
-from worker.errors import TransientFetchError
 from worker.observe.logs import get_logger
 
 log = get_logger(__name__)
-MAX_COUNTDOWN_SECONDS = 600.0  # < broker visibility_timeout (900 s, celery_app.py)
 
 
 @app.task(name="storywatch.poll_due_feeds", acks_late=False)
@@ -54,28 +52,20 @@ def process_item(self: Task, item_id: int) -> dict[str, Any]:
     rt = runtime()
     try:
         result = pipeline.process_item(rt, item_id)
-    except TransientFetchError as exc:
-        # Capped below the Redis visibility timeout, past which an unacked message that is
-        # still waiting for its countdown would be handed to a second worker.
-        delay = min(
-            max(
-                rt.settings.page_retry_seconds * 2**self.request.retries,
-                exc.retry_after_seconds or 0.0,
-            ),
-            MAX_COUNTDOWN_SECONDS,
-        )
-        pipeline.note_item_retry(rt, item_id, error=f"{type(exc).__name__}: {exc}", retry_in=delay)
-        raise self.retry(exc=exc, countdown=delay) from exc
-    except (OperationalError, IntegrityError) as exc:
-        # Lock timeouts and a lost insert race with another worker: the next run sees the
-        # winner's rows and finishes as a duplicate or rehash.
-        log.warning("item.retry_database", item_id=item_id, error=str(exc)[:300])
-        raise self.retry(exc=exc, countdown=2.0 * (self.request.retries + 1)) from exc
     except Exception as exc:
-        # A bug or bad input: keep the real error on the item (the sweep retries it until
-        # MAX_ITEM_ATTEMPTS, then marks it failed with this error) and let Celery log it.
-        pipeline.note_item_retry(rt, item_id, error=f"{type(exc).__name__}: {exc}", retry_in=None)
-        raise
+        error = f"{type(exc).__name__}: {exc}"
+        planned = pipeline.item_retry(exc, self.request.retries + 1, rt.settings)
+        if planned is None:
+            # A bug or bad input: keep the real error on the item (the sweep retries it
+            # until MAX_ITEM_ATTEMPTS, then marks it failed with this error) and let
+            # Celery log it.
+            pipeline.note_item_retry(rt, item_id, error=error, retry_in=None)
+            raise
+        rule, delay = planned
+        if rule.note_on_item:
+            pipeline.note_item_retry(rt, item_id, error=error, retry_in=delay)
+        log.warning(rule.event, item_id=item_id, error=error[:300], retry_in=round(delay, 1))
+        raise self.retry(exc=exc, countdown=delay) from exc
     if result.alert_id:
         deliver_alert.delay(result.alert_id)
     return {"item_id": item_id, "outcome": result.outcome, "alert_id": result.alert_id}

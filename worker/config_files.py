@@ -23,11 +23,17 @@ from typing import Any
 
 from worker.alerts.templates import template_problem
 from worker.errors import ConfigError
-from worker.models import CorpusDocument, DestinationConfig, FeedConfig, StoryRule
+from worker.models import (
+    DESTINATION_KINDS,
+    CorpusDocument,
+    DestinationConfig,
+    FeedConfig,
+    StoryRule,
+    destination_kind,
+)
 from worker.stories.documents import corpus_document
 from worker.utc import as_utc
 
-DESTINATION_KINDS = ("console", "jsonl", "slack", "webhook", "apprise")
 # Slack allows about one message per second per incoming webhook (api.slack.com/apis/rate-limits).
 DEFAULT_RATES = {"slack": 1.0}
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -241,7 +247,7 @@ def load_destinations(
         result.append(
             DestinationConfig(
                 ident,
-                kind or "console",
+                destination_kind(kind),
                 url,
                 secret,
                 jsonl_path,

@@ -10,9 +10,35 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Literal, get_args
 
 # ---------------------------------------------------------------------------------------
 # Configuration values (parsed and validated by settings.py)
+
+
+# The closed vocabularies of the pipeline, one `Literal` each, so mypy catches a typo
+# where a string would have passed; the tuples are for validating and iterating.
+DestinationKind = Literal["console", "jsonl", "slack", "webhook", "apprise"]
+DESTINATION_KINDS: tuple[DestinationKind, ...] = get_args(DestinationKind)
+PollStatus = Literal["fetched", "not_modified", "unchanged", "error", "gone"]
+ItemOutcome = Literal[
+    "development", "rehash", "unmatched", "duplicate", "failed", "missing", "done"
+]
+ITEM_OUTCOMES: tuple[ItemOutcome, ...] = get_args(ItemOutcome)
+DeliveryStatus = Literal["pending", "failed", "dead", "delivered"]
+DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = get_args(DeliveryStatus)
+
+
+def destination_kind(value: str | None) -> DestinationKind:
+    """A kind read from destinations.toml, typed. Configuration checks it first: an
+    unknown one is a problem that stops the service, and console stands in until then."""
+    return next((kind for kind in DESTINATION_KINDS if kind == value), "console")
+
+
+def item_outcome(value: str) -> ItemOutcome:
+    """An outcome read back from the items table, where only the pipeline writes one
+    ("done" stands for a row finished before outcomes were recorded)."""
+    return next((outcome for outcome in ITEM_OUTCOMES if outcome == value), "done")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +60,7 @@ class DestinationConfig:
     """
 
     id: str
-    kind: str  # console | jsonl | slack | webhook | apprise
+    kind: DestinationKind
     url: str | None = field(default=None, repr=False)
     secret: str | None = field(default=None, repr=False)
     path: str | None = None  # jsonl only

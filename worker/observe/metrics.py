@@ -40,6 +40,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from worker.models import DELIVERY_STATUSES
 from worker.observe.logs import get_logger, redact_text
 from worker.observe.metrics_env import multiprocess_dir
 from worker.store import ops
@@ -206,7 +207,7 @@ def _outbox_families(
         labels=["destination"],
     )
     for dest in destinations:
-        for status in ops.DELIVERY_STATUSES:
+        for status in DELIVERY_STATUSES:
             outbox.add_metric([dest.id, status], getattr(dest, status))
         waited = (now - dest.oldest_waiting_at).total_seconds() if dest.oldest_waiting_at else 0
         oldest.add_metric([dest.id], max(waited, 0.0))

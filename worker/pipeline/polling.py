@@ -13,18 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from structlog.typing import FilteringBoundLogger
 
 from worker.errors import FeedParseError, FetchError, backoff_delay
 from worker.feeds.parse import parse_feed
-from worker.models import ParsedFeed
+from worker.models import ParsedFeed, PollStatus
 from worker.observe import metrics
 from worker.observe.logs import get_logger
 from worker.pipeline.runtime import Runtime
+from worker.store import feeds
 from worker.store.engine import transaction
-from worker.store.schema import Feed, Item
 
 log = get_logger(__name__)
 
@@ -40,7 +38,7 @@ MAX_TTL_SECONDS = 6 * 3600.0
 @dataclass(frozen=True, slots=True)
 class PollSummary:
     feed_id: str
-    status: str  # fetched | not_modified | unchanged | error | gone
+    status: PollStatus
     new_item_ids: tuple[int, ...] = field(default=())
     next_check_in: float | None = None
     error: str | None = None
@@ -82,18 +80,8 @@ def next_check_delay(
 
 def claim_due_feeds(runtime: Runtime, limit: int = 200) -> list[str]:
     """Ids of enabled feeds due for a check, each leased so one beat tick owns it."""
-    now = runtime.clock()
     with transaction(runtime.sessions) as session:
-        feeds = session.scalars(
-            select(Feed)
-            .where(Feed.enabled.is_(True), Feed.next_check_at <= now)
-            .order_by(Feed.next_check_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
-        for feed in feeds:
-            feed.next_check_at = now + CLAIM_LEASE
-        return [feed.id for feed in feeds]
+        return feeds.claim_due_feeds(session, runtime.clock(), CLAIM_LEASE, limit)
 
 
 def poll_feed(runtime: Runtime, feed_id: str) -> PollSummary:
@@ -106,15 +94,15 @@ def poll_feed(runtime: Runtime, feed_id: str) -> PollSummary:
 
 def _poll_feed(runtime: Runtime, feed_id: str) -> PollSummary:
     with transaction(runtime.sessions) as session:
-        feed = session.get(Feed, feed_id)
-        if feed is None or not feed.enabled:
-            return PollSummary(feed_id, "gone")
-        url, etag, last_modified, body_hash = (
-            feed.url,
-            feed.etag,
-            feed.last_modified,
-            feed.body_hash,
-        )
+        known = feeds.validators(session, feed_id)
+    if known is None:
+        return PollSummary(feed_id, "gone")
+    url, etag, last_modified, body_hash = (
+        known.url,
+        known.etag,
+        known.last_modified,
+        known.body_hash,
+    )
     bound = log.bind(feed_id=feed_id, url=url)
     now = runtime.clock()
     try:
@@ -172,7 +160,7 @@ def _record_success(
     runtime: Runtime,
     feed_id: str,
     now: datetime,
-    status: str,
+    status: PollStatus,
     *,
     status_code: int,
     parsed: ParsedFeed | None = None,
@@ -180,27 +168,24 @@ def _record_success(
     last_modified: str | None = None,
     body_hash: str | None = None,
 ) -> PollSummary:
-    new_ids: list[int] = []
     with transaction(runtime.sessions) as session:
-        feed = session.get(Feed, feed_id)
-        if feed is None:
-            return PollSummary(feed_id, "gone")
-        if parsed is not None:
-            new_ids = _insert_new_items(session, feed_id, parsed, now)
-            feed.etag, feed.last_modified, feed.body_hash = etag, last_modified, body_hash
-            feed.ttl_seconds = parsed.ttl_seconds
-            if parsed.title and not feed.title:
-                feed.title = parsed.title
-        elif status == "unchanged":
-            feed.etag = etag or feed.etag
-            feed.last_modified = last_modified or feed.last_modified
-        delay = next_check_delay(feed.poll_every_seconds, ttl=feed.ttl_seconds)
-        feed.next_check_at = now + timedelta(seconds=delay)
-        feed.last_checked_at = feed.last_success_at = now
-        feed.last_status = status_code
-        feed.error_count, feed.last_error = 0, None
-        feed.items_last_poll = len(new_ids)
-        feed.items_total += len(new_ids)
+        record = feeds.record_success(
+            session,
+            feed_id,
+            now,
+            lambda every, ttl, _: next_check_delay(every, ttl=ttl),
+            status_code=status_code,
+            items=parsed.items if parsed else None,
+            title=parsed.title if parsed else None,
+            ttl_seconds=parsed.ttl_seconds if parsed else None,
+            etag=etag,
+            last_modified=last_modified,
+            body_hash=body_hash,
+            unchanged=status == "unchanged",
+        )
+    if record is None:
+        return PollSummary(feed_id, "gone")
+    new_ids, delay = record.new_item_ids, record.next_check_in
     event = {"fetched": "feed.polled", "not_modified": "feed.not_modified"}.get(
         status, "feed.unchanged"
     )
@@ -212,33 +197,7 @@ def _record_success(
         items_in_feed=len(parsed.items) if parsed else None,
         next_check_in=round(delay, 1),
     )
-    return PollSummary(feed_id, status, tuple(new_ids), delay)
-
-
-def _insert_new_items(
-    session: Session, feed_id: str, parsed: ParsedFeed, now: datetime
-) -> list[int]:
-    keys = [item.key for item in parsed.items]
-    known = set(
-        session.scalars(select(Item.key).where(Item.feed_id == feed_id, Item.key.in_(keys)))
-    )
-    rows = [
-        Item(
-            feed_id=feed_id,
-            key=item.key,
-            url=item.url,
-            title=item.title,
-            summary=item.summary,
-            published=item.published,
-            status="new",
-            queued_at=now,
-        )
-        for item in parsed.items
-        if item.key not in known
-    ]
-    session.add_all(rows)
-    session.flush()
-    return [row.id for row in rows]
+    return PollSummary(feed_id, status, new_ids, delay)
 
 
 def _record_failure(
@@ -250,18 +209,19 @@ def _record_failure(
     retry_after: float | None,
 ) -> PollSummary:
     with transaction(runtime.sessions) as session:
-        feed = session.get(Feed, feed_id)
-        if feed is None:
-            return PollSummary(feed_id, "gone")
-        feed.error_count += 1
-        feed.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-        feed.last_status = status_code
-        feed.last_checked_at = now
-        delay = next_check_delay(
-            feed.poll_every_seconds, error_count=feed.error_count, retry_after=retry_after
+        record = feeds.record_failure(
+            session,
+            feed_id,
+            now,
+            lambda every, _, errors: next_check_delay(
+                every, error_count=errors, retry_after=retry_after
+            ),
+            error=f"{type(exc).__name__}: {exc}",
+            status_code=status_code,
         )
-        feed.next_check_at = now + timedelta(seconds=delay)
-        error_count, error = feed.error_count, feed.last_error
+    if record is None:
+        return PollSummary(feed_id, "gone")
+    error_count, error, delay = record.error_count, record.error, record.next_check_in
     log.warning(
         "feed.poll_failed",
         feed_id=feed_id,

@@ -27,7 +27,7 @@ from worker.articles.dedupe import (
 from worker.articles.extract import extract_page
 from worker.articles.urls import canonicalize_url
 from worker.errors import ExtractionError, FetchError, TransientFetchError
-from worker.models import Article, Decision, Page
+from worker.models import Article, Decision, ItemOutcome, Page, item_outcome
 from worker.observe import metrics
 from worker.observe.logs import get_logger
 from worker.pipeline.copies import article_by_url, find_copy, site_wall, storage_key
@@ -56,7 +56,7 @@ MIN_SUMMARY_CHARS = 40  # a summary shorter than this carries no fact worth deci
 @dataclass(frozen=True, slots=True)
 class ItemResult:
     item_id: int
-    outcome: str  # development | rehash | unmatched | duplicate | failed | missing | done
+    outcome: ItemOutcome
     story_id: str | None = None
     alert_id: str | None = None
 
@@ -212,7 +212,7 @@ def _load(runtime: Runtime, item_id: int) -> _Snapshot | ItemResult:
             return ItemResult(item_id, "missing")
         if item.status != "new":
             # Redelivered message (acks_late) or a sweep that raced the first run.
-            return ItemResult(item_id, item.outcome or item.status)
+            return ItemResult(item_id, item_outcome(item.outcome or item.status))
         if item.attempts >= MAX_ITEM_ATTEMPTS:
             # A poison item (one that crashes every run) must not be retried forever.
             error = f"too many attempts; last error: {item.error}" if item.error else None
@@ -372,7 +372,7 @@ def _lock_story(session: Session, story_id: str) -> bool:
 def _finish(
     session: Session,
     item_id: int,
-    outcome: str,
+    outcome: ItemOutcome,
     *,
     article_id: int | None = None,
     story_id: str | None = None,

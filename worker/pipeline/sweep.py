@@ -12,12 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
-
 from worker.pipeline.delivery import lease_for
 from worker.pipeline.runtime import Runtime
+from worker.store import queue
 from worker.store.engine import transaction
-from worker.store.schema import Delivery, Item
 
 ITEM_STALL_AFTER = timedelta(minutes=5)
 
@@ -33,31 +31,9 @@ def find_stalled_work(
 ) -> StalledWork:
     now = runtime.clock()
     with transaction(runtime.sessions) as session:
-        items = session.scalars(
-            select(Item)
-            .where(Item.status == "new", Item.queued_at < now - item_stall_after)
-            .order_by(Item.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
-        for item in items:
-            item.queued_at = now
-        deliveries = session.scalars(
-            select(Delivery)
-            .where(
-                Delivery.status.in_(("pending", "failed")),
-                Delivery.next_attempt_at <= now,
-                (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
-                (Delivery.queued_until.is_(None)) | (Delivery.queued_until < now),
-            )
-            .order_by(Delivery.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
-        for delivery in deliveries:
-            delivery.queued_until = now + lease_for(runtime)
-        alert_ids = tuple(dict.fromkeys(d.alert_id for d in deliveries))
-        return StalledWork(tuple(item.id for item in items), alert_ids)
+        item_ids = queue.claim_stalled_items(session, now, item_stall_after, limit)
+        alert_ids = queue.claim_due_deliveries(session, now, lease_for(runtime), limit)
+    return StalledWork(item_ids, alert_ids)
 
 
 def note_item_retry(runtime: Runtime, item_id: int, *, error: str, retry_in: float | None) -> None:
@@ -68,10 +44,6 @@ def note_item_retry(runtime: Runtime, item_id: int, *, error: str, retry_in: flo
     host that asked us to wait), while a retry message that is lost is still found.
     """
     now = runtime.clock()
+    due = now + timedelta(seconds=retry_in) if retry_in is not None else None
     with transaction(runtime.sessions) as session:
-        item = session.get(Item, item_id)
-        if item is None or item.status != "new":
-            return
-        item.error = error[:2000]
-        if retry_in is not None:
-            item.queued_at = now + timedelta(seconds=retry_in)
+        queue.note_item_error(session, item_id, error, due)

@@ -1,7 +1,9 @@
 """Durable state in SQL (SQLite by default, PostgreSQL in production) via SQLAlchemy 2.
 
 `schema` declares the tables, `engine` opens databases and runs the Alembic migrations
-(`worker/migrations`), `ops` and `alerts` answer the operator's questions (status, the
-outbox, retry). The use cases in `worker.pipeline` still hold their own queries; moving
-them here is the next step. Nothing here knows about HTTP or Celery.
+(`worker/migrations`); the queries live here by use: `feeds` (claim, validators, a poll's
+outcome and its new items), `queue` (work the broker may have lost, an item's failed
+run), `ops` and `alerts` (the operator's status, the outbox, retry). The use cases that
+still hold their own queries are listed in tests/test_layout.py, until they move here.
+Nothing here knows about HTTP or Celery.
 """

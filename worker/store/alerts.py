@@ -11,7 +11,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
-from worker.store.ops import DELIVERY_STATUSES, truncate_error
+from worker.models import DELIVERY_STATUSES
+from worker.store.ops import truncate_error
 from worker.store.schema import Alert, Delivery, DevelopmentSource
 
 

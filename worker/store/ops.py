@@ -30,7 +30,6 @@ from worker.store.schema import Article, Delivery, Development, Feed, Item
 STALE_AFTER_ERRORS = 5
 STALE_MIN_SILENCE = timedelta(hours=1)
 STALE_INTERVALS = 3  # a feed may miss two polls (a slow server, a deploy) before it is stale
-DELIVERY_STATUSES = ("pending", "failed", "dead", "delivered")
 DEFAULT_HOST_WINDOW = timedelta(hours=24)
 LAST_ERROR_CHARS = 200
 

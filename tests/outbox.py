@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from worker.alerts.payloads import alert_id
+from worker.alerts.stored import alert_to_json
 from worker.models import AlertContent
-from worker.pipeline.delivery import alert_to_json
 from worker.pipeline.runtime import Runtime
 from worker.store import schema
 from worker.store.engine import transaction

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 from werkzeug import Request, Response
 
 from tests.conftest import write_config
@@ -23,11 +24,25 @@ from tests.outbox import add_alerts
 from worker import pipeline
 from worker.delivery.throttle import FAILURES_TO_OPEN
 from worker.models import DeliveryOutcome
-from worker.pipeline.delivery import _update_circuit, lease_for
+from worker.pipeline.delivery import _circuit_step, lease_for
 from worker.pipeline.runtime import Runtime
 from worker.settings import load_settings
-from worker.store import schema
+from worker.store import deliveries, schema
 from worker.store.engine import make_engine, make_sessions, migrate, transaction
+
+
+def _update_circuit(
+    session: Session, destination_id: str, outcome: DeliveryOutcome, now: datetime
+) -> None:
+    """What recording an attempt does to the destination's circuit, in `session`."""
+    deliveries.advance_circuit(
+        session,
+        destination_id,
+        _circuit_step(outcome, now),
+        now=now,
+        failed=not outcome.ok and not outcome.permanent,
+        error=outcome.error,
+    )
 
 
 def make_runtime(tmp_path: Path, destinations: str, **env: str) -> Runtime:

@@ -70,6 +70,11 @@ class DestinationConfig:
     digest_every_minutes: int | None = None  # None: one message per alert (digest.py)
 
 
+# "console" always means the console, configured or not: stories.toml may route a story
+# there by name, and a story with no destination alerts there.
+CONSOLE = DestinationConfig(id="console", kind="console")
+
+
 @dataclass(frozen=True, slots=True)
 class StoryRule:
     """One `[[stories]]` table of stories.toml: a hand edit of the stories built from the corpus.

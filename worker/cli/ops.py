@@ -21,6 +21,7 @@ from typing import Any
 
 from worker.alerts.payloads import sample_alert
 from worker.cli.ops_report import alert_to_json, render_alerts, render_status, report_to_json
+from worker.models import CONSOLE, DestinationConfig
 from worker.observe.logs import configure_logging, register_secrets
 from worker.settings import Settings, load_settings
 
@@ -194,8 +195,6 @@ def _alerts_test(args: argparse.Namespace, _extra: list[str]) -> int:
     import httpx  # noqa: PLC0415
 
     from worker.delivery.notify import TIMEOUT_SECONDS, deliver  # noqa: PLC0415
-    from worker.models import DestinationConfig  # noqa: PLC0415
-    from worker.pipeline.delivery import CONSOLE  # noqa: PLC0415
 
     settings = _settings()
     destinations: dict[str, DestinationConfig] = {CONSOLE.id: CONSOLE}

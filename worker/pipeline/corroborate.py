@@ -11,9 +11,12 @@ Either way the article is recorded as a source of that development, and the aler
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker.alerts.stored import alert_from_json, alert_to_json
 from worker.observe.logs import get_logger
 from worker.store import schema
 from worker.store.schema import Alert, Development, DevelopmentSource
@@ -88,8 +91,10 @@ def _record(session: Session, development: Development, article: schema.Article,
     )
     # Distinct other outlets: a site republishing its own story is not another source.
     others = len({source or url for source, url in reports} - {own, None})
-    if alert is not None and alert.content.get("also_reported_by") != others:
-        alert.content = {**alert.content, "also_reported_by": int(others)}
+    if alert is not None:
+        content = alert_from_json(alert.content)
+        if content.also_reported_by != others:
+            alert.content = alert_to_json(dataclasses.replace(content, also_reported_by=others))
     log.info(
         "development.also_reported",
         development_id=development.id,

@@ -12,23 +12,19 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
-from worker.alerts.payloads import iso_utc
 from worker.delivery.digest import deliver_digest
 from worker.delivery.notify import deliver
 from worker.delivery.retry_policy import MAX_ATTEMPTS, next_attempt_delay
 from worker.delivery.throttle import MAX_INLINE_WAIT_SECONDS, Circuit, after_failure, after_success
-from worker.models import AlertContent, DeliveryOutcome, DestinationConfig
+from worker.models import CONSOLE, AlertContent, DeliveryOutcome, DestinationConfig
 from worker.observe import metrics
 from worker.observe.logs import get_logger
 from worker.pipeline.runtime import Runtime
-from worker.store.engine import insert_missing, transaction
-from worker.store.schema import Alert, Delivery, DestinationState
+from worker.store import deliveries
+from worker.store.engine import transaction
 
 log = get_logger(__name__)
 
@@ -39,7 +35,6 @@ def lease_for(runtime: Runtime) -> timedelta:
     return timedelta(seconds=30 + 4 * runtime.settings.delivery_timeout_seconds)
 
 
-CONSOLE = DestinationConfig(id="console", kind="console")
 MAX_DIGEST = 200  # alerts in one digest message; more wait for the next one
 
 
@@ -53,45 +48,6 @@ class DeliverySummary:
     postponed: int = 0  # held back by an open circuit or a rate limit; no attempt made
 
 
-def alert_to_json(alert: AlertContent) -> dict[str, Any]:
-    return {
-        "id": alert.id,
-        "story_id": alert.story_id,
-        "story_title": alert.story_title,
-        "article_url": alert.article_url,
-        "article_title": alert.article_title,
-        "source": alert.source,
-        "published": iso_utc(alert.published),
-        "new_facts": list(alert.new_facts),
-        "score": alert.score,
-        "reasons": list(alert.reasons),
-        "detected_at": iso_utc(alert.detected_at),
-        "also_reported_by": alert.also_reported_by,
-    }
-
-
-def alert_from_json(data: dict[str, Any]) -> AlertContent:
-    def moment(value: str | None) -> datetime | None:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-
-    detected = moment(data.get("detected_at"))
-    assert detected is not None
-    return AlertContent(
-        id=data["id"],
-        story_id=data["story_id"],
-        story_title=data["story_title"],
-        article_url=data.get("article_url"),
-        article_title=data.get("article_title"),
-        source=data.get("source"),
-        published=moment(data.get("published")),
-        new_facts=tuple(data.get("new_facts", ())),
-        score=float(data.get("score", 0.0)),
-        reasons=tuple(data.get("reasons", ())),
-        detected_at=detected,
-        also_reported_by=int(data.get("also_reported_by", 0)),
-    )
-
-
 def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
     """Attempt every due delivery of one alert; returns counts and the next attempt time.
 
@@ -103,18 +59,11 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
     """
     now = runtime.clock()
     with transaction(runtime.sessions) as session:
-        alert = session.get(Alert, alert_id)
-        if alert is None:
+        stored = deliveries.alert_content(session, alert_id)
+        if stored is None:
             return DeliverySummary(alert_id)
-        content = alert_from_json(alert.content)
-        due = session.execute(
-            select(Delivery.id, Delivery.destination_id).where(
-                Delivery.alert_id == alert_id,
-                Delivery.status.in_(("pending", "failed")),
-                Delivery.next_attempt_at <= now,
-                (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
-            )
-        ).all()
+        content = stored
+        due = deliveries.due_for_alert(session, alert_id, now)
 
     destinations = {d.id: d for d in runtime.settings.destinations}
     counts = {"delivered": 0, "failed": 0, "dead": 0, "postponed": 0}
@@ -179,12 +128,7 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
                 retry_after=outcome.retry_after_seconds,
             )
     with transaction(runtime.sessions) as session:
-        next_at = session.scalar(
-            select(Delivery.next_attempt_at)
-            .where(Delivery.alert_id == alert_id, Delivery.status.in_(("pending", "failed")))
-            .order_by(Delivery.next_attempt_at)
-            .limit(1)
-        )
+        next_at = deliveries.next_attempt_at(session, alert_id)
     return DeliverySummary(
         alert_id,
         counts["delivered"],
@@ -205,18 +149,9 @@ def _send_digest(
     """Send every due delivery of a digest destination as one message (this alert's first)."""
     now = runtime.clock()
     with transaction(runtime.sessions) as session:
-        others = session.scalars(
-            select(Delivery.id)
-            .where(
-                Delivery.destination_id == destination.id,
-                Delivery.id != first[0],
-                Delivery.status.in_(("pending", "failed")),
-                Delivery.next_attempt_at <= now,
-                (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
-            )
-            .order_by(Delivery.created_at, Delivery.id)
-            .limit(MAX_DIGEST - 1)
-        ).all()
+        others = deliveries.due_for_destination(
+            session, destination.id, first[0], now, MAX_DIGEST - 1
+        )
     batch, contents = [first], [content]
     for other in others:
         claim = _claim(runtime, other)
@@ -224,12 +159,11 @@ def _send_digest(
             continue
         attempt, lease = claim
         with transaction(runtime.sessions) as session:
-            delivery = session.get(Delivery, other)
-            alert = session.get(Alert, delivery.alert_id) if delivery else None
-        if alert is None:
+            stored = deliveries.content_of_delivery(session, other)
+        if stored is None:
             continue
         batch.append((other, attempt, lease))
-        contents.append(alert_from_json(alert.content))
+        contents.append(stored)
     with metrics.observe_stage("deliver"):
         outcome = deliver_digest(
             contents, destination, client=client, timeout=runtime.settings.delivery_timeout_seconds
@@ -242,8 +176,7 @@ def _hold_back(runtime: Runtime, destination: DestinationConfig) -> datetime | N
     """When the delivery must wait (open circuit, no rate-limit token soon), until when."""
     now = runtime.clock()
     with transaction(runtime.sessions) as session:
-        state = session.get(DestinationState, destination.id)
-        circuit = Circuit(state.failures, state.open_until) if state else Circuit()
+        circuit = Circuit(*deliveries.circuit_of(session, destination.id))
     if circuit.is_open(now):
         assert circuit.open_until is not None
         log.info(
@@ -275,61 +208,15 @@ def _claim(
     now = runtime.clock()
     lease = now + lease_for(runtime)
     with transaction(runtime.sessions) as session:
-        if digest_of is not None:
-            # The destination's row serializes claimers (PostgreSQL row lock; SQLite has
-            # one writer at a time), so the second one sees the first one's lease. The
-            # delivery's row is locked first, in the order `_record` locks them.
-            session.get(Delivery, delivery_id, with_for_update=True)
-            insert_missing(session, DestinationState, destination_id=digest_of, failures=0)
-            session.get(DestinationState, digest_of, with_for_update=True)
-            sender = session.scalar(
-                select(Delivery.id)
-                .where(
-                    Delivery.destination_id == digest_of,
-                    Delivery.status.in_(("pending", "failed")),  # a leased one is, and indexed
-                    Delivery.id != delivery_id,
-                    Delivery.lease_until > now,
-                )
-                .limit(1)
-            )
-            if sender is not None:
-                # The sender gathers it if it was due in time; if not, the next sweep
-                # (not one lease later) gives it another task.
-                session.execute(
-                    update(Delivery).where(Delivery.id == delivery_id).values(queued_until=None)
-                )
-                return None
-        claimed = session.execute(
-            update(Delivery)
-            .where(
-                Delivery.id == delivery_id,
-                Delivery.status.in_(("pending", "failed")),
-                Delivery.next_attempt_at <= now,
-                (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
-            )
-            .values(lease_until=lease, queued_until=None)  # its message is consumed
-            .returning(Delivery.attempts)
-        ).first()
-    if claimed is None:
-        return None
-    return claimed[0] + 1, lease
-
-
-def _owned(session: Session, delivery_id: int, lease: datetime) -> Delivery | None:
-    """The delivery, if our lease on it still holds (nobody re-claimed it meanwhile)."""
-    delivery = session.get(Delivery, delivery_id, with_for_update=True)
-    if delivery is None or delivery.lease_until != lease:
-        log.warning("delivery.lease_lost", delivery_id=delivery_id)
-        return None
-    return delivery
+        attempt = deliveries.claim(session, delivery_id, now, lease, digest_of=digest_of)
+    return None if attempt is None else (attempt, lease)
 
 
 def _postpone(runtime: Runtime, delivery_id: int, lease: datetime, until: datetime) -> None:
     with transaction(runtime.sessions) as session:
-        delivery = _owned(session, delivery_id, lease)
-        if delivery is not None:
-            delivery.lease_until = None
-            delivery.next_attempt_at = until
+        kept = deliveries.postpone(session, delivery_id, lease, until)
+    if not kept:
+        log.warning("delivery.lease_lost", delivery_id=delivery_id)
 
 
 def _record(
@@ -342,48 +229,45 @@ def _record(
     delay: float,
 ) -> str:
     now = runtime.clock()
+    advance = _circuit_step(outcome, now)
+    failed = not outcome.ok and not outcome.permanent
     with transaction(runtime.sessions) as session:
-        delivery = _owned(session, delivery_id, lease)
-        if delivery is None:
-            return "lost"
-        delivery.attempts = attempt
-        delivery.lease_until = None
-        delivery.last_status_code = outcome.status_code
-        if outcome.ok:
-            delivery.status, delivery.delivered_at, delivery.last_error = "delivered", now, None
-        elif outcome.permanent or attempt >= MAX_ATTEMPTS:
-            delivery.status, delivery.last_error = "dead", outcome.error
-        else:
-            delivery.status, delivery.last_error = "failed", outcome.error
-            delivery.next_attempt_at = now + timedelta(seconds=delay)
-        _update_circuit(session, destination_id, outcome, now)
-        return delivery.status
+        status = deliveries.record_attempt(
+            session,
+            delivery_id,
+            lease,
+            attempt,
+            outcome,
+            now=now,
+            retry_in=delay,
+            last_attempt=attempt >= MAX_ATTEMPTS,
+        )
+        if status == "lost":
+            log.warning("delivery.lease_lost", delivery_id=delivery_id)
+            return status
+        before, after = deliveries.advance_circuit(
+            session, destination_id, advance, now=now, failed=failed, error=outcome.error
+        )
+    if failed and after[1] and not Circuit(*before).is_open(now):
+        log.warning(
+            "delivery.circuit_opened",
+            destination_id=destination_id,
+            failures=after[0],
+            until=str(after[1]),
+        )
+    return status
 
 
-def _update_circuit(
-    session: Session, destination_id: str, outcome: DeliveryOutcome, now: datetime
-) -> None:
-    """Only transient failures (timeouts, 429, 5xx) say a destination is down; a refused
-    payload (4xx) is about the alert, not the destination."""
-    # Workers record outcomes for the same destination at once; the lock keeps their
-    # failure counts from overwriting each other.
-    insert_missing(session, DestinationState, destination_id=destination_id, failures=0)
-    state = session.get(
-        DestinationState, destination_id, with_for_update=True, populate_existing=True
-    )
-    assert state is not None  # inserted above, and states are never deleted
+def _circuit_step(outcome: DeliveryOutcome, now: datetime) -> deliveries.Advance:
+    """How the outcome moves its destination's circuit. Only transient failures (timeouts,
+    429, 5xx) say a destination is down; a refused payload (4xx) is about the alert, not
+    the destination."""
     if outcome.ok:
-        circuit = after_success()
-    elif outcome.permanent:
-        return
-    else:
-        circuit = after_failure(Circuit(state.failures, state.open_until), now)
-        state.last_failure_at, state.last_error = now, outcome.error
-        if circuit.open_until and not Circuit(state.failures, state.open_until).is_open(now):
-            log.warning(
-                "delivery.circuit_opened",
-                destination_id=destination_id,
-                failures=circuit.failures,
-                until=str(circuit.open_until),
-            )
-    state.failures, state.open_until = circuit.failures, circuit.open_until
+        return lambda _: _state(after_success())
+    if outcome.permanent:
+        return lambda kept: kept
+    return lambda state: _state(after_failure(Circuit(*state), now))
+
+
+def _state(circuit: Circuit) -> tuple[int, datetime | None]:
+    return circuit.failures, circuit.open_until

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from worker.alerts.digest import next_digest_time
 from worker.alerts.payloads import alert_id
-from worker.models import AlertContent, Decision, DestinationConfig, Story
-from worker.pipeline.delivery import CONSOLE, alert_to_json
+from worker.alerts.stored import alert_to_json
+from worker.models import CONSOLE, AlertContent, Decision, DestinationConfig, Story
 from worker.pipeline.runtime import Runtime
 from worker.store import schema
 from worker.store.schema import Delivery, Development

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -43,6 +44,30 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, log: Pa
             return
         time.sleep(0.25)
     pytest.fail(f"timed out waiting for {what}; log tail:\n{log.read_text()[-4000:]}")
+
+
+# The scheduler's tick ran the sweep and found no item or delivery to enqueue again.
+_QUIET_TICK = re.compile(
+    r"Task storywatch\.poll_due_feeds\[[^\]]+\] succeeded in [^:]+: "
+    r"\{'feeds': \d+, 'items': 0, 'alerts': 0\}"
+)
+
+
+def log_size(log: Path) -> int:
+    return log.stat().st_size if log.exists() else 0
+
+
+def wait_for_quiet_ticks(log: Path, since: int, ticks: int = 2, timeout: float = 60) -> None:
+    """Wait until, past byte `since` of the log, the scheduler has ticked `ticks` times
+    with nothing to enqueue again. Called once every item is judged and every delivery
+    settled, it means nothing is left that could make another alert: the test can count
+    alerts without sleeping for a guessed while."""
+
+    def quiet() -> bool:
+        text = log.read_bytes()[since:].decode(errors="replace")
+        return len(_QUIET_TICK.findall(text)) >= ticks
+
+    wait_until(quiet, timeout, f"{ticks} quiet scheduler ticks", log)
 
 
 def service_env(config: Path, data: Path, **overrides: str) -> dict[str, str]:

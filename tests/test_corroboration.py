@@ -11,7 +11,6 @@ import html
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from sqlalchemy import create_engine, func, select, text
 from werkzeug import Request, Response
 
 from tests.conftest import write_config
-from tests.service import service_env, start, stop, wait_until
+from tests.service import log_size, service_env, start, stop, wait_for_quiet_ticks, wait_until
 from tests.surge_reports import SURGE_REPORTS
 from worker import pipeline
 from worker.decide.repeats import RecentDevelopment, new_terms, repeated_development
@@ -201,7 +200,8 @@ def test_ten_outlets_through_two_workers_on_redis_make_one_alert(
     ] + [start(["beat"], env, tmp_path)]
     try:
         wait_until(settled, 180, "ten items and their alert", tmp_path / "service.log")
-        time.sleep(2)  # a second alert, if one were coming, would arrive now
+        log = tmp_path / "service.log"
+        wait_for_quiet_ticks(log, log_size(log))  # nothing left that could alert again
         alerts = count("select count(*) from alerts")
         sources = count("select count(*) from development_sources")
         with engine.connect() as connection:

@@ -26,7 +26,7 @@ from standardwebhooks import Webhook
 from werkzeug import Request, Response
 
 from tests.conftest import SEED_CORPUS, write_config
-from tests.service import service_env, start, stop
+from tests.service import log_size, service_env, start, stop, wait_for_quiet_ticks
 from worker.config_files import read_corpus
 from worker.stories.corpus import build_stories
 
@@ -235,7 +235,7 @@ def test_embedded_service_alerts_once_for_a_new_development(
     service = start(["run"], env, tmp_path)
     try:
         _wait_for(settled, 120, "all items processed and alerts delivered", log, query)
-        time.sleep(3)  # a second alert, if one were coming, would arrive now
+        wait_for_quiet_ticks(log, log_size(log))  # nothing left that could alert again
     finally:
         stop([service])
     _check_outcome(query, receiver, concurrent=False)
@@ -275,7 +275,7 @@ def test_distributed_service_on_redis_with_two_workers(
     processes.append(start(["beat"], env, tmp_path))
     try:
         _wait_for(settled, 150, "all items processed and alerts delivered", log, query)
-        time.sleep(3)
+        wait_for_quiet_ticks(log, log_size(log))  # nothing left that could alert again
         workers = {
             json.loads(line).get("worker")
             for line in log.read_text(errors="replace").splitlines()

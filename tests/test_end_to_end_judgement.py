@@ -20,7 +20,6 @@ import html
 import json
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -31,7 +30,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tests.conftest import write_config
-from tests.service import service_env, start, stop, wait_until
+from tests.service import log_size, service_env, start, stop, wait_for_quiet_ticks, wait_until
 
 FOLLOWUPS = Path(__file__).parent / "fixtures" / "followups" / "finding_and_rewrite.json"
 pytestmark = pytest.mark.slow
@@ -124,7 +123,8 @@ def test_a_later_official_finding_alerts_and_a_same_day_rewrite_does_not(
             "both items judged",
             tmp_path / "service.log",
         )
-        time.sleep(3)  # a second alert, if one were coming, would arrive now
+        log = tmp_path / "service.log"
+        wait_for_quiet_ticks(log, log_size(log))  # nothing left that could alert again
     finally:
         stop([service])
 

@@ -43,10 +43,7 @@ def record_development(
         specifics=list(decision.specifics),
         surge=decision.surge,
     )
-    session.add(development)
-    session.flush()
-    # The tracker remembered it when it learned the article; the cursor says so.
-    runtime.trackers.advance_developments(decision.match.story_id, development.id)
+    runtime.trackers.add_development(session, development)
     ident = alert_id(decision.match.story_id, f"development:{development.id}:{row.canonical_url}")
     content = AlertContent(
         id=ident,

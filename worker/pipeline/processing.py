@@ -40,8 +40,6 @@ from worker.store.schema import (
     ArticleBand,
     Feed,
     Item,
-    StoryFact,
-    StoryReport,
     StoryRow,
 )
 from worker.utc import as_utc
@@ -197,12 +195,7 @@ def _count_report(runtime: Runtime, session: Session, story_id: str, row: schema
     with runtime.trackers.lock:
         if not _lock_story(session, story_id):
             return  # the story was removed from the corpus
-        tracker = runtime.trackers.current(session)
-        report = StoryReport(story_id=story_id, article_id=row.id, published=row.published)
-        session.add(report)
-        session.flush()
-        tracker.add_report(story_id, row.published)
-        runtime.trackers.advance_reports(story_id, report.id)
+        runtime.trackers.count_report(session, story_id, row.id, row.published)
 
 
 def _load(runtime: Runtime, item_id: int) -> _Snapshot | ItemResult:
@@ -286,22 +279,7 @@ def _decide_and_record(
         decision = _decide_under_lock(session, trackers, article, first)
         if decision.match is None:
             return _finish(session, item_id, "unmatched", article_id=row.id)
-        tracker = trackers.current(session)
-        learned = tracker.learn(article, decision)
-        facts = [
-            StoryFact(story_id=decision.match.story_id, text=text, article_id=row.id)
-            for text in learned
-        ]
-        # Counted as the tracker counted it (Tracker.learn): an undated report by when
-        # it was first seen, so a restarted worker counts the same days.
-        report = StoryReport(
-            story_id=decision.match.story_id, article_id=row.id, published=article.when
-        )
-        session.add_all([*facts, report])
-        session.flush()
-        if facts:
-            trackers.advance(decision.match.story_id, facts[-1].id)
-        trackers.advance_reports(decision.match.story_id, report.id)
+        trackers.learn(session, article, decision, row.id)
     row.story_id, row.score = decision.match.story_id, decision.match.score
     story = trackers.story(decision.match.story_id)
     if not decision.new_development:

@@ -17,11 +17,12 @@ import httpx
 from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
+from worker import models
 from worker.decide.semantic import SemanticConfig
 from worker.decide.tracker import Tracker, TrackerConfig
 from worker.delivery.throttle import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from worker.fetch.net import FetchPolicy, GuardedClient
-from worker.models import Story
+from worker.models import Decision, Story
 from worker.settings import Settings
 from worker.store.engine import make_engine, make_sessions, migrate
 from worker.store.schema import (
@@ -206,17 +207,45 @@ class TrackerCache:
                 tracker.add_lead(story_id, title, text or "")
             self._report_cursors[story_id] = report_id
 
-    def advance_reports(self, story_id: str, report_id: int) -> None:
-        """Record that this report was counted in memory (by `Tracker.learn`)."""
-        _advance(self._report_cursors, story_id, report_id)
+    # The three ways a worker changes what stories know. Each writes the rows and moves
+    # the in-memory tracker and its cursors in one step, so the cache never re-reads what
+    # it already holds and never misses what another worker committed. Call them under
+    # `lock`, holding the story's row lock, in the transaction that commits the rows.
 
-    def advance_developments(self, story_id: str, development_id: int) -> None:
-        """Record that this development was remembered in memory (by `Tracker.learn`)."""
-        _advance(self._development_cursors, story_id, development_id)
+    def learn(
+        self, session: Session, article: models.Article, decision: Decision, article_id: int
+    ) -> None:
+        """The matched story learns the article: its new fact sentences and one report."""
+        assert decision.match is not None
+        story_id = decision.match.story_id
+        learned = self.current(session).learn(article, decision)
+        facts = [StoryFact(story_id=story_id, text=text, article_id=article_id) for text in learned]
+        # Counted as the tracker counted it (Tracker.learn): an undated report by when it
+        # was first seen, so a restarted worker counts the same days.
+        report = StoryReport(story_id=story_id, article_id=article_id, published=article.when)
+        session.add_all([*facts, report])
+        session.flush()
+        if facts:
+            _advance(self._cursors, story_id, facts[-1].id)
+        _advance(self._report_cursors, story_id, report.id)
 
-    def advance(self, story_id: str, last_fact_id: int) -> None:
-        """Record that facts up to `last_fact_id` were learned in memory and committed."""
-        _advance(self._cursors, story_id, last_fact_id)
+    def count_report(
+        self, session: Session, story_id: str, article_id: int, published: datetime | None
+    ) -> None:
+        """One more report of the story that is not decided (a copy of one of its articles)."""
+        tracker = self.current(session)
+        report = StoryReport(story_id=story_id, article_id=article_id, published=published)
+        session.add(report)
+        session.flush()
+        tracker.add_report(story_id, published)
+        _advance(self._report_cursors, story_id, report.id)
+
+    def add_development(self, session: Session, development: Development) -> int:
+        """Record a development `learn` already remembered in memory; returns its id."""
+        session.add(development)
+        session.flush()
+        _advance(self._development_cursors, development.story_id, development.id)
+        return development.id
 
 
 @dataclass

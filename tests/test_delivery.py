@@ -17,6 +17,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
+from structlog.testing import capture_logs
 from werkzeug import Request, Response
 
 from tests.conftest import write_config
@@ -79,7 +80,14 @@ def test_a_destination_that_keeps_failing_opens_its_circuit(
         HOOK_SECRET="whsec_Y2lyY3VpdC10ZXN0LXNlY3JldA==",
     )
     alerts = add_alerts(runtime, FAILURES_TO_OPEN + 3, "hook")
-    summaries = [pipeline.deliver_alert(runtime, ident) for ident in alerts]
+    with capture_logs() as logs:
+        summaries = [pipeline.deliver_alert(runtime, ident) for ident in alerts]
+    # Operators alert on these events: the circuit opens once, and each delivery it holds
+    # back says until when.
+    [opened] = [e for e in logs if e["event"] == "delivery.circuit_opened"]
+    assert opened["destination_id"] == "hook" and opened["failures"] == FAILURES_TO_OPEN
+    held_back = [e for e in logs if e["event"] == "delivery.circuit_open"]
+    assert len(held_back) == 3 and {e["until"] for e in held_back} == {opened["until"]}
 
     assert len(receiver.log) == FAILURES_TO_OPEN  # the rest were never sent
     assert [s.failed for s in summaries[:FAILURES_TO_OPEN]] == [1] * FAILURES_TO_OPEN

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pytest_httpserver import HTTPServer
+from structlog.testing import capture_logs
 
 from tests.conftest import REPO
 from tests.test_ops import Service, build_service
@@ -139,6 +141,26 @@ def test_start_metrics_server_honours_port_zero(
     assert metrics_server.start_metrics_server(service.runtime) is None
     monkeypatch.setenv(metrics_env.PORT_ENV, "nope")
     assert metrics_server.start_metrics_server(service.runtime) is None  # once per process
+
+
+def test_a_taken_metrics_port_is_logged_and_the_worker_runs_on(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    monkeypatch.setattr(metrics_server, "_started", {})
+    monkeypatch.setenv(metrics_env.PORT_ENV, str(port))
+    monkeypatch.setenv(metrics_env.ADDR_ENV, "127.0.0.1")
+    try:
+        with capture_logs() as logs:
+            assert metrics_server.start_metrics_server(service.runtime) is None
+    finally:
+        taken.close()
+    # The event is the operator's only sign that this worker exports no metrics.
+    [failed] = [e for e in logs if e["event"] == metrics_server.EVENT_FAILED]
+    assert failed["log_level"] == "error" and failed["port"] == port and failed["error"]
 
 
 def test_metrics_port_setting() -> None:

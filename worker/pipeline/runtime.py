@@ -209,8 +209,9 @@ class TrackerCache:
 
     # The three ways a worker changes what stories know. Each writes the rows and moves
     # the in-memory tracker and its cursors in one step, so the cache never re-reads what
-    # it already holds and never misses what another worker committed. Call them under
-    # `lock`, holding the story's row lock, in the transaction that commits the rows.
+    # it already holds and never misses what another worker committed. Call them in the
+    # transaction that holds the story's row lock: `learn` and `count_report` under `lock`
+    # too (they change the shared tracker); `add_development` after `learn` remembered it.
 
     def learn(
         self, session: Session, article: models.Article, decision: Decision, article_id: int

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from worker.articles.dedupe import (
     MinHashSignature,
     is_near_duplicate,
@@ -23,8 +20,8 @@ from worker.articles.dedupe import (
 )
 from worker.articles.urls import canonicalize_url
 from worker.models import Page
-from worker.store import schema
-from worker.store.schema import ArticleBand
+from worker.store import articles
+from worker.store.engine import DbSession
 from worker.text.terms import content_terms
 
 NEAR_DUPLICATE = 0.8  # Jaccard or containment of word 5-shingles
@@ -40,14 +37,12 @@ def storage_key(canonical_url: str) -> str:
     return canonical_url[: MAX_URL_KEY - len(suffix)] + suffix
 
 
-def article_by_url(session: Session, canonical: str) -> int | None:
-    return session.scalar(
-        select(schema.Article.id).where(schema.Article.canonical_url == canonical)
-    )
+def article_by_url(session: DbSession, canonical: str) -> int | None:
+    return articles.by_url(session, canonical)
 
 
 def find_copy(
-    session: Session,
+    session: DbSession,
     canonical: str,
     page: Page,
     text: str,
@@ -61,35 +56,19 @@ def find_copy(
     for url in (canonical, declared):
         if url and (found := article_by_url(session, url)) is not None:
             return _original(session, found)
-    exact = session.scalar(
-        select(schema.Article.id)
-        .where(schema.Article.content_hash == text_fingerprint(text))
-        .order_by(schema.Article.id)
-        .limit(1)
-    )
+    exact = articles.by_fingerprint(session, text_fingerprint(text))
     if exact is not None:
         return _original(session, exact)
-    candidates = session.execute(
-        select(schema.Article.id, schema.Article.signature)
-        .join(ArticleBand, ArticleBand.article_id == schema.Article.id)
-        .where(ArticleBand.band.in_(bands))
-        .distinct()
-        .order_by(schema.Article.id)
-    )
-    for candidate_id, blob in candidates:
+    for candidate_id, blob in articles.sharing_bands(session, bands):
         if blob and is_near_duplicate(signature, signature_from_bytes(blob), NEAR_DUPLICATE):
-            return int(candidate_id)
+            return candidate_id
     return None
 
 
-def _original(session: Session, article_id: int) -> int:
+def _original(session: DbSession, article_id: int) -> int:
     """Follow `duplicate_of` to the first article of a chain of copies."""
     seen = {article_id}
-    while (
-        parent := session.scalar(
-            select(schema.Article.duplicate_of).where(schema.Article.id == article_id)
-        )
-    ) is not None and parent not in seen:
+    while (parent := articles.copied_from(session, article_id)) is not None and parent not in seen:
         seen.add(parent)
         article_id = parent
     return article_id
@@ -106,7 +85,7 @@ def _unrelated(a: str, b: str) -> bool:
     return len(words_a & words_b) < UNRELATED_TITLES * min(len(words_a), len(words_b))
 
 
-def site_wall(session: Session, original_id: int, page: Page, title: str | None) -> bool:
+def site_wall(session: DbSession, original_id: int, page: Page, title: str | None) -> bool:
     """Is `page`, found to repeat article `original_id`, a page the site serves for every
     link (a consent wall, a bot check, a paywall notice) rather than the article?
 
@@ -114,12 +93,10 @@ def site_wall(session: Session, original_id: int, page: Page, title: str | None)
     items announce unrelated stories. A syndicated copy repeats the text under a related
     headline; a wall repeats its own title for whatever story the link was for.
     """
-    original = session.get(schema.Article, original_id)
-    if original is None or not title or not page.title or original.title != page.title:
+    original = articles.title_and_fingerprint(session, original_id)
+    if original is None or not title or not page.title or original[0] != page.title:
         return False
-    if original.content_hash != text_fingerprint(page.text):
+    if original[1] != text_fingerprint(page.text):
         return False  # found by URL or as a near copy: not the same page
-    announced: str | None = session.scalar(
-        select(schema.Item.title).where(schema.Item.article_id == original_id).limit(1)
-    )
+    announced = articles.announced_title(session, original_id)
     return announced is not None and _unrelated(title, announced)

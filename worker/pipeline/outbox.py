@@ -10,21 +10,38 @@ destinations a story's alerts go to.
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+from datetime import datetime
+from typing import Protocol
 
 from worker.alerts.digest import next_digest_time
 from worker.alerts.payloads import alert_id
-from worker.alerts.stored import alert_to_json
 from worker.models import CONSOLE, AlertContent, Decision, DestinationConfig, Story
 from worker.pipeline.runtime import Runtime
-from worker.store import schema
-from worker.store.schema import Delivery, Development
+from worker.store import outbox
+from worker.store.engine import DbSession
+
+
+class StoredArticle(Protocol):
+    """What the outbox reads of the stored article that made the development."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def canonical_url(self) -> str: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def published(self) -> datetime | None: ...
 
 
 def record_development(
     runtime: Runtime,
-    session: Session,
-    row: schema.Article,
+    session: DbSession,
+    article: StoredArticle,
     decision: Decision,
     story: Story | None,
 ) -> str:
@@ -33,41 +50,24 @@ def record_development(
     assert decision.match is not None and decision.novelty is not None
     now = runtime.clock()
     reasons = (*decision.match.reasons, *decision.novelty.reasons)
-    development = Development(
-        story_id=decision.match.story_id,
-        article_id=row.id,
-        new_facts=list(decision.novelty.new_facts),
-        score=decision.match.score,
-        reasons=list(reasons),
-        detected_at=now,
-        specifics=list(decision.specifics),
-        surge=decision.surge,
+    development_id = runtime.trackers.add_development(session, decision, article.id, now)
+    ident = alert_id(
+        decision.match.story_id, f"development:{development_id}:{article.canonical_url}"
     )
-    runtime.trackers.add_development(session, development)
-    ident = alert_id(decision.match.story_id, f"development:{development.id}:{row.canonical_url}")
     content = AlertContent(
         id=ident,
         story_id=decision.match.story_id,
         story_title=story.title if story else decision.match.story_id,
-        article_url=row.url,
-        article_title=row.title,
-        source=row.source,
-        published=row.published,
+        article_url=article.url,
+        article_title=article.title,
+        source=article.source,
+        published=article.published,
         new_facts=decision.novelty.new_facts,
         score=decision.match.score,
         reasons=reasons,
         detected_at=now,
     )
-    session.add(
-        schema.Alert(
-            id=ident,
-            development_id=development.id,
-            story_id=decision.match.story_id,
-            content=alert_to_json(content),
-            created_at=now,
-        )
-    )
-    session.flush()
+    outbox.add_alert(session, content, development_id=development_id, created_at=now)
     digests = {
         d.id: d.digest_every_minutes
         for d in runtime.settings.destinations
@@ -76,11 +76,7 @@ def record_development(
     for destination in route(story, decision.match.story_id, runtime.settings.destinations):
         minutes = digests.get(destination)
         due = next_digest_time(now, minutes) if minutes else now  # digests wait for their slot
-        session.add(
-            Delivery(
-                alert_id=ident, destination_id=destination, status="pending", next_attempt_at=due
-            )
-        )
+        outbox.add_delivery(session, ident, destination, due)
     return ident
 
 

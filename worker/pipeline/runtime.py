@@ -241,8 +241,22 @@ class TrackerCache:
         tracker.add_report(story_id, published)
         _advance(self._report_cursors, story_id, report.id)
 
-    def add_development(self, session: Session, development: Development) -> int:
-        """Record a development `learn` already remembered in memory; returns its id."""
+    def add_development(
+        self, session: Session, decision: Decision, article_id: int, detected_at: datetime
+    ) -> int:
+        """Record the development of a decision `learn` already remembered in memory;
+        returns its id."""
+        assert decision.match is not None and decision.novelty is not None
+        development = Development(
+            story_id=decision.match.story_id,
+            article_id=article_id,
+            new_facts=list(decision.novelty.new_facts),
+            score=decision.match.score,
+            reasons=[*decision.match.reasons, *decision.novelty.reasons],
+            detected_at=detected_at,
+            specifics=list(decision.specifics),
+            surge=decision.surge,
+        )
         session.add(development)
         session.flush()
         _advance(self._development_cursors, development.story_id, development.id)

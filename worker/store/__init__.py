@@ -3,7 +3,8 @@
 `schema` declares the tables, `engine` opens databases and runs the Alembic migrations
 (`worker/migrations`); the queries live here by use: `feeds` (claim, validators, a poll's
 outcome and its new items), `queue` (work the broker may have lost, an item's failed
-run), `deliveries` (due, leased, recorded; a destination's circuit), `reader` (a
+run), `articles` (copies by URL, fingerprint or bands), `outbox` (an alert and its
+deliveries), `deliveries` (due, leased, recorded; a destination's circuit), `reader` (a
 read-only snapshot for `storywatch check`), `ops` and `alerts` (the operator's status,
 the outbox, retry). The use cases that
 still hold their own queries are listed in tests/test_layout.py, until they move here.

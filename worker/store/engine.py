@@ -28,6 +28,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+# The handle a use case passes to the store's query functions: it names the transaction
+# without the use case touching SQLAlchemy itself.
+DbSession = Session
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 

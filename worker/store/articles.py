@@ -1,0 +1,52 @@
+"""The articles table as copy detection asks it: by canonical URL, by text fingerprint,
+by shared MinHash bands, the chain of copies, and what a site wall needs to compare.
+
+Each function runs inside the caller's transaction and reads only.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.store.schema import Article, ArticleBand, Item
+
+
+def by_url(session: Session, canonical: str) -> int | None:
+    """The id of the article stored under this canonical URL."""
+    return session.scalar(select(Article.id).where(Article.canonical_url == canonical))
+
+
+def by_fingerprint(session: Session, fingerprint: str) -> int | None:
+    """The first article whose normalized text has this fingerprint."""
+    return session.scalar(
+        select(Article.id).where(Article.content_hash == fingerprint).order_by(Article.id).limit(1)
+    )
+
+
+def sharing_bands(session: Session, bands: list[str]) -> list[tuple[int, bytes | None]]:
+    """(id, MinHash signature) of the articles that share a band, oldest first."""
+    rows = session.execute(
+        select(Article.id, Article.signature)
+        .join(ArticleBand, ArticleBand.article_id == Article.id)
+        .where(ArticleBand.band.in_(bands))
+        .distinct()
+        .order_by(Article.id)
+    )
+    return [(int(row[0]), row[1]) for row in rows]
+
+
+def copied_from(session: Session, article_id: int) -> int | None:
+    """The article this one was recorded as a copy of, if any."""
+    return session.scalar(select(Article.duplicate_of).where(Article.id == article_id))
+
+
+def title_and_fingerprint(session: Session, article_id: int) -> tuple[str | None, str] | None:
+    """The page title and text fingerprint of an article, or None when it is gone."""
+    article = session.get(Article, article_id)
+    return None if article is None else (article.title, article.content_hash)
+
+
+def announced_title(session: Session, article_id: int) -> str | None:
+    """The title a feed item announced the article with."""
+    return session.scalar(select(Item.title).where(Item.article_id == article_id).limit(1))

@@ -139,7 +139,6 @@ def test_few_modules_at_the_top_and_none_too_long() -> None:
 # Use cases that still write their own queries (issue 14: each moves to a named function
 # in worker/store/, and leaves this list). No other module of pipeline/ may start to.
 PIPELINE_WITH_SQL = {
-    "corroborate",
     "processing",
     "runtime",
     "setup",

@@ -10,32 +10,13 @@ destinations a story's alerts go to.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Protocol
-
 from worker.alerts.digest import next_digest_time
 from worker.alerts.payloads import alert_id
 from worker.models import CONSOLE, AlertContent, Decision, DestinationConfig, Story
 from worker.pipeline.runtime import Runtime
 from worker.store import outbox
+from worker.store.articles import StoredArticle
 from worker.store.engine import DbSession
-
-
-class StoredArticle(Protocol):
-    """What the outbox reads of the stored article that made the development."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def url(self) -> str | None: ...
-    @property
-    def canonical_url(self) -> str: ...
-    @property
-    def title(self) -> str | None: ...
-    @property
-    def source(self) -> str | None: ...
-    @property
-    def published(self) -> datetime | None: ...
 
 
 def record_development(

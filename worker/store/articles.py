@@ -6,10 +6,30 @@ Each function runs inside the caller's transaction and reads only.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Protocol
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.store.schema import Article, ArticleBand, Item
+
+
+class StoredArticle(Protocol):
+    """What the outbox reads of the stored article that made the development."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def canonical_url(self) -> str: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def published(self) -> datetime | None: ...
 
 
 def by_url(session: Session, canonical: str) -> int | None:

@@ -1,0 +1,83 @@
+"""Developments and their sources: which development an article made or repeats, the
+outlets recorded on it, and the count its alert shows as "also reported by".
+
+Each function runs inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.alerts.stored import alert_from_json, alert_to_json
+from worker.store.articles import StoredArticle
+from worker.store.schema import Alert, Article, Development, DevelopmentSource
+
+
+def made_or_reported_by(session: Session, article_id: int) -> int | None:
+    """The development the article made or, failing that, one it is a source of."""
+    development = session.scalar(select(Development.id).where(Development.article_id == article_id))
+    if development is None:
+        development = session.scalar(
+            select(Development.id)
+            .join(DevelopmentSource, DevelopmentSource.development_id == Development.id)
+            .where(DevelopmentSource.article_id == article_id)
+            .limit(1)
+        )
+    return development
+
+
+def made_by(session: Session, story_id: str, article_id: int) -> int | None:
+    """The development of the story that this article made."""
+    return session.scalar(
+        select(Development.id).where(
+            Development.article_id == article_id, Development.story_id == story_id
+        )
+    )
+
+
+def add_source(session: Session, development_id: int, article: StoredArticle, how: str) -> None:
+    """Record the article as a source of the development (once)."""
+    exists = session.scalar(
+        select(DevelopmentSource.id).where(
+            DevelopmentSource.development_id == development_id,
+            DevelopmentSource.article_id == article.id,
+        )
+    )
+    if exists is None:
+        session.add(
+            DevelopmentSource(
+                development_id=development_id,
+                article_id=article.id,
+                url=article.url,
+                source=article.source,
+                how=how,
+            )
+        )
+        session.flush()
+
+
+def recount_sources(session: Session, development_id: int) -> int:
+    """Count the distinct other outlets recorded on the development and show the count on
+    its alert; returns it."""
+    # Lock the alert first: two copies recorded at once must not each count only their own.
+    alert = session.scalar(
+        select(Alert).where(Alert.development_id == development_id).with_for_update()
+    )
+    development = session.get(Development, development_id)
+    original = session.get(Article, development.article_id) if development else None
+    own = (original.source or original.url) if original else None
+    reports = session.execute(
+        select(DevelopmentSource.source, DevelopmentSource.url).where(
+            DevelopmentSource.development_id == development_id
+        )
+    )
+    # Distinct other outlets: a site republishing its own story is not another source.
+    others = len({source or url for source, url in reports} - {own, None})
+    if alert is not None:
+        content = alert_from_json(alert.content)
+        if content.also_reported_by != others:
+            alert.content = alert_to_json(dataclasses.replace(content, also_reported_by=others))
+    return others

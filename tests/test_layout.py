@@ -141,7 +141,6 @@ def test_few_modules_at_the_top_and_none_too_long() -> None:
 PIPELINE_WITH_SQL = {
     "processing",
     "runtime",
-    "setup",
 }
 
 

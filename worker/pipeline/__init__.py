@@ -10,7 +10,7 @@ from worker.pipeline.polling import PollSummary, claim_due_feeds, poll_feed
 from worker.pipeline.processing import ItemResult, process_item
 from worker.pipeline.retries import item_retry
 from worker.pipeline.runtime import Runtime, open_runtime
-from worker.pipeline.setup import initialise, sync_feeds, sync_stories
+from worker.pipeline.setup import initialise
 from worker.pipeline.sweep import StalledWork, find_stalled_work, note_item_retry
 
 __all__ = [
@@ -28,6 +28,4 @@ __all__ = [
     "open_runtime",
     "poll_feed",
     "process_item",
-    "sync_feeds",
-    "sync_stories",
 ]

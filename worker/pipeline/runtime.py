@@ -11,7 +11,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import httpx
 from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
@@ -24,6 +23,7 @@ from worker.delivery.throttle import LocalRateLimiter, RateLimiter, RedisRateLim
 from worker.fetch.net import FetchPolicy, GuardedClient
 from worker.models import Decision, Story
 from worker.settings import Settings
+from worker.store.configured import STORIES_VERSION_KEY
 from worker.store.engine import make_engine, make_sessions, migrate
 from worker.store.schema import (
     Article,
@@ -34,38 +34,7 @@ from worker.store.schema import (
     StoryRow,
     utcnow,
 )
-
-STORIES_VERSION_KEY = "stories_version"
-
-
-def story_to_json(story: Story) -> dict[str, Any]:
-    return {
-        "id": story.id,
-        "title": story.title,
-        "key_terms": list(story.key_terms),
-        "documents": list(story.documents),
-        "facts": list(story.facts),
-        "keywords": list(story.keywords),
-        "exclude": list(story.exclude),
-        "destinations": None if story.destinations is None else list(story.destinations),
-        "known_as_of": story.known_as_of.isoformat() if story.known_as_of else None,
-    }
-
-
-def story_from_json(data: dict[str, Any]) -> Story:
-    destinations = data.get("destinations")
-    known_as_of = data.get("known_as_of")
-    return Story(
-        id=data["id"],
-        title=data["title"],
-        key_terms=tuple(data.get("key_terms", ())),
-        documents=tuple(data.get("documents", ())),
-        facts=tuple(data.get("facts", ())),
-        keywords=tuple(data.get("keywords", ())),
-        exclude=tuple(data.get("exclude", ())),
-        destinations=None if destinations is None else tuple(destinations),
-        known_as_of=datetime.fromisoformat(known_as_of) if known_as_of else None,
-    )
+from worker.stories.stored import story_from_json
 
 
 def _after(

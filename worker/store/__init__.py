@@ -2,6 +2,7 @@
 
 `schema` declares the tables, `engine` opens databases and runs the Alembic migrations
 (`worker/migrations`). The queries live here, by use:
+- `configured`: feeds and stories from the configuration, written at start;
 - `feeds`: claim the due feeds, their validators, a poll's outcome and its new items;
 - `queue`: work the broker may have lost, an item's failed run;
 - `articles`: copies by URL, fingerprint or shared bands;

@@ -78,18 +78,18 @@ def _get(config: object, knob: Knob) -> float:
     return config
 
 
-def _with(config: Any, knob: Knob, value: float) -> Any:
+def with_knob(config: Any, knob: Knob, value: float) -> Any:
     """`config` with the field at `knob` replaced, keeping the field's type (int or float)."""
     head, *rest = knob
     current = getattr(config, head)
-    new = _with(current, tuple(rest), value) if rest else type(current)(value)
+    new = with_knob(current, tuple(rest), value) if rest else type(current)(value)
     return dataclasses.replace(config, **{head: new})
 
 
 def _setting(base: TrackerConfig, values: dict[Knob, float]) -> TrackerConfig:
     config = base
     for knob, value in values.items():
-        config = _with(config, knob, value)
+        config = with_knob(config, knob, value)
     return config
 
 

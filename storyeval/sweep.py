@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from storyeval.cv import GRID, cross_validate
+from storyeval.cv import GRID, cross_validate, with_knob
 from storyeval.harness import Evaluation, LoadedSet, Metric, evaluate, load_set, metric_of
 from storyeval.sets import TrackingProtocol, subsample
 from worker.decide.tracker import TrackerConfig
@@ -61,11 +61,8 @@ def sweep_sample(loaded: LoadedSet) -> tuple[LoadedSet, str]:
 
 def swept_config(base: TrackerConfig, knob: tuple[str, str], value: float) -> TrackerConfig:
     """`base` with one field of one section replaced, everything else unchanged."""
-    section_name, field_name = knob
-    section = getattr(base, section_name)
-    return dataclasses.replace(
-        base, **{section_name: dataclasses.replace(section, **{field_name: value})}
-    )
+    config: TrackerConfig = with_knob(base, knob, value)
+    return config
 
 
 def knob_default(base: TrackerConfig, knob: tuple[str, str]) -> float | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import random
 import shutil
 import sys
 import uuid
@@ -22,6 +23,20 @@ from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_CORPUS = REPO / "config" / "corpus"
+
+
+class HighestDraw(random.Random):
+    """A random source whose uniform draw is always the top of the range."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+class LowestDraw(random.Random):
+    """A random source whose uniform draw is always the bottom of the range."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return a
 
 
 def load_script(path: Path) -> ModuleType:

@@ -1,43 +1,33 @@
 """The one backoff formula, and the table that says what a failed item run does next."""
 
-import random
 from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from tests.conftest import HighestDraw, LowestDraw
 from worker.errors import ExtractionError, PermanentFetchError, TransientFetchError, backoff_delay
 from worker.pipeline.retries import MAX_COUNTDOWN_SECONDS, item_retry
 from worker.settings import Settings
 
 
-class Highest(random.Random):
-    def uniform(self, a: float, b: float) -> float:
-        return b
-
-
-class Lowest(random.Random):
-    def uniform(self, a: float, b: float) -> float:
-        return a
-
-
 def test_the_window_doubles_from_the_base_up_to_the_cap() -> None:
-    waits = [backoff_delay(n, base=10.0, cap=100.0, rng=Highest()) for n in range(1, 6)]
+    waits = [backoff_delay(n, base=10.0, cap=100.0, rng=HighestDraw()) for n in range(1, 6)]
     assert waits == [10.0, 20.0, 40.0, 80.0, 100.0]
-    assert backoff_delay(10_000, base=10.0, cap=100.0, rng=Highest()) == 100.0
+    assert backoff_delay(10_000, base=10.0, cap=100.0, rng=HighestDraw()) == 100.0
 
 
 def test_jitter_is_the_share_of_the_window_a_wait_may_fall_short_of_it() -> None:
-    assert backoff_delay(3, base=10.0, cap=1e9, jitter=1.0, rng=Lowest()) == 0.0
-    assert backoff_delay(3, base=10.0, cap=1e9, jitter=0.1, rng=Lowest()) == pytest.approx(36.0)
-    assert backoff_delay(3, base=10.0, cap=1e9, jitter=0.0, rng=Lowest()) == 40.0
+    assert backoff_delay(3, base=10.0, cap=1e9, jitter=1.0, rng=LowestDraw()) == 0.0
+    assert backoff_delay(3, base=10.0, cap=1e9, jitter=0.1, rng=LowestDraw()) == pytest.approx(36.0)
+    assert backoff_delay(3, base=10.0, cap=1e9, jitter=0.0, rng=LowestDraw()) == 40.0
     draws = {backoff_delay(3, base=10.0, cap=1e9, jitter=0.5) for _ in range(50)}
     assert len(draws) > 1 and all(20.0 <= d <= 40.0 for d in draws)
 
 
 def test_a_floor_is_a_minimum_but_the_cap_still_wins() -> None:
-    assert backoff_delay(1, base=10.0, cap=100.0, floor=70.0, rng=Lowest()) == 70.0
-    assert backoff_delay(1, base=10.0, cap=100.0, floor=1e9, rng=Lowest()) == 100.0
+    assert backoff_delay(1, base=10.0, cap=100.0, floor=70.0, rng=LowestDraw()) == 70.0
+    assert backoff_delay(1, base=10.0, cap=100.0, floor=1e9, rng=LowestDraw()) == 100.0
 
 
 @pytest.mark.parametrize("bad", [{"failures": 0}, {"failures": 1, "jitter": 1.5}])

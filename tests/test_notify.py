@@ -25,7 +25,7 @@ from pytest_httpserver import HTTPServer
 from standardwebhooks import Webhook, WebhookVerificationError
 from werkzeug import Request, Response
 
-from tests.conftest import REPO
+from tests.conftest import REPO, HighestDraw, LowestDraw
 from worker.alerts.payloads import alert_id, jsonl_record, slack_payload, webhook_payload
 from worker.delivery.common import redact_url
 from worker.delivery.http import classify_status
@@ -479,16 +479,6 @@ def test_redact_url_keeps_only_scheme_and_host(url: str, expected: str) -> None:
 
 # ---------------------------------------------------------------------------------------
 # Retry schedule
-
-
-class HighestDraw(random.Random):
-    def uniform(self, a: float, b: float) -> float:
-        return b
-
-
-class LowestDraw(random.Random):
-    def uniform(self, a: float, b: float) -> float:
-        return a
 
 
 def test_backoff_window_doubles_from_the_base() -> None:

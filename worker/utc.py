@@ -12,3 +12,7 @@ from datetime import UTC, datetime
 def as_utc(moment: datetime) -> datetime:
     """The same instant, aware and in UTC; a naive time is taken to be UTC already."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -93,7 +93,7 @@ def _status(args: argparse.Namespace, _extra: list[str]) -> int:
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
 
     from worker.store import ops  # noqa: PLC0415
-    from worker.store.schema import utcnow  # noqa: PLC0415
+    from worker.utc import utcnow  # noqa: PLC0415
 
     settings = _settings()
     sessions = ops.reader_sessions(settings.database_url)

@@ -44,7 +44,7 @@ from worker.models import DELIVERY_STATUSES
 from worker.observe.logs import get_logger, redact_text
 from worker.observe.metrics_env import multiprocess_dir
 from worker.store import ops
-from worker.store.schema import utcnow
+from worker.utc import utcnow
 
 log = get_logger(__name__)
 

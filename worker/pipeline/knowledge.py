@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import SQLAlchemyError
 
 from worker.decide.tracker import Tracker, TrackerConfig
-from worker.pipeline.runtime import TrackerCache
+from worker.pipeline.tracking import TrackerCache
 from worker.store import reader
 
 

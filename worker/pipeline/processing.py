@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 from structlog.typing import FilteringBoundLogger
 
 from worker.articles.dedupe import (
@@ -27,21 +25,18 @@ from worker.articles.dedupe import (
 from worker.articles.extract import extract_page
 from worker.articles.urls import canonicalize_url
 from worker.errors import ExtractionError, FetchError, TransientFetchError
-from worker.models import Article, Decision, ItemOutcome, Page, item_outcome
+from worker.models import Article, Decision, ItemOutcome, Page
 from worker.observe import metrics
 from worker.observe.logs import get_logger
 from worker.pipeline.copies import article_by_url, find_copy, site_wall, storage_key
 from worker.pipeline.corroborate import record_copy, record_repeat
 from worker.pipeline.outbox import record_development
-from worker.pipeline.runtime import Runtime, TrackerCache
-from worker.store import schema
-from worker.store.engine import transaction
-from worker.store.schema import (
-    ArticleBand,
-    Feed,
-    Item,
-    StoryRow,
-)
+from worker.pipeline.runtime import Runtime
+from worker.pipeline.tracking import TrackerCache
+from worker.store import articles, items
+from worker.store.articles import ArticleRow
+from worker.store.engine import DbSession, transaction
+from worker.store.items import QueuedItem, Settled
 from worker.utc import as_utc
 
 log = get_logger(__name__)
@@ -59,19 +54,6 @@ class ItemResult:
     alert_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Snapshot:
-    feed_id: str
-    feed_title: str | None
-    url: str | None
-    title: str | None
-    summary: str | None
-    published: datetime | None
-    key: str
-    attempts: int
-    seen: datetime  # when a poll first saw the item
-
-
 def process_item(runtime: Runtime, item_id: int, *, page_attempts: int = 3) -> ItemResult:
     """Take one item from `new` to `done` (or `failed`), idempotently.
 
@@ -79,7 +61,7 @@ def process_item(runtime: Runtime, item_id: int, *, page_attempts: int = 3) -> I
     attempts, so the caller can retry later; after that, and at once for permanent
     failures, the feed's summary stands in for the page.
     """
-    snapshot = _load(runtime, item_id)
+    snapshot = _take_up(runtime, item_id)
     if isinstance(snapshot, ItemResult):
         return snapshot
     allow_fallback = snapshot.attempts >= page_attempts
@@ -129,7 +111,7 @@ def process_item(runtime: Runtime, item_id: int, *, page_attempts: int = 3) -> I
 def _store_and_decide(
     runtime: Runtime,
     item_id: int,
-    snapshot: _Snapshot,
+    snapshot: QueuedItem,
     canonical: str,
     page: Page,
     extraction: str,
@@ -145,7 +127,8 @@ def _store_and_decide(
         duplicate_of = find_copy(session, canonical, page, text, signature, bands)
         if duplicate_of is not None and site_wall(session, duplicate_of, page, snapshot.title):
             return duplicate_of
-        row = schema.Article(
+        row = articles.add(
+            session,
             canonical_url=canonical,
             url=snapshot.url,
             title=page.title or snapshot.title,
@@ -159,17 +142,15 @@ def _store_and_decide(
             signature=signature_to_bytes(signature),
             duplicate_of=duplicate_of,
         )
-        session.add(row)
-        session.flush()
         if duplicate_of is not None:
             bound.info("item.duplicate", duplicate_of=duplicate_of)
-            original = session.get(schema.Article, duplicate_of)
+            original = articles.get(session, duplicate_of)
             if original is not None and original.canonical_url != canonical:
                 record_copy(session, row, duplicate_of)  # another outlet, same text
             if original is not None and original.story_id is not None:
                 _count_report(runtime, session, original.story_id, row)
             return _finish(session, item_id, "duplicate", article_id=row.id)
-        session.add_all(ArticleBand(band=band, article_id=row.id) for band in set(bands))
+        articles.add_bands(session, row.id, bands)
         article = Article(
             id=str(row.id),
             title=row.title,
@@ -188,45 +169,28 @@ def _not_after(published: datetime | None, now: datetime) -> datetime | None:
     return min(published, now) if published is not None else None
 
 
-def _count_report(runtime: Runtime, session: Session, story_id: str, row: schema.Article) -> None:
+def _count_report(runtime: Runtime, session: DbSession, story_id: str, row: ArticleRow) -> None:
     """A copy is never decided, but it is one more report of its original's story: the
     wave of syndicated copies is what a surge (worker.decide.surge) counts. Under the story's
     lock, so report ids follow the order in which trackers count them."""
     with runtime.trackers.lock:
-        if not _lock_story(session, story_id):
+        if not runtime.trackers.lock_story(session, story_id):
             return  # the story was removed from the corpus
         runtime.trackers.count_report(session, story_id, row.id, row.published)
 
 
-def _load(runtime: Runtime, item_id: int) -> _Snapshot | ItemResult:
+def _take_up(runtime: Runtime, item_id: int) -> QueuedItem | ItemResult:
     with transaction(runtime.sessions) as session:
-        item = session.get(Item, item_id)
-        if item is None:
-            return ItemResult(item_id, "missing")
-        if item.status != "new":
-            # Redelivered message (acks_late) or a sweep that raced the first run.
-            return ItemResult(item_id, item_outcome(item.outcome or item.status))
-        if item.attempts >= MAX_ITEM_ATTEMPTS:
-            # A poison item (one that crashes every run) must not be retried forever.
-            error = f"too many attempts; last error: {item.error}" if item.error else None
-            return _finish(session, item_id, "failed", error=error or "too many attempts")
-        item.attempts += 1
-        feed = session.get(Feed, item.feed_id)
-        return _Snapshot(
-            feed_id=item.feed_id,
-            feed_title=feed.title if feed else None,
-            url=item.url,
-            title=item.title,
-            summary=item.summary,
-            published=item.published,
-            key=item.key,
-            attempts=item.attempts,
-            seen=item.created_at,
-        )
+        snapshot = items.take_up(session, item_id, MAX_ITEM_ATTEMPTS)
+        if not isinstance(snapshot, Settled):
+            return snapshot
+        if snapshot.error is None:
+            return ItemResult(item_id, snapshot.outcome)  # counted when it settled
+        return _finish(session, item_id, snapshot.outcome, error=snapshot.error)
 
 
 def _obtain_text(
-    runtime: Runtime, snapshot: _Snapshot, *, allow_fallback: bool, log: FilteringBoundLogger
+    runtime: Runtime, snapshot: QueuedItem, *, allow_fallback: bool, log: FilteringBoundLogger
 ) -> tuple[Page | None, str]:
     """(page, "page") from the article page, or (page, "summary") from the feed, or
     (None, reason) when neither gives text."""
@@ -250,7 +214,7 @@ def _obtain_text(
 
 
 def _summary_instead(
-    snapshot: _Snapshot, failure: str, bound: FilteringBoundLogger
+    snapshot: QueuedItem, failure: str, bound: FilteringBoundLogger
 ) -> tuple[Page | None, str]:
     """(page, "summary") from the feed's summary, or (None, failure) when it is too short."""
     summary = (snapshot.summary or "").strip()
@@ -263,8 +227,8 @@ def _summary_instead(
 
 def _decide_and_record(
     runtime: Runtime,
-    session: Session,
-    row: schema.Article,
+    session: DbSession,
+    row: ArticleRow,
     article: Article,
     item_id: int,
     bound: FilteringBoundLogger,
@@ -317,7 +281,7 @@ def _decide_and_record(
 
 
 def _decide_under_lock(
-    session: Session, trackers: TrackerCache, article: Article, first: Decision
+    session: DbSession, trackers: TrackerCache, article: Article, first: Decision
 ) -> Decision:
     """Decide again while holding the lock of the story the decision names.
 
@@ -333,7 +297,7 @@ def _decide_under_lock(
         if decision.match is None or decision.match.story_id in locked:
             return decision
         story_id = decision.match.story_id
-        if not _lock_story(session, story_id):
+        if not trackers.lock_story(session, story_id):
             trackers.invalidate()
         else:
             locked.add(story_id)
@@ -341,14 +305,8 @@ def _decide_under_lock(
     raise OperationalError("deciding under story locks", None, RuntimeError("no stable story"))
 
 
-def _lock_story(session: Session, story_id: str) -> bool:
-    """Hold the story's row until the transaction ends; False when it no longer exists."""
-    held = session.scalar(select(StoryRow.id).where(StoryRow.id == story_id).with_for_update())
-    return held is not None
-
-
 def _finish(
-    session: Session,
+    session: DbSession,
     item_id: int,
     outcome: ItemOutcome,
     *,
@@ -357,13 +315,7 @@ def _finish(
     alert: str | None = None,
     error: str | None = None,
 ) -> ItemResult:
-    item = session.get(Item, item_id)
-    if item is not None:
-        item.status = "failed" if outcome == "failed" else "done"
-        item.outcome = outcome
-        item.article_id = article_id
-        item.error = error
-        item.processed_at = schema.utcnow()
+    items.finish(session, item_id, outcome, article_id, error)
     # Counted here, the last step before commit, so a redelivered item is not counted twice.
     metrics.count_item(outcome)
     if story_id is not None:

@@ -1,7 +1,7 @@
 """The articles table as copy detection asks it: by canonical URL, by text fingerprint,
 by shared MinHash bands, the chain of copies, and what a site wall needs to compare.
 
-Each function runs inside the caller's transaction and reads only.
+Each function runs inside the caller's transaction; only `add` and `add_bands` write.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.store.schema import Article, ArticleBand, Item
+
+# The stored article as the use cases hold it between store calls.
+ArticleRow = Article
 
 
 class StoredArticle(Protocol):
@@ -70,3 +73,20 @@ def title_and_fingerprint(session: Session, article_id: int) -> tuple[str | None
 def announced_title(session: Session, article_id: int) -> str | None:
     """The title a feed item announced the article with."""
     return session.scalar(select(Item.title).where(Item.article_id == article_id).limit(1))
+
+
+def add(session: Session, **columns: object) -> Article:
+    """Store a new article (see `Article` for the columns); flushed, so it has its id."""
+    row = Article(**columns)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def add_bands(session: Session, article_id: int, bands: list[str]) -> None:
+    """Index the article under its MinHash bands, for `sharing_bands`."""
+    session.add_all(ArticleBand(band=band, article_id=article_id) for band in set(bands))
+
+
+def get(session: Session, article_id: int) -> Article | None:
+    return session.get(Article, article_id)

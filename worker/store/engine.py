@@ -31,6 +31,8 @@ from sqlalchemy.pool import NullPool
 # The handle a use case passes to the store's query functions: it names the transaction
 # without the use case touching SQLAlchemy itself.
 DbSession = Session
+DbEngine = Engine
+DbSessions = sessionmaker[Session]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 

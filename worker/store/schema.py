@@ -27,11 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from worker.utc import as_utc
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from worker.utc import as_utc, utcnow
 
 
 class UTCDateTime(TypeDecorator[datetime]):

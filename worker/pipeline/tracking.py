@@ -1,0 +1,136 @@
+"""The process's story tracker, kept in step with the database.
+
+The Tracker (worker.decide.tracker) is cached in memory and brought up to date before
+every decision: stories reload when their version changes, and the facts, developments
+and reports other workers committed are read past per-story cursors
+(worker.store.knowledge). The three ways a worker changes what stories know (`learn`,
+`count_report`, `add_development`) write the rows and move the tracker and its cursors in
+one step, so the cache never re-reads what it already holds and never misses what another
+worker committed.
+
+The tracker keys articles by text (a corpus document is named by its file); stored
+articles have integer ids, turned into text here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+from worker import models
+from worker.decide.tracker import Tracker, TrackerConfig
+from worker.models import Decision, Story
+from worker.store import knowledge
+from worker.store.engine import DbSession
+
+
+def _advance(cursors: dict[str, int], story_id: str, row_id: int | None) -> None:
+    """Move a story's cursor forward (a story rebuilt away has none)."""
+    if row_id is not None and story_id in cursors:
+        cursors[story_id] = max(cursors[story_id], row_id)
+
+
+class TrackerCache:
+    """The process's Tracker, synchronised with the database on demand.
+
+    Call the writing methods in the transaction that holds the story's row lock
+    (`lock_story`): `learn` and `count_report` under `lock` too (they change the shared
+    tracker); `add_development` after `learn` remembered it.
+    """
+
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config or TrackerConfig()
+        self._tracker: Tracker | None = None
+        self._version: str | None = None
+        self._fact_cursors: dict[str, int] = {}
+        self._development_cursors: dict[str, int] = {}
+        self._report_cursors: dict[str, int] = {}
+        self._stories: dict[str, Story] = {}
+        self.lock = threading.RLock()
+
+    def invalidate(self) -> None:
+        self._tracker = None
+        self._version = None
+
+    def story(self, story_id: str) -> Story | None:
+        return self._stories.get(story_id)
+
+    def current(self, session: DbSession) -> Tracker:
+        """The tracker as of this session's snapshot of stories and learned facts."""
+        version = knowledge.stories_version(session)
+        if self._tracker is None or version != self._version:
+            stories = knowledge.stored_stories(session)
+            self._stories = {story.id: story for story in stories}
+            self._tracker = Tracker(stories, self.config)
+            self._version = version
+            self._fact_cursors = {story.id: 0 for story in stories}
+            self._development_cursors = {story.id: 0 for story in stories}
+            self._report_cursors = {story.id: 0 for story in stories}
+        if not self._fact_cursors:
+            return self._tracker
+        self._sync(session, self._tracker)
+        return self._tracker
+
+    def _sync(self, session: DbSession, tracker: Tracker) -> None:
+        pending: dict[str, list[knowledge.LearnedFact]] = {}
+        for fact in knowledge.facts_after(session, self._fact_cursors):
+            pending.setdefault(fact.story_id, []).append(fact)
+        for story_id, facts in pending.items():
+            tracker.add_facts(story_id, [fact.text for fact in facts])
+            self._fact_cursors[story_id] = facts[-1].id
+        # Developments other workers recorded, so this one recognises reports of them.
+        for development in knowledge.developments_after(session, self._development_cursors):
+            tracker.add_development(
+                development.story_id,
+                str(development.article_id),
+                development.specifics,
+                development.published,
+                surge=development.surge,
+            )
+            self._development_cursors[development.story_id] = development.id
+        # Reports other workers counted (the stories' daily volume, worker.decide.surge),
+        # and with embeddings on, the leads of the articles they decided (a copy is
+        # counted, never decided, so it adds no lead: as `Tracker.learn` saw them).
+        with_leads = self.config.semantic.enabled
+        for report in knowledge.reports_after(session, self._report_cursors, with_leads=with_leads):
+            tracker.add_report(report.story_id, report.published)
+            if report.lead is not None:
+                tracker.add_lead(report.story_id, *report.lead)
+            self._report_cursors[report.story_id] = report.id
+
+    def lock_story(self, session: DbSession, story_id: str) -> bool:
+        """Hold the story's row until the transaction ends; False when it is gone."""
+        return knowledge.lock_story(session, story_id)
+
+    def learn(
+        self, session: DbSession, article: models.Article, decision: Decision, article_id: int
+    ) -> None:
+        """The matched story learns the article: its new fact sentences and one report."""
+        assert decision.match is not None
+        story_id = decision.match.story_id
+        learned = self.current(session).learn(article, decision)
+        last_fact = knowledge.add_facts(session, story_id, article_id, learned)
+        # Counted as the tracker counted it (Tracker.learn): an undated report by when it
+        # was first seen, so a restarted worker counts the same days.
+        report = knowledge.add_report(session, story_id, article_id, article.when)
+        _advance(self._fact_cursors, story_id, last_fact)
+        _advance(self._report_cursors, story_id, report)
+
+    def count_report(
+        self, session: DbSession, story_id: str, article_id: int, published: datetime | None
+    ) -> None:
+        """One more report of the story that is not decided (a copy of one of its articles)."""
+        tracker = self.current(session)
+        report = knowledge.add_report(session, story_id, article_id, published)
+        tracker.add_report(story_id, published)
+        _advance(self._report_cursors, story_id, report)
+
+    def add_development(
+        self, session: DbSession, decision: Decision, article_id: int, detected_at: datetime
+    ) -> int:
+        """Record the development of a decision `learn` already remembered in memory;
+        returns its id."""
+        assert decision.match is not None
+        development = knowledge.add_development(session, decision, article_id, detected_at)
+        _advance(self._development_cursors, decision.match.story_id, development)
+        return development

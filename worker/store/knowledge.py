@@ -1,0 +1,182 @@
+"""What the stories know, as rows: the stored stories and their version, the fact
+sentences they learned, the reports they counted, the developments they recorded, and
+the row lock that serialises decisions about one story.
+
+Reads take per-story cursors (`{story_id: last id seen}`): ids are committed in order
+within a story, because its row lock serialises writers, but not across stories, so one
+global cursor could skip a row another story committed late. Each function runs inside
+the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from worker.models import Decision, Story
+from worker.store.configured import STORIES_VERSION_KEY
+from worker.store.schema import Article, Development, Meta, StoryFact, StoryReport, StoryRow
+from worker.stories.stored import story_from_json
+
+
+class LearnedFact(NamedTuple):
+    id: int
+    story_id: str
+    text: str
+
+
+class RecordedDevelopment(NamedTuple):
+    id: int
+    story_id: str
+    article_id: int
+    specifics: Sequence[str]
+    surge: bool
+    published: datetime | None  # the article's date, else its report's (when first seen)
+
+
+class CountedReport(NamedTuple):
+    id: int
+    story_id: str
+    published: datetime | None
+    # With leads only: the decided article's title and text (a copy has none).
+    lead: tuple[str | None, str] | None = None
+
+
+def stories_version(session: Session) -> str | None:
+    """Changes whenever the stories are rebuilt (worker.store.configured.sync_stories)."""
+    version = session.get(Meta, STORIES_VERSION_KEY)
+    return version.value if version else None
+
+
+def stored_stories(session: Session) -> list[Story]:
+    """The tracked stories in their configured order."""
+    rows = session.scalars(select(StoryRow).order_by(StoryRow.position, StoryRow.id))
+    return [story_from_json(row.data) for row in rows]
+
+
+def lock_story(session: Session, story_id: str) -> bool:
+    """Hold the story's row until the transaction ends; False when it no longer exists."""
+    held = session.scalar(select(StoryRow.id).where(StoryRow.id == story_id).with_for_update())
+    return held is not None
+
+
+def _after(
+    story_column: InstrumentedAttribute[str],
+    id_column: InstrumentedAttribute[int],
+    cursors: dict[str, int],
+) -> ColumnElement[bool]:
+    """Rows past each story's own cursor; the (story, id) index makes each range cheap."""
+    ranges = (and_(story_column == story, id_column > after) for story, after in cursors.items())
+    return or_(*ranges)
+
+
+def facts_after(session: Session, cursors: dict[str, int]) -> Iterator[LearnedFact]:
+    rows = session.execute(
+        select(StoryFact.id, StoryFact.story_id, StoryFact.text)
+        .where(_after(StoryFact.story_id, StoryFact.id, cursors))
+        .order_by(StoryFact.id)
+    )
+    for fact_id, story_id, text in rows:
+        yield LearnedFact(fact_id, story_id, text)
+
+
+def developments_after(session: Session, cursors: dict[str, int]) -> Iterator[RecordedDevelopment]:
+    # Dated as the tracker dated it (Tracker.learn): by its report, which holds the
+    # article's date, or when it was first seen for an undated one.
+    counted = (
+        select(StoryReport.published)
+        .where(
+            StoryReport.article_id == Development.article_id,
+            StoryReport.story_id == Development.story_id,
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(
+            Development.id,
+            Development.story_id,
+            Development.article_id,
+            Development.specifics,
+            Development.surge,
+            func.coalesce(Article.published, counted, type_=Article.published.type),
+        )
+        .join(Article, Article.id == Development.article_id)
+        .where(_after(Development.story_id, Development.id, cursors))
+        .order_by(Development.id)
+    )
+    for development_id, story_id, article_id, specifics, surge, published in rows:
+        yield RecordedDevelopment(
+            development_id, story_id, article_id, specifics or (), bool(surge), published
+        )
+
+
+def reports_after(
+    session: Session, cursors: dict[str, int], *, with_leads: bool
+) -> Iterator[CountedReport]:
+    after = _after(StoryReport.story_id, StoryReport.id, cursors)
+    if not with_leads:
+        plain = session.execute(
+            select(StoryReport.id, StoryReport.story_id, StoryReport.published)
+            .where(after)
+            .order_by(StoryReport.id)
+        )
+        for report_id, story_id, published in plain:
+            yield CountedReport(report_id, story_id, published)
+        return
+    rows = session.execute(
+        select(
+            StoryReport.id,
+            StoryReport.story_id,
+            StoryReport.published,
+            Article.title,
+            Article.text,
+            Article.duplicate_of,
+        )
+        .join(Article, Article.id == StoryReport.article_id)
+        .where(after)
+        .order_by(StoryReport.id)
+    )
+    for report_id, story_id, published, title, text, duplicate_of in rows:
+        lead = (title, text or "") if duplicate_of is None else None
+        yield CountedReport(report_id, story_id, published, lead)
+
+
+def add_facts(session: Session, story_id: str, article_id: int, texts: Sequence[str]) -> int | None:
+    """Store the fact sentences a story learned from an article; the last new id."""
+    facts = [StoryFact(story_id=story_id, text=text, article_id=article_id) for text in texts]
+    session.add_all(facts)
+    session.flush()
+    return facts[-1].id if facts else None
+
+
+def add_report(session: Session, story_id: str, article_id: int, published: datetime | None) -> int:
+    """Count one report of the story; its id."""
+    report = StoryReport(story_id=story_id, article_id=article_id, published=published)
+    session.add(report)
+    session.flush()
+    return report.id
+
+
+def add_development(
+    session: Session, decision: Decision, article_id: int, detected_at: datetime
+) -> int:
+    """Record the development a decision found; its id."""
+    assert decision.match is not None and decision.novelty is not None
+    development = Development(
+        story_id=decision.match.story_id,
+        article_id=article_id,
+        new_facts=list(decision.novelty.new_facts),
+        score=decision.match.score,
+        reasons=[*decision.match.reasons, *decision.novelty.reasons],
+        detected_at=detected_at,
+        specifics=list(decision.specifics),
+        surge=decision.surge,
+    )
+    session.add(development)
+    session.flush()
+    return development.id

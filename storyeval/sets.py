@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from storyeval.metrics import GoldItem
-from worker.config_files import read_corpus
 from worker.decide.replay import parse_published, read_articles
 from worker.models import Article, CorpusDocument, Story
 from worker.stories.corpus import build_stories, story_from_documents
+from worker.stories.folder import read_corpus
 
 T17_TRACKED = (
     "bp-oil-spill",

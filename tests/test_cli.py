@@ -127,6 +127,30 @@ def test_stories_lists_the_ids_even_when_a_destination_routes_a_missing_one(
     assert init.returncode == 2 and "'typo'" in init.stderr
 
 
+def test_offline_commands_run_before_the_destination_secrets_are_set(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        destinations='[[destinations]]\nid = "team"\nkind = "slack"\nurl_env = "UNSET_SLACK"\n',
+    )
+    env = {
+        "STORYWATCH_CONFIG_DIR": str(config),
+        "STORYWATCH_DATA_DIR": str(tmp_path / "v"),
+        "PATH": os.environ.get("PATH", ""),
+    }
+    listed = storywatch("stories", cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"id": "a", "title": "Ferry", "text": "A ferry sank."}) + "\n")
+    replayed = storywatch("replay", str(rows), cwd=tmp_path, env=env)
+    assert replayed.returncode == 0, replayed.stderr
+    page = tmp_path / "page.txt"
+    page.write_text("A ferry sank off the coast on Tuesday.", encoding="utf-8")
+    checked = storywatch("check", str(page), cwd=tmp_path, env=env)
+    assert checked.returncode == 0, checked.stderr
+    started = storywatch("init", cwd=tmp_path, env=env)  # the service needs the secret
+    assert started.returncode == 2 and "UNSET_SLACK" in started.stderr
+
+
 def test_invalid_configuration_exits_2_listing_every_problem(tmp_path: Path) -> None:
     config = write_config(tmp_path, feeds='[[feeds]]\nurl = "nope"\n[[feeds]]\ncolour = 1\n')
     result = storywatch("init", cwd=tmp_path, env={"STORYWATCH_CONFIG_DIR": str(config)})

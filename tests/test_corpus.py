@@ -4,11 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from worker.config_files import load_story_rules, read_corpus
+from worker.config_files import load_story_rules
 from worker.errors import ConfigError
 from worker.models import CorpusDocument, Story, StoryRule
 from worker.stories.cleaning import clean_paragraphs
 from worker.stories.corpus import apply_rules, build_stories, story_from_documents
+from worker.stories.folder import read_corpus
 
 CORPUS = Path(__file__).resolve().parents[1] / "config" / "corpus"
 CORPUS2 = Path(__file__).resolve().parent / "fixtures" / "corpus2"

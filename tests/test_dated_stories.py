@@ -16,7 +16,6 @@ import pytest
 
 from tests.conftest import write_config
 from worker import pipeline
-from worker.config_files import read_corpus
 from worker.decide.replay import replay
 from worker.decide.tracker import Tracker
 from worker.errors import ConfigError
@@ -24,6 +23,7 @@ from worker.models import Article
 from worker.settings import load_settings
 from worker.stories.corpus import build_stories
 from worker.stories.documents import corpus_document
+from worker.stories.folder import read_corpus
 
 CRASH = (
     "An Azerbaijan Airlines Embraer 190 crashed near Aktau in Kazakhstan, killing 38 people.\n"

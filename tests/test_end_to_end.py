@@ -27,8 +27,8 @@ from werkzeug import Request, Response
 
 from tests.conftest import SEED_CORPUS, write_config
 from tests.service import log_size, service_env, start, stop, wait_for_quiet_ticks
-from worker.config_files import read_corpus
 from worker.stories.corpus import build_stories
+from worker.stories.folder import read_corpus
 
 FIXTURES = Path(__file__).parent / "fixtures" / "site"
 SECRET = "whsec_" + "c3Rvcnl3YXRjaC1lbmQtdG8tZW5kLXRlc3Qtc2VjcmV0"

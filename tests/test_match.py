@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from worker.config_files import read_corpus
 from worker.decide.match import (
     MatchConfig,
     affinities,
@@ -18,6 +17,7 @@ from worker.decide.profile import StoryProfile
 from worker.decide.tracker import Tracker, TrackerConfig
 from worker.models import Article, Story
 from worker.stories.corpus import build_stories
+from worker.stories.folder import read_corpus
 
 FOLLOW_UP = Article(
     id="f1",

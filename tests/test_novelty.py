@@ -170,10 +170,10 @@ def test_furniture_before_the_lead_does_not_push_the_development_out_of_it() -> 
     from pathlib import Path  # noqa: PLC0415
 
     from worker.articles.extract import extract_page  # noqa: PLC0415
-    from worker.config_files import read_corpus  # noqa: PLC0415
     from worker.decide.tracker import Tracker  # noqa: PLC0415
     from worker.models import Article  # noqa: PLC0415
     from worker.stories.corpus import build_stories  # noqa: PLC0415
+    from worker.stories.folder import read_corpus  # noqa: PLC0415
 
     repo = Path(__file__).resolve().parent.parent
     page = (repo / "tests" / "fixtures" / "site" / "article-development.html").read_text()

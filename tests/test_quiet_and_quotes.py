@@ -9,12 +9,12 @@ from storyeval.cv import cross_validate, folds_of
 from storyeval.metrics import GoldItem
 from storyeval.sets import seed_protocol
 from tests.conftest import SEED_CORPUS
-from worker.config_files import read_corpus
 from worker.decide.novelty import NoveltyConfig, assess, known_from
 from worker.decide.surge import ReportVolume
 from worker.decide.tracker import Tracker, TrackerConfig
 from worker.models import Article
 from worker.stories.corpus import build_stories
+from worker.stories.folder import read_corpus
 
 DATA = Path(__file__).parent / "fixtures" / "eval"
 

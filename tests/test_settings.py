@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_config
-from worker.config_files import read_corpus
 from worker.errors import ConfigError
 from worker.pipeline.setup import configured_stories
 from worker.settings import load_settings
 from worker.stories.corpus import build_stories
+from worker.stories.folder import read_corpus
 
 
 def env_for(config: Path, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -190,3 +190,139 @@ def test_a_destination_routing_a_story_id_that_does_not_exist_is_an_error(
     settings = load_settings(env_for(renamed, tmp_path), dotenv=False)
     ids = {story.id for story in configured_stories(settings, documents)}
     assert "azerbaijan-airlines-crash" in ids
+
+
+# ---------------------------------------------------------------------------------------
+# Bounded values: nothing the operator types can silence or crash the service
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "1e400", "0.1", "7200"])
+def test_a_tick_that_is_not_a_finite_number_in_range_is_refused(tmp_path: Path, raw: str) -> None:
+    config = write_config(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_for(config, tmp_path, STORYWATCH_TICK_SECONDS=raw), dotenv=False)
+    assert caught.value.problems == [
+        f"STORYWATCH_TICK_SECONDS: expected a number from 0.5 to 3600, got {raw!r}"
+    ]
+
+
+@pytest.mark.parametrize(
+    "name", ["STORYWATCH_MAX_RESPONSE_BYTES", "STORYWATCH_FETCH_TIMEOUT_SECONDS"]
+)
+@pytest.mark.parametrize("raw", ["nan", "inf", "1e30"])
+def test_byte_caps_and_timeouts_must_be_finite_and_bounded(
+    tmp_path: Path, name: str, raw: str
+) -> None:
+    config = write_config(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_for(config, tmp_path, **{name: raw}), dotenv=False)
+    [problem] = caught.value.problems
+    assert problem.startswith(f"{name}: expected a number from ") and problem.endswith(repr(raw))
+
+
+def test_a_poll_interval_past_a_week_and_an_infinite_rate_are_refused(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        feeds='[[feeds]]\nid = "f"\nurl = "https://a/rss"\n'
+        "poll_every_seconds = 9223372036854775807\n",
+        destinations='[[destinations]]\nid = "j"\nkind = "jsonl"\nmax_per_second = inf\n'
+        '\n[[destinations]]\nid = "k"\nkind = "jsonl"\nmax_per_second = nan\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_for(config, tmp_path), dotenv=False)
+    assert caught.value.problems == [
+        "feeds.toml: feeds[0].poll_every_seconds: must be from 1 to 604800 (a week)",
+        "destinations.toml: destinations[0].max_per_second: must be above 0 and at most 1000",
+        "destinations.toml: destinations[1].max_per_second: must be above 0 and at most 1000",
+    ]
+
+
+def test_a_toml_file_that_is_not_utf8_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    (config / "feeds.toml").write_bytes(b'[[feeds]]\ntitle = "caf\xe9"\nurl = "https://a/rss"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_for(config, tmp_path), dotenv=False)
+    assert caught.value.problems == ["feeds.toml: not UTF-8 (byte 22): TOML files are UTF-8"]
+
+
+def test_a_data_dir_that_is_a_file_or_under_one_is_reported(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    for data_dir, why in [(blocker, "is not a directory"), (blocker / "var", "is not writable")]:
+        with pytest.raises(ConfigError) as caught:
+            load_settings(
+                env_for(config, tmp_path, STORYWATCH_DATA_DIR=str(data_dir)), dotenv=False
+            )
+        [problem] = caught.value.problems
+        assert problem.startswith(f"STORYWATCH_DATA_DIR: {data_dir} {why}")
+    # A command that writes nothing there does not care.
+    environ = env_for(config, tmp_path, STORYWATCH_DATA_DIR=str(blocker))
+    assert load_settings(environ, dotenv=False, service=False).data_dir == blocker
+
+
+def test_binary_empty_and_textless_corpus_files_are_named(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "good.txt").write_text("The ferry sank off the coast on Tuesday.\n", encoding="utf-8")
+    # One stray byte in a document of text is replaced, not refused.
+    (corpus / "stray.txt").write_bytes(b"A stray byte \xff in a line. " + b"Text goes on. " * 20)
+    (corpus / "image.txt").write_bytes(bytes(range(256)) * 4)
+    (corpus / "latin1.txt").write_bytes(bytes(range(128, 256)) * 4)
+    (corpus / "empty.txt").write_bytes(b"")
+    (corpus / "numbers.txt").write_text("2024 12 28\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        read_corpus(corpus)
+    assert [problem.split(": ", 1) for problem in caught.value.problems] == [
+        [f"{corpus}/empty.txt", "holds no text; write the article's text into it, or remove it"],
+        [
+            f"{corpus}/image.txt",
+            "not a text file (it holds NUL bytes); corpus documents are UTF-8 text",
+        ],
+        [f"{corpus}/latin1.txt", "not UTF-8 text (512 undecodable bytes); save it as UTF-8"],
+        [f"{corpus}/numbers.txt", "holds no text; write the article's text into it, or remove it"],
+    ]
+
+
+def test_a_corpus_that_builds_no_story_stops_the_service_before_it_runs(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "one.txt").write_text("Date: 2024-12-28\n\nshort\n", encoding="utf-8")
+    config = write_config(tmp_path, corpus=corpus)
+    settings = load_settings(env_for(config, tmp_path), dotenv=False)
+    documents = read_corpus(settings.corpus_dir)
+    with pytest.raises(ConfigError, match="the corpus builds no story"):
+        configured_stories(settings, documents)
+
+
+def test_commands_that_send_nothing_need_no_destination_secret(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        destinations='[[destinations]]\nid = "s"\nkind = "slack"\nurl_env = "UNSET_SLACK_URL"\n'
+        '\n[[destinations]]\nid = "w"\nkind = "webhook"\nurl_env = "UNSET_HOOK"\n'
+        'secret_env = "UNSET_SECRET"\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_for(config, tmp_path), dotenv=False)
+    assert len(caught.value.problems) == 3
+    offline = load_settings(env_for(config, tmp_path), dotenv=False, service=False)
+    assert [(d.id, d.url, d.secret) for d in offline.destinations] == [
+        ("s", None, None),
+        ("w", None, None),
+    ]
+
+
+def test_check_fetches_with_the_configured_timeout_and_size_cap(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    settings = load_settings(
+        env_for(
+            config,
+            tmp_path,
+            STORYWATCH_FETCH_TIMEOUT_SECONDS="3",
+            STORYWATCH_MAX_RESPONSE_BYTES="20000",
+        ),
+        dotenv=False,
+        service=False,
+    )
+    policy = settings.fetch_policy()
+    assert (policy.read_timeout, policy.deadline_seconds, policy.max_bytes) == (3.0, 4.5, 20_000)

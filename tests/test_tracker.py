@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from tests.surge_reports import SURGE_REPORTS
-from worker.config_files import read_corpus
 from worker.decide.replay import read_articles, replay
 from worker.decide.tracker import Tracker
 from worker.models import Article, Story
 from worker.stories.corpus import build_stories
+from worker.stories.folder import read_corpus
 
 DEVELOPMENT = Article(
     id="d1",

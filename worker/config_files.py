@@ -1,4 +1,4 @@
-"""Domain configuration from `config/`: feeds.toml, destinations.toml, stories.toml, corpus/.
+"""Domain configuration from `config/`: feeds.toml, destinations.toml, stories.toml.
 
 What this module is for: reading the files that say what to watch, where to send alerts
 and how to edit the stories built from the corpus, into validated `FeedConfig`,
@@ -6,7 +6,7 @@ and how to edit the stories built from the corpus, into validated `FeedConfig`,
 list as `file: key: why` instead of raised, so `worker.settings.load_settings` reports a
 whole configuration's problems at once. Secrets never live in these files: destinations
 name the environment variable (or `NAME_FILE`) that holds their URL or signing secret,
-and `read_secret` reads it.
+and `read_secret` reads it. The corpus folder is read by `worker.stories.folder`.
 
 What it must not do: touch the network or the database, or read the environment beyond
 the variables a destination names.
@@ -22,21 +22,20 @@ from pathlib import Path
 from typing import Any
 
 from worker.alerts.templates import template_problem
-from worker.errors import ConfigError
 from worker.models import (
     DESTINATION_KINDS,
-    CorpusDocument,
+    ID_PATTERN,
     DestinationConfig,
     FeedConfig,
     StoryRule,
     destination_kind,
 )
-from worker.stories.documents import corpus_document
 from worker.utc import as_utc
 
+MAX_POLL_EVERY_SECONDS = 7 * 24 * 3600
+MAX_RATE_PER_SECOND = 1_000.0
 # Slack allows about one message per second per incoming webhook (api.slack.com/apis/rate-limits).
 DEFAULT_RATES = {"slack": 1.0}
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
 def read_secret(environ: Mapping[str, str], name: str, problems: list[str]) -> str | None:
@@ -62,6 +61,8 @@ def _read_toml(path: Path, problems: list[str]) -> dict[str, Any] | None:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         problems.append(f"{path.name}: not valid TOML: {exc}")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{path.name}: not UTF-8 (byte {exc.start}): TOML files are UTF-8")
     except OSError as exc:
         problems.append(f"{path.name}: cannot read: {exc.strerror}")
     return None
@@ -130,7 +131,7 @@ def _tables(
 
 def _unique_id(table: _Table, raw: str | None, fallback: str, seen: set[str]) -> str:
     ident = raw if raw is not None else fallback
-    if raw is not None and not _ID_RE.match(raw):
+    if raw is not None and not ID_PATTERN.match(raw):
         table.problem("id", "use 1-64 lower-case letters, digits, '.', '_' or '-'")
     if ident in seen:
         table.problem("id", f"duplicate id {ident!r}")
@@ -152,48 +153,16 @@ def load_feeds(path: Path, problems: list[str]) -> tuple[FeedConfig, ...]:
         if url is not None and not re.match(r"^https?://[^\s/]+", url):
             table.problem("url", f"expected an http(s) URL, got {url!r}")
         every = table.get("poll_every_seconds", int)
-        if every is not None and every < 1:
-            table.problem("poll_every_seconds", "must be at least 1")
+        if every is not None and not 1 <= every <= MAX_POLL_EVERY_SECONDS:
+            table.problem(
+                "poll_every_seconds", f"must be from 1 to {MAX_POLL_EVERY_SECONDS} (a week)"
+            )
+            every = None
         fallback = feed_id_for(url or f"feed-{index}")
         ident = _unique_id(table, table.get("id", str), fallback, seen)
         if url:
             feeds.append(FeedConfig(ident, url, table.get("title", str), every or 900))
     return tuple(feeds)
-
-
-def read_corpus(directory: Path) -> list[CorpusDocument]:
-    """The corpus documents (`*.txt`, UTF-8) in name order: loose files, then one folder
-    per story (`corpus/<story>/*.txt`, the folder name being the story's id).
-
-    Raises ConfigError listing every bad `Date:` line and folder name at once.
-    """
-    problems: list[str] = []
-    documents: list[CorpusDocument] = []
-    files: list[tuple[Path, str | None]] = [(p, None) for p in sorted(directory.glob("*.txt"))]
-    for folder in sorted(p for p in directory.iterdir() if p.is_dir()):
-        if folder.name.startswith("."):
-            continue  # .git, editor folders
-        if not _ID_RE.match(folder.name):
-            problems.append(
-                f"{folder}: a story folder's name is the story's id: use lower-case letters,"
-                " digits, '.', '_' or '-' (at most 64)"
-            )
-            continue
-        files.extend((path, folder.name) for path in sorted(folder.glob("*.txt")))
-    for path, story in files:
-        name = path.name if story is None else f"{story}/{path.name}"
-        try:
-            raw = path.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            problems.append(f"{path}: cannot read: {exc.strerror or exc}")
-            continue
-        try:
-            documents.append(corpus_document(name, raw, story))
-        except ValueError as exc:
-            problems.append(f"{directory}/{exc}")
-    if problems:
-        raise ConfigError(problems)
-    return documents
 
 
 def feed_id_for(url: str) -> str:
@@ -203,8 +172,15 @@ def feed_id_for(url: str) -> str:
 
 
 def load_destinations(
-    path: Path, environ: Mapping[str, str], data_dir: Path, problems: list[str]
+    path: Path,
+    environ: Mapping[str, str],
+    data_dir: Path,
+    problems: list[str],
+    *,
+    secrets: bool = True,
 ) -> tuple[DestinationConfig, ...]:
+    """The destinations; with `secrets=False` (commands that send nothing) a variable
+    a destination names may be unset."""
     allowed = {
         "id",
         "kind",
@@ -227,10 +203,10 @@ def load_destinations(
         if kind is not None and kind not in DESTINATION_KINDS:
             table.problem("kind", f"expected one of {', '.join(DESTINATION_KINDS)}, got {kind!r}")
         ident = _unique_id(table, table.get("id", str), kind or f"destination-{index}", seen)
-        url = _destination_url(table, kind, environ, problems)
+        url = _destination_url(table, kind, environ, problems, secrets=secrets)
         secret = None
         if kind == "webhook":
-            secret = _env_value(table, "secret_env", environ, problems, required=True)
+            secret = _env_value(table, "secret_env", environ, problems, required=secrets)
             if secret is not None and not secret.startswith("whsec_"):
                 table.problem("secret_env", "must name a Standard Webhooks secret (whsec_…)")
         elif "secret_env" in (data if isinstance(data, dict) else {}):
@@ -239,8 +215,8 @@ def load_destinations(
         if kind == "jsonl":
             jsonl_path = str(data_dir / "alerts.jsonl") if jsonl_path is None else jsonl_path
         rate = table.get("max_per_second", (int, float))
-        if rate is not None and rate <= 0:
-            table.problem("max_per_second", "must be positive")
+        if rate is not None and not 0 < rate <= MAX_RATE_PER_SECOND:  # nan fails this too
+            table.problem("max_per_second", f"must be above 0 and at most {MAX_RATE_PER_SECOND:g}")
             rate = None
         if rate is None and "max_per_second" not in (data if isinstance(data, dict) else {}):
             rate = DEFAULT_RATES.get(kind or "")
@@ -292,7 +268,12 @@ def _template(table: _Table, config_dir: Path) -> str | None:
 
 
 def _destination_url(
-    table: _Table, kind: str | None, environ: Mapping[str, str], problems: list[str]
+    table: _Table,
+    kind: str | None,
+    environ: Mapping[str, str],
+    problems: list[str],
+    *,
+    secrets: bool,
 ) -> str | None:
     if kind not in {"slack", "webhook", "apprise"}:
         return None
@@ -303,7 +284,7 @@ def _destination_url(
         return None
     if literal is not None:
         return literal
-    url = _env_value(table, "url_env", environ, problems, required=True)
+    url = _env_value(table, "url_env", environ, problems, required=secrets)
     if url is not None and kind != "apprise" and not url.startswith(("http://", "https://")):
         table.problem("url_env", "the variable must hold an http(s) URL")
     return url
@@ -312,11 +293,13 @@ def _destination_url(
 def _env_value(
     table: _Table, key: str, environ: Mapping[str, str], problems: list[str], *, required: bool
 ) -> str | None:
-    name: str | None = table.get(key, str, required=required)
+    """The secret held by the variable the table names under `key`; `required`: the key
+    must be there and its variable set."""
+    name: str | None = table.get(key, str, required=True)
     if name is None:
         return None
     value = read_secret(environ, name, problems)
-    if value is None:
+    if value is None and required:
         table.problem(key, f"environment variable {name} (or {name}_FILE) is not set")
     return value
 

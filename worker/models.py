@@ -7,6 +7,7 @@ properties: no I/O, no library imports beyond the standard library.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -14,6 +15,10 @@ from typing import Literal, get_args
 
 # ---------------------------------------------------------------------------------------
 # Configuration values (parsed and validated by settings.py)
+
+# What an id written by a person may be (feeds, destinations, story folders and rules):
+# lower-case, short, safe in URLs, file names and metric labels.
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
 # The closed vocabularies of the pipeline, one `Literal` each, so mypy catches a typo

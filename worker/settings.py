@@ -10,12 +10,14 @@ with file and key, so an operator fixes a configuration in one pass. The files o
 
 from __future__ import annotations
 
+import math
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dotenv import load_dotenv
 
@@ -23,8 +25,13 @@ from worker.config_files import load_destinations, load_feeds, load_story_rules,
 from worker.errors import ConfigError
 from worker.models import DestinationConfig, FeedConfig, StoryRule
 
+if TYPE_CHECKING:
+    from worker.fetch.net import FetchPolicy
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+HOUR = 3_600.0
+DAY = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +71,27 @@ class Settings:
     def distributed(self) -> bool:
         return self.redis_url is not None
 
+    def fetch_policy(self) -> FetchPolicy:
+        """The limits of every feed and page fetch (the service's and `check`'s)."""
+        from worker.fetch.net import FetchPolicy  # noqa: PLC0415 - httpx only when fetching
 
-def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
-    """Read the environment and `config/`; raise ConfigError listing every problem."""
+        return FetchPolicy(
+            allow_private_networks=self.allow_private_networks,
+            read_timeout=self.fetch_timeout_seconds,
+            deadline_seconds=self.fetch_timeout_seconds * 1.5,
+            max_bytes=self.max_response_bytes,
+        )
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, dotenv: bool = True, service: bool = True
+) -> Settings:
+    """Read the environment and `config/`; raise ConfigError listing every problem.
+
+    `service=False` is for commands that neither send alerts nor write the data directory
+    (`stories`, `replay`, `check`, `status`): a destination's secret may be unset then, and
+    the data directory is not checked.
+    """
     if environ is None:
         if dotenv:
             _load_dotenv()
@@ -88,25 +113,33 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
             "STORYWATCH_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
         ),
         "log_format": env.choice("STORYWATCH_LOG_FORMAT", "auto", ("auto", "console", "json")),
-        "tick_seconds": env.number("STORYWATCH_TICK_SECONDS", 15.0, minimum=0.5),
-        "fetch_timeout_seconds": env.number("STORYWATCH_FETCH_TIMEOUT_SECONDS", 20.0, minimum=1),
-        "page_retry_seconds": env.number("STORYWATCH_PAGE_RETRY_SECONDS", 30.0, minimum=0.1),
+        "tick_seconds": env.number("STORYWATCH_TICK_SECONDS", 15.0, minimum=0.5, maximum=HOUR),
+        "fetch_timeout_seconds": env.number(
+            "STORYWATCH_FETCH_TIMEOUT_SECONDS", 20.0, minimum=1, maximum=600
+        ),
+        "page_retry_seconds": env.number(
+            "STORYWATCH_PAGE_RETRY_SECONDS", 30.0, minimum=0.1, maximum=DAY
+        ),
         "delivery_retry_seconds": env.number(
-            "STORYWATCH_DELIVERY_RETRY_SECONDS", 30.0, minimum=0.1
+            "STORYWATCH_DELIVERY_RETRY_SECONDS", 30.0, minimum=0.1, maximum=DAY
         ),
         "delivery_timeout_seconds": env.number(
-            "STORYWATCH_DELIVERY_TIMEOUT_SECONDS", 10.0, minimum=0.1
+            "STORYWATCH_DELIVERY_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=600
         ),
         "max_response_bytes": int(
-            env.number("STORYWATCH_MAX_RESPONSE_BYTES", 5_000_000, minimum=10_000)
+            env.number(
+                "STORYWATCH_MAX_RESPONSE_BYTES", 5_000_000, minimum=10_000, maximum=500_000_000
+            )
         ),
     }
+    if service:
+        _check_data_dir(data_dir, problems)
     if not config_dir.is_dir():
         problems.append(f"STORYWATCH_CONFIG_DIR: {config_dir} is not a directory")
     else:
         settings_kwargs["feeds"] = load_feeds(config_dir / "feeds.toml", problems)
         settings_kwargs["destinations"] = load_destinations(
-            config_dir / "destinations.toml", environ, data_dir, problems
+            config_dir / "destinations.toml", environ, data_dir, problems, secrets=service
         )
         rules, known_as_of = load_story_rules(config_dir / "stories.toml", problems)
         known = {d.id for d in settings_kwargs["destinations"]} | {"console"}
@@ -127,6 +160,22 @@ def load_settings(environ: Mapping[str, str] | None = None, *, dotenv: bool = Tr
     if problems:
         raise ConfigError(problems)
     return Settings(**settings_kwargs)
+
+
+def _check_data_dir(data_dir: Path, problems: list[str]) -> None:
+    """The data directory exists (or can be made) and takes a file: the database, the
+    embedded broker and the JSONL alerts live there, and finding out at the first write
+    would be a traceback in a task instead of a line here."""
+    where = f"STORYWATCH_DATA_DIR: {data_dir}"
+    if data_dir.exists() and not data_dir.is_dir():
+        problems.append(f"{where} is not a directory")
+        return
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as exc:
+        problems.append(f"{where} is not writable: {exc.strerror or exc}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -171,7 +220,7 @@ class _EnvReader:
             return default
         return value
 
-    def number(self, name: str, default: float, *, minimum: float) -> float:
+    def number(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
         raw = self._env.get(name, "").strip()
         if not raw:
             return default
@@ -180,8 +229,12 @@ class _EnvReader:
         except ValueError:
             self._problems.append(f"{name}: expected a number, got {raw!r}")
             return default
-        if value < minimum:
-            self._problems.append(f"{name}: must be at least {minimum:g}, got {raw}")
+        # nan passes every comparison as False: without isfinite a tick of nan would be
+        # accepted and the scheduler would never fire.
+        if not math.isfinite(value) or not minimum <= value <= maximum:
+            self._problems.append(
+                f"{name}: expected a number from {minimum:g} to {maximum:g}, got {raw!r}"
+            )
             return default
         return value
 

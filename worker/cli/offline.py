@@ -100,8 +100,8 @@ def register_eval(commands: Any) -> None:
 def _offline_stories(corpus: Path | None) -> list[Story]:
     """Stories from `corpus` alone (stories.toml edits name stories of the configured
     corpus, so they are not applied), or from the configured corpus with stories.toml."""
-    from worker.config_files import read_corpus  # noqa: PLC0415
     from worker.stories.corpus import build_stories  # noqa: PLC0415
+    from worker.stories.folder import read_corpus  # noqa: PLC0415
 
     if corpus is not None:
         if not corpus.is_dir():
@@ -109,7 +109,7 @@ def _offline_stories(corpus: Path | None) -> list[Story]:
         return build_stories(read_corpus(corpus))
     from worker.stories.rules import routing_problems  # noqa: PLC0415
 
-    settings = load_settings()
+    settings = load_settings(service=False)
     stories = build_stories(
         read_corpus(settings.corpus_dir), settings.story_rules, known_as_of=settings.known_as_of
     )
@@ -265,7 +265,7 @@ def _check_tracker(corpus: Path | None) -> tuple[Tracker, str]:
     if corpus is not None:
         stories = _offline_stories(corpus)
         return Tracker(stories, _offline_config()), f"answering from the corpus only ({corpus})"
-    settings = load_settings()
+    settings = load_settings(service=False)
     learned = restore_knowledge(settings.database_url, tracker_config(settings))
     if isinstance(learned, Knowledge):
         return learned.tracker, (
@@ -289,11 +289,10 @@ def _read_target(target: str, extract_page: Any) -> Article:
         return Article(id=target, title=None, text=raw.decode("utf-8", errors="replace"))
     if not target.startswith(("http://", "https://")):
         raise OSError(f"{target}: neither an http(s) URL nor a readable file")
-    from worker.fetch.net import FetchPolicy, GuardedClient  # noqa: PLC0415
+    from worker.fetch.net import GuardedClient  # noqa: PLC0415
 
-    settings = load_settings()
-    policy = FetchPolicy(allow_private_networks=settings.allow_private_networks)
-    with GuardedClient(policy) as client:
+    settings = load_settings(service=False)
+    with GuardedClient(settings.fetch_policy()) as client:
         result = client.get(target, accept="text/html,application/xhtml+xml")
     page = extract_page(result.body, url=result.url, headers=result.headers)
     return Article(

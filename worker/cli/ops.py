@@ -65,8 +65,10 @@ def register(subparsers: Any) -> None:
     health.set_defaults(handler=_health)
 
 
-def _settings() -> Settings:
-    settings = load_settings()
+def _settings(*, sends: bool = False) -> Settings:
+    """Settings for an operator command; one that `sends` alerts needs every destination's
+    secret, the others (reading the database) do not."""
+    settings = load_settings(service=sends)
     configure_logging(settings.log_level, settings.log_format)  # logs go to stderr
     register_secrets(
         [settings.redis_url, settings.database_url]
@@ -146,7 +148,7 @@ def _alerts_retry(args: argparse.Namespace, _extra: list[str]) -> int:
     if bool(args.alert_id) == bool(args.dead):
         print("storywatch: alerts retry: give an alert ID or --dead (not both)", file=sys.stderr)
         return 2
-    settings = _settings()
+    settings = _settings(sends=True)
     runtime = open_runtime(settings, run_migrations=False)
     try:
         with transaction(runtime.sessions) as session:
@@ -196,7 +198,7 @@ def _alerts_test(args: argparse.Namespace, _extra: list[str]) -> int:
 
     from worker.delivery.notify import TIMEOUT_SECONDS, deliver  # noqa: PLC0415
 
-    settings = _settings()
+    settings = _settings(sends=True)
     destinations: dict[str, DestinationConfig] = {CONSOLE.id: CONSOLE}
     destinations.update({d.id: d for d in settings.destinations})
     destination = destinations.get(args.destination)

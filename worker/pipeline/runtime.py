@@ -12,7 +12,7 @@ import httpx
 from worker.decide.semantic import SemanticConfig
 from worker.decide.tracker import TrackerConfig
 from worker.delivery.throttle import LocalRateLimiter, RateLimiter, RedisRateLimiter
-from worker.fetch.net import FetchPolicy, GuardedClient
+from worker.fetch.net import GuardedClient
 from worker.pipeline.tracking import TrackerCache
 from worker.settings import Settings
 from worker.store.engine import DbEngine, DbSessions, make_engine, make_sessions, migrate
@@ -28,17 +28,9 @@ class Runtime:
     trackers: TrackerCache = field(default_factory=TrackerCache)
     clock: Callable[[], datetime] = utcnow
 
-    def fetch_policy(self) -> FetchPolicy:
-        return FetchPolicy(
-            allow_private_networks=self.settings.allow_private_networks,
-            read_timeout=self.settings.fetch_timeout_seconds,
-            deadline_seconds=self.settings.fetch_timeout_seconds * 1.5,
-            max_bytes=self.settings.max_response_bytes,
-        )
-
     def fetch_client(self) -> GuardedClient:
         """The guarded client for feeds and pages (SSRF guard, size caps, deadlines)."""
-        return GuardedClient(self.fetch_policy())
+        return GuardedClient(self.settings.fetch_policy())
 
     def delivery_client(self) -> httpx.Client:
         """Destinations are configured by the operator: timeouts, but no address guard."""

@@ -12,7 +12,6 @@ import json
 from dataclasses import asdict, replace
 from datetime import datetime
 
-from worker.config_files import read_corpus
 from worker.errors import ConfigError
 from worker.models import CorpusDocument, Story, StoryRule
 from worker.observe.logs import get_logger
@@ -21,6 +20,7 @@ from worker.settings import Settings
 from worker.store import configured
 from worker.store.engine import transaction
 from worker.stories.corpus import build_stories
+from worker.stories.folder import read_corpus
 from worker.stories.rules import routing_problems
 
 log = get_logger(__name__)
@@ -44,6 +44,11 @@ def configured_stories(settings: Settings, documents: list[CorpusDocument]) -> l
     """The stories of the corpus with stories.toml applied; raises ConfigError when a rule
     cannot be applied or a destination routes a story id that does not exist."""
     stories = build_stories(documents, settings.story_rules, known_as_of=settings.known_as_of)
+    if not stories:
+        # A service with no story could never alert: say so instead of running silently.
+        raise ConfigError(
+            [f"{settings.corpus_dir}: the corpus builds no story; add articles about each story"]
+        )
     problems = routing_problems(stories, settings.destinations)
     if problems:
         raise ConfigError(problems)

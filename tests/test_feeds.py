@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from worker.errors import FeedParseError
-from worker.feeds.parse import MAX_KEY_LENGTH, item_key, parse_feed
+from worker.feeds.parse import MAX_KEY_LENGTH, item_key, oldest_first, parse_feed
 from worker.text.html import html_to_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
@@ -245,3 +246,75 @@ def test_content_location_does_not_change_item_keys():
         headers={"Content-Location": "https://cdn.example/feeds/rss"},
     )
     assert [i.key for i in located.items] == [i.key for i in plain.items] == ["guid:item-1"]
+
+
+def test_a_guid_reused_for_another_link_is_another_item():
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        b"<item><title>Today</title><link>https://cms.example.com/b</link><guid>daily</guid></item>"
+        b"<item><title>Yesterday</title><link>https://cms.example.com/a</link><guid>daily</guid>"
+        b"</item></channel></rss>"
+    )
+    feed = parse_feed(body, url="https://cms.example.com/rss")
+    assert [(item.key.split("#")[0], item.url) for item in feed.items] == [
+        ("guid:daily", "https://cms.example.com/b"),
+        ("guid:daily", "https://cms.example.com/a"),
+    ]
+    assert len({item.key for item in feed.items}) == 2 and feed.warnings == ()
+
+
+def test_a_guid_that_is_not_an_address_is_never_fetched():
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        b"<item><title>No link</title><guid>item-1</guid><description>Text.</description></item>"
+        b"<item><title>Permalink</title><guid>https://cms.example.com/p/2</guid></item>"
+        b"</channel></rss>"
+    )
+    first, second = parse_feed(body, url="https://cms.example.com/feeds/rss").items
+    assert (first.key, first.url) == ("guid:item-1", None)
+    assert (second.key, second.url) == (
+        "guid:https://cms.example.com/p/2",
+        "https://cms.example.com/p/2",
+    )
+
+
+def test_one_invalid_byte_costs_one_character_not_every_item():
+    items = [
+        "<item><title>Caf\u00e9 owners meet in S\u00e3o Paulo</title><guid>1</guid></item>",
+        "<item><title>A stray \xff byte here</title><guid>2</guid></item>",
+        "<item><title>Z\u00fcrich talks resume</title><guid>3</guid></item>",
+    ]
+    body = b"".join(
+        item.encode("latin-1") if "\xff" in item else item.encode("utf-8") for item in items
+    )
+    head = b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
+    feed = parse_feed(
+        head + body + b"</channel></rss>",
+        url="https://cms.example.com/rss",
+        headers={"Content-Type": "application/rss+xml; charset=utf-8"},
+    )
+    assert [item.title for item in feed.items] == [
+        "Caf\u00e9 owners meet in S\u00e3o Paulo",
+        "A stray \ufffd byte here",
+        "Z\u00fcrich talks resume",
+    ]
+    assert "1 invalid UTF-8 byte(s) replaced" in feed.warnings
+
+
+def test_a_feed_in_latin1_that_claims_utf8_is_left_to_the_parser():
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
+        "<item><title>Caf\u00e9 na\u00efve fa\u00e7ade</title><guid>1</guid></item>"
+        "</channel></rss>"
+    ).encode("latin-1")
+    [item] = parse_feed(body, url="https://cms.example.com/rss").items
+    assert item.title == "Caf\u00e9 na\u00efve fa\u00e7ade"  # feedparser's own fallback
+
+
+def test_items_come_oldest_first_by_date_else_reversed():
+    dated = parse_feed(load("rss20.xml"), url="https://news.example.com/rss.xml").items
+    assert [item.published for item in oldest_first(dated)] == sorted(
+        item.published for item in dated if item.published
+    )
+    undated = [replace(item, published=None) for item in dated]
+    assert oldest_first(undated) == list(reversed(undated))

@@ -147,7 +147,8 @@ def test_status_marks_the_failing_feed_stale_and_the_dead_destination(service: S
     report = json.loads(done.stdout)
     feeds = {feed["id"]: feed for feed in report["feeds"]}
     broken, local = feeds["broken"], feeds["local"]
-    assert broken["stale"] and broken["stale_reason"] == "5 consecutive errors"
+    assert broken["stale"] and broken["stale_reason"] == "never reached (5 failed poll(s))"
+    assert (broken["reachable"], local["reachable"], report["feeds_reachable"]) == (False, True, 1)
     assert (broken["error_count"], broken["last_status"]) == (5, 500)
     assert "500" in broken["last_error"] and broken["last_success_at"] is None
     assert not local["stale"] and local["items_last_poll"] == local["items_total"] == 1
@@ -170,8 +171,11 @@ def test_status_marks_the_failing_feed_stale_and_the_dead_destination(service: S
 
     table = service.run("status")
     assert table.returncode == 1
-    assert "STALE: 5 consecutive errors" in table.stdout
-    assert "ATTENTION: 1 stale feed(s), 1 dead delivery(ies)" in table.stdout
+    assert "STALE: never reached (5 failed poll(s))" in table.stdout
+    assert "FEEDS (2, 1 stale; 1 of 2 feeds reachable)" in table.stdout
+    assert (
+        "ATTENTION: 1 of 2 feeds reachable, 1 stale feed(s), 1 dead delivery(ies)" in table.stdout
+    )
 
 
 def test_alerts_list_shows_the_dead_delivery_and_why(service: Service) -> None:

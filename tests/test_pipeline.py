@@ -169,10 +169,10 @@ def test_500_backs_off_exponentially_then_recovers(
     )
     delays = [pipeline.poll_feed(runtime, "local").next_check_in for _ in range(2)]
     assert feed_row(runtime).error_count == 2
-    # The window doubles from the interval (60 s): 120 s, then 240 s, each wait drawn
-    # from the window's last 10%.
+    # The first retry comes soon (30 s, below the 60 s interval), then the window
+    # doubles: 60 s; each wait is drawn from the window's last 10%.
     assert delays[0] is not None and delays[1] is not None
-    assert 0.9 * 120 <= delays[0] <= 120 < 0.9 * 240 <= delays[1] <= 240
+    assert 0.9 * 30 <= delays[0] <= 30 < 0.9 * 60 <= delays[1] <= 60
     recovered = pipeline.poll_feed(runtime, "local")
     assert recovered.status == "fetched" and feed_row(runtime).error_count == 0
 
@@ -206,7 +206,7 @@ def test_a_feed_that_breaks_the_parser_is_recorded_and_backed_off(
     feed = feed_row(runtime)
     assert summary.status == "error" and feed.error_count == 1
     assert (feed.last_error or "").endswith("the parser failed: RuntimeError: parser bug")
-    assert feed.next_check_at >= before + timedelta(seconds=60)
+    assert feed.next_check_at >= before + timedelta(seconds=0.9 * 30)  # the first retry
 
 
 def test_due_feeds_are_claimed_once(runtime: Runtime) -> None:

@@ -25,7 +25,7 @@ ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 # where a string would have passed; the tuples are for validating and iterating.
 DestinationKind = Literal["console", "jsonl", "slack", "webhook", "apprise"]
 DESTINATION_KINDS: tuple[DestinationKind, ...] = get_args(DestinationKind)
-PollStatus = Literal["fetched", "not_modified", "unchanged", "error", "gone"]
+PollStatus = Literal["fetched", "not_modified", "unchanged", "error", "stopped", "gone"]
 ItemOutcome = Literal[
     "development", "rehash", "unmatched", "duplicate", "failed", "missing", "done"
 ]
@@ -115,6 +115,9 @@ class FetchResult:
     body: bytes
     etag: str | None = None
     last_modified: str | None = None
+    # Where the leading permanent redirects (301, 308) of the request ended: the URL to ask
+    # next time. None when the first hop answered, or the first redirect was temporary.
+    moved_to: str | None = None
 
     @property
     def not_modified(self) -> bool:

@@ -32,9 +32,10 @@ def register(subparsers: Any) -> None:
     """Add the operator commands to `storywatch`'s subcommand parsers."""
     status = subparsers.add_parser(
         "status",
-        help="feeds, hosts and the outbox at a glance (exit 1: stale feed or dead delivery)",
-        description="Exit status: 0 healthy; 1 a feed is stale or a delivery is dead; "
-        "2 the database or configuration could not be read.",
+        help="feeds, hosts and the outbox at a glance (exit 1: no feed reachable, a stale "
+        "feed or a dead delivery)",
+        description="Exit status: 0 healthy; 1 no feed was reached yet, a feed is stale or "
+        "stopped, or a delivery is dead; 2 the database or configuration could not be read.",
     )
     status.add_argument("--json", action="store_true", help="print JSON")
     status.add_argument(
@@ -58,6 +59,14 @@ def register(subparsers: Any) -> None:
     test = commands.add_parser("test", help="send a sample alert to a destination, now")
     test.add_argument("destination", help="a destination id from destinations.toml")
     test.set_defaults(handler=_alerts_test)
+
+    feeds = subparsers.add_parser("feeds", help="act on one feed")
+    feed_commands = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
+    resume = feed_commands.add_parser(
+        "resume", help="poll a stopped feed (410, repeated 404) again, now"
+    )
+    resume.add_argument("feed_id", help="a feed id, as `storywatch status` shows it")
+    resume.set_defaults(handler=_feeds_resume)
 
     health = subparsers.add_parser(
         "health", help="does the database (and Redis, when configured) answer? exit 0 or 1"
@@ -219,6 +228,29 @@ def _alerts_test(args: argparse.Namespace, _extra: list[str]) -> int:
         f"{kind}: {outcome.error}"
     )
     return 1
+
+
+# ---------------------------------------------------------------------------------------
+# feeds
+
+
+def _feeds_resume(args: argparse.Namespace, _extra: list[str]) -> int:
+    from worker.store import feeds  # noqa: PLC0415
+    from worker.store.engine import make_engine, make_sessions, transaction  # noqa: PLC0415
+    from worker.utc import utcnow  # noqa: PLC0415
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(make_sessions(engine)) as session:
+            found = feeds.resume(session, args.feed_id, utcnow())
+    finally:
+        engine.dispose()
+    if not found:
+        print(f"storywatch: no feed {args.feed_id!r}", file=sys.stderr)
+        return 1
+    print(f"feed {args.feed_id} will be polled at the next tick")
+    return 0
 
 
 # ---------------------------------------------------------------------------------------

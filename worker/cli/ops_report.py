@@ -39,9 +39,14 @@ def report_to_json(report: StatusReport) -> dict[str, Any]:
                 "items_total": f.items_total,
                 "stale": f.stale,
                 "stale_reason": f.stale_reason,
+                "reachable": f.reachable,
+                "moved_to": f.moved_to,
+                "stopped": f.stopped,
             }
             for f in report.feeds
         ],
+        "feeds_reachable": report.reachable_feeds,
+        "feeds_polled": len(report.polled_feeds),
         "hosts": {
             "window_hours": report.host_window.total_seconds() / 3600,
             "hosts": [
@@ -80,7 +85,8 @@ def report_to_json(report: StatusReport) -> dict[str, Any]:
 def render_status(report: StatusReport) -> str:
     now = report.generated_at
     stale = len(report.stale_feeds)
-    lines = [f"FEEDS ({len(report.feeds)}, {stale} stale)"]
+    reachable = f"{report.reachable_feeds} of {len(report.polled_feeds)} feeds reachable"
+    lines = [f"FEEDS ({len(report.feeds)}, {stale} stale; {reachable})"]
     lines += _table(
         (
             "FEED",
@@ -97,6 +103,8 @@ def render_status(report: StatusReport) -> str:
         [_feed_row(f, now) for f in report.feeds],
     )
     for feed in report.feeds:
+        if feed.moved_to:
+            lines.append(f"  {feed.id}: moved permanently to {feed.moved_to} (polled there)")
         if feed.last_error:
             lines.append(f"  {feed.id}: {feed.url}\n    last error: {feed.last_error}")
     hours = report.host_window.total_seconds() / 3600
@@ -137,8 +145,9 @@ def render_status(report: StatusReport) -> str:
         lines.append("OK")
     else:
         lines.append(
-            f"ATTENTION: {stale} stale feed(s), {report.dead_deliveries} dead delivery(ies)"
-            " (exit status 1); replay dead ones with `storywatch alerts retry --dead`"
+            f"ATTENTION: {reachable}, {stale} stale feed(s), "
+            f"{report.dead_deliveries} dead delivery(ies) (exit status 1); replay dead ones"
+            " with `storywatch alerts retry --dead`"
         )
     return "\n".join(lines)
 

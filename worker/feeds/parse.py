@@ -7,14 +7,17 @@ hand feedparser a string it could mistake for a URL or a file name (feedparser `
 `_open_resource` opens both), and must not import httpx or the database.
 
 Item keys are what makes polling idempotent (STYLE habit 3): the GUID, else the link,
-else a hash of title and summary, prefixed so the three kinds never collide.
+else a hash of title and summary, prefixed so the three kinds never collide. A GUID that a
+feed reuses for another link (`reused_key`) keys a new item: the link is what is fetched.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -27,6 +30,8 @@ from worker.models import FeedItem, ParsedFeed
 from worker.text.html import html_to_text
 
 MAX_KEY_LENGTH = 200  # longer keys are hashed: they are indexed columns in the store
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", re.IGNORECASE)
 
 
 # sy:updatePeriod values (RSS 1.0 Syndication module) in seconds.
@@ -53,6 +58,7 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
         for name, value in (headers or {}).items()
         if name.lower() != "content-location"
     }
+    body, repaired = repair_utf8(body, response_headers.get("content-type"))
     parsed = feedparser.parse(
         io.BytesIO(body),
         response_headers=response_headers,
@@ -60,6 +66,8 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
         resolve_relative_uris=False,  # links in HTML content are dropped with the tags
     )
     warnings = _warnings(parsed)
+    if repaired:
+        warnings.append(f"{repaired} invalid UTF-8 byte(s) replaced")
     feed_title = html_to_text(parsed.feed.get("title"))
     entries = parsed.get("entries") or []
     if not entries and (not parsed.get("version") or (parsed.get("bozo") and not feed_title)):
@@ -75,6 +83,8 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
             # One malformed item must not cost the feed its other items.
             warnings.append(f"item {position + 1} skipped: {type(exc).__name__}: {exc}")
             continue
+        if item.key in items and not same_link(items[item.key].url, item.url):
+            item = replace(item, key=reused_key(item))
         if item.key in items:
             duplicates += 1  # first occurrence wins: feeds list newest first
             continue
@@ -104,6 +114,60 @@ def item_key(*, guid: str | None, link: str | None, title: str | None, summary: 
     return "hash:" + hashlib.sha256(content).hexdigest()
 
 
+def same_link(first: str | None, second: str | None) -> bool:
+    """Whether two item links name the same article (tracking parameters aside)."""
+    if first is None or second is None:
+        return first == second
+    return canonicalize_url(first) == canonicalize_url(second)
+
+
+def reused_key(item: FeedItem) -> str:
+    """The key of an item whose GUID an earlier item with another link already holds: the
+    GUID and the link together, so each article the feed announces is processed."""
+    link = canonicalize_url(item.url) if item.url else ""
+    return f"{item.key}#{hashlib.sha256(link.encode()).hexdigest()[:16]}"
+
+
+def oldest_first(items: Sequence[FeedItem]) -> list[FeedItem]:
+    """The items in the order they were published: by date when every one is dated, else
+    the reverse of the feed's order (feeds list newest first: RSS and Atom practice)."""
+    ordered = list(reversed(items))
+    if all(item.published is not None for item in ordered):
+        ordered.sort(key=lambda item: item.published or datetime.min.replace(tzinfo=UTC))
+    return ordered
+
+
+def repair_utf8(body: bytes, content_type: str | None) -> tuple[bytes, int]:
+    """A UTF-8 feed with a few stray invalid bytes, with those bytes replaced (U+FFFD);
+    and how many were. Left as it is, feedparser would decode the whole document as
+    windows-1252 and garble every item's non-ASCII text. A document that is mostly not
+    UTF-8 (its declaration lies) is left to feedparser's own fallback."""
+    declared = _declared_charset(body, content_type)
+    if declared not in ("utf-8", "utf8"):
+        return body, 0
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return body, 0
+    text = body.decode("utf-8", errors="replace")
+    invalid = text.count("\ufffd") - body.decode("utf-8", errors="ignore").count("\ufffd")
+    valid_non_ascii = sum(1 for character in text if ord(character) > 0x7F) - invalid
+    if valid_non_ascii < invalid:
+        return body, 0
+    return text.encode("utf-8"), invalid
+
+
+def _declared_charset(body: bytes, content_type: str | None) -> str:
+    """The charset the HTTP header, else the XML declaration, states; XML's default UTF-8."""
+    if content_type and (header := _CHARSET.search(content_type)):
+        return header[1].lower()
+    if declaration := _XML_ENCODING.match(body[:200]):
+        return declaration[1].decode("ascii").lower()
+    return "utf-8"
+
+
 def _short(kind: str, value: str) -> str:
     key = f"{kind}:{value}"
     if len(key) <= MAX_KEY_LENGTH:
@@ -116,7 +180,12 @@ def _item(entry: Mapping[str, Any], *, feed_url: str) -> FeedItem:
     summary = html_to_text(entry.get("summary"))
     if summary is None and entry.get("content"):
         summary = html_to_text(entry["content"][0].get("value"))
-    link = _absolute_link(entry.get("link"), feed_url)
+    link = entry.get("link")
+    if entry.get("guidislink") and not _is_web_url(link):
+        # feedparser copies a permalink GUID into the link; "item-1" is no address to
+        # fetch, and resolved against the feed's URL it would name some other page.
+        link = None
+    link = _absolute_link(link, feed_url)
     return FeedItem(
         key=item_key(guid=entry.get("id"), link=link, title=title, summary=summary),
         url=link,
@@ -124,6 +193,13 @@ def _item(entry: Mapping[str, Any], *, feed_url: str) -> FeedItem:
         summary=summary,
         published=_utc(entry.get("published_parsed") or entry.get("updated_parsed")),
     )
+
+
+def _is_web_url(value: str | None) -> bool:
+    try:
+        return bool(value) and urlsplit(str(value).strip()).scheme in ("http", "https")
+    except ValueError:
+        return False
 
 
 def _absolute_link(link: str | None, feed_url: str) -> str | None:

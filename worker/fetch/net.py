@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -42,6 +42,7 @@ from worker.models import FetchResult
 DEFAULT_USER_AGENT = f"storywatch/{__version__} (+https://github.com/storywatch)"
 MAX_RETRY_AFTER_SECONDS = 86_400.0  # never let a server park a feed for more than a day
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_PERMANENT_REDIRECTS = frozenset({301, 308})
 _ALLOW_HINT = "set STORYWATCH_ALLOW_PRIVATE_NETWORKS=true to allow private networks"
 _CHUNK = 64 * 1024
 _BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
@@ -234,6 +235,8 @@ class GuardedClient:
 
     def _follow(self, url: str, headers: dict[str, str]) -> FetchResult:
         current = url
+        moved_to: str | None = None
+        permanent = True  # every hop so far was a permanent redirect
         for _hop in range(self.policy.max_redirects + 1):
             target = _checked_url(url, current)
             try:
@@ -241,8 +244,10 @@ class GuardedClient:
                     location = response.headers.get("location")
                     if response.status_code in _REDIRECT_STATUSES and location:
                         current = str(target.join(location))
+                        permanent = permanent and response.status_code in _PERMANENT_REDIRECTS
+                        moved_to = current if permanent else moved_to
                         continue
-                    return self._result(url, response)
+                    return replace(self._result(url, response), moved_to=moved_to)
             except AddressRefused as refused:
                 raise _blocked(url, current, refused) from None
             except httpx.HTTPError as exc:

@@ -2,7 +2,12 @@
 
 Politeness (STYLE habit 5): ETag/Last-Modified validators, no parsing when the body did
 not change, the feed's own TTL honoured, exponential backoff after errors, and a server's
-Retry-After (RFC 9110 §10.2.3) respected as the earliest next check.
+Retry-After (RFC 9110 §10.2.3) respected as the earliest next check. A permanent redirect
+is remembered; a feed that is gone (410, or 404 again and again) stops being polled.
+
+Bounded: a poll takes at most NEW_ITEMS_PER_POLL new items, oldest first, and fewer when
+the feed already has ITEMS_IN_FLIGHT_PER_FEED waiting; the rest come with the next poll,
+BACKLOG_DELAY_SECONDS later.
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ FEED_ACCEPT = (
 CLAIM_LEASE = timedelta(minutes=10)  # a claimed feed whose poll never ran is retried after this
 MAX_BACKOFF_SECONDS = 24 * 3600.0
 MAX_TTL_SECONDS = 6 * 3600.0
+# The first retry of a failed poll: soon (a first run without network should not sit idle
+# for twice the interval), then doubling; a server's Retry-After still comes first.
+FIRST_RETRY_SECONDS = 30.0
+NEW_ITEMS_PER_POLL = 100
+ITEMS_IN_FLIGHT_PER_FEED = 200
+BACKLOG_DELAY_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +67,16 @@ def next_check_delay(
 
     1. On success: the configured interval, or the feed's TTL when longer (capped at 6 h),
        plus up to 10% so feeds that share an interval do not poll in lockstep.
-    2. After n consecutive errors: `backoff_delay` from the interval (interval x 2^n,
-       capped at 24 h), at least 90% of its window: a failing server is not hit early.
+    2. After n consecutive errors: `backoff_delay` from FIRST_RETRY_SECONDS (or the
+       interval, when shorter) doubling with each error, capped at 24 h, at least 90% of
+       its window: the first retry comes within a minute, a failing server is not hit
+       often.
     3. A server's Retry-After is a floor, never shortened (but capped at 24 h).
     """
     if error_count > 0:
         return backoff_delay(
-            error_count + 1,
-            base=poll_every,
+            error_count,
+            base=min(float(poll_every), FIRST_RETRY_SECONDS),
             cap=MAX_BACKOFF_SECONDS,
             jitter=0.1,
             floor=retry_after,
@@ -109,7 +122,9 @@ def _poll_feed(runtime: Runtime, feed_id: str) -> PollSummary:
         with runtime.fetch_client() as client:
             result = client.get(url, etag=etag, last_modified=last_modified, accept=FEED_ACCEPT)
         if result.not_modified:
-            return _record_success(runtime, feed_id, now, "not_modified", status_code=304)
+            return _record_success(
+                runtime, feed_id, now, "not_modified", status_code=304, moved_to=result.moved_to
+            )
         digest = hashlib.sha256(result.body).hexdigest()
         if digest == body_hash:
             # Servers without validators still send identical bytes: skip parsing them.
@@ -121,6 +136,7 @@ def _poll_feed(runtime: Runtime, feed_id: str) -> PollSummary:
                 status_code=result.status_code,
                 etag=result.etag,
                 last_modified=result.last_modified,
+                moved_to=result.moved_to,
             )
         parsed = _parse(result.body, result.url, result.headers, bound)
     except FetchError as exc:
@@ -139,6 +155,7 @@ def _poll_feed(runtime: Runtime, feed_id: str) -> PollSummary:
         etag=result.etag,
         last_modified=result.last_modified,
         body_hash=digest,
+        moved_to=result.moved_to,
     )
 
 
@@ -167,6 +184,7 @@ def _record_success(
     etag: str | None = None,
     last_modified: str | None = None,
     body_hash: str | None = None,
+    moved_to: str | None = None,
 ) -> PollSummary:
     with transaction(runtime.sessions) as session:
         record = feeds.record_success(
@@ -182,6 +200,10 @@ def _record_success(
             last_modified=last_modified,
             body_hash=body_hash,
             unchanged=status == "unchanged",
+            moved_to=moved_to,
+            batch=NEW_ITEMS_PER_POLL,
+            in_flight=ITEMS_IN_FLIGHT_PER_FEED,
+            backlog_delay=BACKLOG_DELAY_SECONDS,
         )
     if record is None:
         return PollSummary(feed_id, "gone")
@@ -195,6 +217,8 @@ def _record_success(
         status_code=status_code,
         new_items=len(new_ids),
         items_in_feed=len(parsed.items) if parsed else None,
+        left_for_next_poll=record.left_for_later or None,
+        moved_to=moved_to,
         next_check_in=round(delay, 1),
     )
     return PollSummary(feed_id, status, new_ids, delay)
@@ -222,6 +246,9 @@ def _record_failure(
     if record is None:
         return PollSummary(feed_id, "gone")
     error_count, error, delay = record.error_count, record.error, record.next_check_in
+    if record.stopped:
+        log.error("feed.stopped", feed_id=feed_id, reason=record.stopped, error=error)
+        return PollSummary(feed_id, "stopped", (), None, record.stopped)
     log.warning(
         "feed.poll_failed",
         feed_id=feed_id,

@@ -47,6 +47,8 @@ def sync_feeds(session: Session, feeds: tuple[FeedConfig, ...]) -> None:
         if row.url != config.url:
             # A new URL is a new resource: its validators and body hash do not apply.
             row.url, row.etag, row.last_modified, row.body_hash = config.url, None, None, None
+            # ...and what the old one answered (moved, gone) says nothing about it.
+            row.moved_to, row.stopped, row.not_found_streak = None, None, 0
         row.title = config.title
         row.poll_every_seconds = config.poll_every_seconds
         row.enabled = True

@@ -1,5 +1,6 @@
 """The feeds table as polling uses it: claim the due feeds, read a feed's validators,
-record a poll's success (with its new items) or its failure.
+record a poll's success (with its new items, oldest first and at most a batch) or its
+failure (a feed that is gone stops being polled).
 
 Each function runs inside the caller's transaction (`worker.store.engine.transaction`).
 When the next check is due is the use case's decision, not the store's: it is passed in
@@ -9,14 +10,20 @@ as `next_delay(poll_every_seconds, ttl_seconds, error_count)`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from worker.feeds.parse import oldest_first, reused_key, same_link
 from worker.models import FeedItem
 from worker.store.schema import Feed, Item
+
+# 404s in a row after which a feed stops being polled: one or two are a deploy or a
+# misconfigured CDN, this many (a day apart at full backoff) are a feed taken down.
+STOP_AFTER_NOT_FOUND = 5
+_KEY_CHUNK = 500  # keys per IN (...) query: SQLite caps a statement's parameters
 
 NextDelay = Callable[[float, int | None, int], float]  # (poll every, ttl, errors) -> seconds
 
@@ -39,13 +46,15 @@ class PollRecord:
     next_check_in: float
     error_count: int = 0
     error: str | None = None
+    left_for_later: int = 0  # new items beyond this poll's batch, taken at the next one
+    stopped: str | None = None  # why the feed is no longer polled
 
 
 def claim_due_feeds(session: Session, now: datetime, lease: timedelta, limit: int) -> list[str]:
     """Ids of enabled feeds due for a check, each leased so one beat tick owns it."""
     feeds = session.scalars(
         select(Feed)
-        .where(Feed.enabled.is_(True), Feed.next_check_at <= now)
+        .where(Feed.enabled.is_(True), Feed.stopped.is_(None), Feed.next_check_at <= now)
         .order_by(Feed.next_check_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -56,11 +65,12 @@ def claim_due_feeds(session: Session, now: datetime, lease: timedelta, limit: in
 
 
 def validators(session: Session, feed_id: str) -> Validators | None:
-    """The enabled feed's URL and validators; None when it is gone or disabled."""
+    """The URL to poll (where a permanent redirect moved it) and its validators; None when
+    the feed is gone, disabled or stopped."""
     feed = session.get(Feed, feed_id)
-    if feed is None or not feed.enabled:
+    if feed is None or not feed.enabled or feed.stopped is not None:
         return None
-    return Validators(feed.url, feed.etag, feed.last_modified, feed.body_hash)
+    return Validators(feed.moved_to or feed.url, feed.etag, feed.last_modified, feed.body_hash)
 
 
 def record_success(
@@ -77,30 +87,50 @@ def record_success(
     last_modified: str | None = None,
     body_hash: str | None = None,
     unchanged: bool = False,
+    moved_to: str | None = None,
+    batch: int = 100,
+    in_flight: int = 200,
+    backlog_delay: float = 30.0,
 ) -> PollRecord | None:
     """A poll that worked: `items` when the body was parsed (new ones are inserted),
-    `unchanged` when it was the same bytes as last time; None when the feed is gone."""
+    `unchanged` when it was the same bytes as last time; None when the feed is gone.
+
+    At most `batch` new items are taken, oldest first, and fewer when the feed already has
+    `in_flight` items waiting to be processed: one huge feed cannot bury the others'. The
+    rest are left for the next poll, `backlog_delay` seconds away, and the validators are
+    not kept, so that poll reads the body again instead of being told "not modified".
+    """
     feed = session.get(Feed, feed_id)
     if feed is None:
         return None
     new_ids: list[int] = []
+    left = 0
     if items is not None:
-        new_ids = insert_new_items(session, feed_id, items, now)
-        feed.etag, feed.last_modified, feed.body_hash = etag, last_modified, body_hash
+        room = max(0, min(batch, in_flight - waiting_items(session, feed_id)))
+        new_ids, left = insert_new_items(session, feed_id, items, now, limit=room)
+        if left:
+            feed.etag = feed.last_modified = feed.body_hash = None
+        else:
+            feed.etag, feed.last_modified, feed.body_hash = etag, last_modified, body_hash
         feed.ttl_seconds = ttl_seconds
         if title and not feed.title:
             feed.title = title
     elif unchanged:
         feed.etag = etag or feed.etag
         feed.last_modified = last_modified or feed.last_modified
+    if moved_to and moved_to != (feed.moved_to or feed.url):
+        feed.moved_to = moved_to
     delay = next_delay(feed.poll_every_seconds, feed.ttl_seconds, 0)
+    if left:
+        delay = min(delay, backlog_delay)
     feed.next_check_at = now + timedelta(seconds=delay)
     feed.last_checked_at = feed.last_success_at = now
     feed.last_status = status_code
     feed.error_count, feed.last_error = 0, None
+    feed.not_found_streak = 0
     feed.items_last_poll = len(new_ids)
     feed.items_total += len(new_ids)
-    return PollRecord(tuple(new_ids), delay)
+    return PollRecord(tuple(new_ids), delay, left_for_later=left)
 
 
 def record_failure(
@@ -112,7 +142,8 @@ def record_failure(
     error: str,
     status_code: int | None,
 ) -> PollRecord | None:
-    """A poll that failed: one more consecutive error; None when the feed is gone."""
+    """A poll that failed: one more consecutive error; None when the feed is gone. A 410,
+    or a 404 on STOP_AFTER_NOT_FOUND polls in a row, stops polling (`stopped` says why)."""
     feed = session.get(Feed, feed_id)
     if feed is None:
         return None
@@ -120,19 +151,55 @@ def record_failure(
     feed.last_error = error[:2000]
     feed.last_status = status_code
     feed.last_checked_at = now
+    feed.not_found_streak = feed.not_found_streak + 1 if status_code == 404 else 0
+    day = now.date().isoformat()
+    if status_code == 410:
+        feed.stopped = f"HTTP 410 Gone on {day}: the site removed the feed"
+    elif feed.not_found_streak >= STOP_AFTER_NOT_FOUND:
+        feed.stopped = f"HTTP 404 Not Found on {feed.not_found_streak} polls in a row (last {day})"
     delay = next_delay(feed.poll_every_seconds, None, feed.error_count)
     feed.next_check_at = now + timedelta(seconds=delay)
-    return PollRecord((), delay, feed.error_count, feed.last_error)
+    return PollRecord((), delay, feed.error_count, feed.last_error, stopped=feed.stopped)
+
+
+def waiting_items(session: Session, feed_id: str) -> int:
+    """The feed's items still waiting to be processed."""
+    count = session.scalar(
+        select(func.count()).select_from(Item).where(Item.feed_id == feed_id, Item.status == "new")
+    )
+    return int(count or 0)
+
+
+def resume(session: Session, feed_id: str, now: datetime) -> bool:
+    """Poll a stopped feed again, now; False when there is no such feed."""
+    feed = session.get(Feed, feed_id)
+    if feed is None:
+        return False
+    feed.stopped, feed.not_found_streak, feed.error_count = None, 0, 0
+    feed.next_check_at = now
+    return True
 
 
 def insert_new_items(
-    session: Session, feed_id: str, items: Sequence[FeedItem], now: datetime
-) -> list[int]:
-    """Insert the items this feed has not listed before (status `new`); their ids."""
-    keys = [item.key for item in items]
-    known = set(
-        session.scalars(select(Item.key).where(Item.feed_id == feed_id, Item.key.in_(keys)))
-    )
+    session: Session, feed_id: str, items: Sequence[FeedItem], now: datetime, *, limit: int
+) -> tuple[list[int], int]:
+    """Insert up to `limit` of the items this feed has not listed before (status `new`),
+    oldest first, so their ids (and the order they are processed in) follow publication.
+    Returns their ids and how many new items were left out.
+
+    An item whose GUID an earlier item holds under another link is new (`reused_key`).
+    """
+    known = _known_links(session, feed_id, [item.key for item in items])
+    fresh = [item for item in items if item.key not in known]
+    reused = [
+        replace(item, key=reused_key(item))
+        for item in items
+        if item.key in known and not same_link(known[item.key], item.url)
+    ]
+    # A reused GUID's own key may be stored already (an earlier poll took that link).
+    taken = _known_links(session, feed_id, [item.key for item in reused])
+    fresh += [item for item in reused if item.key not in taken]
+    ordered = oldest_first(fresh)
     rows = [
         Item(
             feed_id=feed_id,
@@ -144,9 +211,20 @@ def insert_new_items(
             status="new",
             queued_at=now,
         )
-        for item in items
-        if item.key not in known
+        for item in ordered[:limit]
     ]
     session.add_all(rows)
     session.flush()
-    return [row.id for row in rows]
+    return [row.id for row in rows], len(ordered) - len(rows)
+
+
+def _known_links(session: Session, feed_id: str, keys: list[str]) -> dict[str, str | None]:
+    """The link stored under each of these keys the feed already has."""
+    known: dict[str, str | None] = {}
+    for start in range(0, len(keys), _KEY_CHUNK):
+        chunk = keys[start : start + _KEY_CHUNK]
+        rows = session.execute(
+            select(Item.key, Item.url).where(Item.feed_id == feed_id, Item.key.in_(chunk))
+        )
+        known.update({key: url for key, url in rows})
+    return known

@@ -50,10 +50,17 @@ class FeedStatus:
     items_last_poll: int
     items_total: int
     stale_reason: str | None  # None: the feed is healthy (or disabled)
+    moved_to: str | None = None  # where a permanent redirect sent it (polled instead)
+    stopped: str | None = None  # why it is no longer polled
 
     @property
     def stale(self) -> bool:
         return self.stale_reason is not None
+
+    @property
+    def reachable(self) -> bool:
+        """It answered at least once, and it is still polled."""
+        return self.last_success_at is not None and self.stopped is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +112,23 @@ class StatusReport:
         return sum(d.dead for d in self.destinations)
 
     @property
+    def polled_feeds(self) -> tuple[FeedStatus, ...]:
+        return tuple(feed for feed in self.feeds if feed.enabled)
+
+    @property
+    def reachable_feeds(self) -> int:
+        return sum(1 for feed in self.polled_feeds if feed.reachable)
+
+    @property
     def healthy(self) -> bool:
-        """What `storywatch status` turns into its exit code (0 healthy, 1 not)."""
-        return not self.stale_feeds and self.dead_deliveries == 0
+        """What `storywatch status` turns into its exit code (0 healthy, 1 not): no stale
+        feed, no dead delivery, and (a service that has never reached a feed has done
+        nothing yet) at least one feed reachable."""
+        return (
+            not self.stale_feeds
+            and self.dead_deliveries == 0
+            and (self.reachable_feeds > 0 or not self.polled_feeds)
+        )
 
 
 def reader_sessions(database_url: str) -> sessionmaker[Session]:
@@ -128,12 +149,19 @@ def stale_reason(feed: Feed, now: datetime) -> str | None:
     """Why a feed is stale, or None.
 
     1. A disabled feed is never stale: the operator turned it off.
-    2. STALE_AFTER_ERRORS or more consecutive errors.
-    3. No success for longer than max(3 x poll interval, 1 h), counted from the feed's
-       creation when it never succeeded (a feed added a minute ago is not stale yet).
+    2. A stopped feed (gone: 410, repeated 404) is, with its reason.
+    3. A feed that never succeeded is, once a poll of it failed: a first run without
+       network says so at once instead of "ok".
+    4. STALE_AFTER_ERRORS or more consecutive errors.
+    5. No success for longer than max(3 x poll interval, 1 h), counted from the feed's
+       creation when it never succeeded.
     """
     if not feed.enabled:
         return None
+    if feed.stopped:
+        return f"stopped: {feed.stopped}"
+    if feed.last_success_at is None and feed.error_count:
+        return f"never reached ({feed.error_count} failed poll(s))"
     if feed.error_count >= STALE_AFTER_ERRORS:
         return f"{feed.error_count} consecutive errors"
     allowed = max(timedelta(seconds=STALE_INTERVALS * feed.poll_every_seconds), STALE_MIN_SILENCE)
@@ -162,6 +190,8 @@ def feed_statuses(session: Session, now: datetime) -> tuple[FeedStatus, ...]:
             items_last_poll=feed.items_last_poll,
             items_total=feed.items_total,
             stale_reason=stale_reason(feed, now),
+            moved_to=feed.moved_to,
+            stopped=feed.stopped,
         )
         for feed in feeds
     )

@@ -73,6 +73,13 @@ class Feed(Base):
     # The feed's own <ttl> or sy:updatePeriod, kept from the last parse so that polls
     # answered 304 or with unchanged bytes keep honouring it.
     ttl_seconds: Mapped[int | None]
+    # Where a permanent redirect (301, 308) sent the feed: polled instead of `url` until
+    # the configured URL changes (RFC 9110 §15.4.2: "future references ... should use").
+    moved_to: Mapped[str | None] = mapped_column(Text)
+    # Why polling stopped (410 Gone, 404 on several polls in a row); None while it runs.
+    # A new URL in feeds.toml, or `storywatch feeds resume`, starts it again.
+    stopped: Mapped[str | None] = mapped_column(Text)
+    not_found_streak: Mapped[int] = mapped_column(default=0, server_default="0")
     next_check_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     last_checked_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]

@@ -1,0 +1,199 @@
+"""Polling at the edges: a feed with thousands of new items, a feed that moved or is gone,
+a GUID reused for another article. Real SQLite, a real local HTTP server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from sqlalchemy import select, update
+
+from tests.test_pipeline import feed_row, make_runtime, rss
+from worker import pipeline
+from worker.cli.main import main
+from worker.cli.ops_report import render_status
+from worker.pipeline import polling
+from worker.pipeline.runtime import Runtime
+from worker.pipeline.setup import initialise
+from worker.store import ops
+from worker.store.engine import transaction
+from worker.store.schema import Item
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+def dated_rss(base: str, count: int, *, newest: datetime) -> str:
+    """`count` items, newest first as feeds list them, one minute apart."""
+    items = "".join(
+        f"<item><title>Item {n}</title><link>{base}/a/{n}</link><guid>g{n}</guid>"
+        f"<pubDate>{(newest - timedelta(minutes=n)).strftime('%a, %d %b %Y %H:%M:%S +0000')}"
+        "</pubDate></item>"
+        for n in range(count)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Big</title>{items}'
+        "</channel></rss>"
+    )
+
+
+def items_of(runtime: Runtime) -> list[Item]:
+    with transaction(runtime.sessions) as session:
+        return list(session.scalars(select(Item).order_by(Item.id)))
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, httpserver: HTTPServer) -> Iterator[Runtime]:
+    url = httpserver.url_for("/feed.xml")
+    rt = make_runtime(
+        tmp_path, f'[[feeds]]\nid = "local"\nurl = "{url}"\npoll_every_seconds = 600\n'
+    )
+    yield rt
+    rt.close()
+
+
+def test_a_huge_feed_is_taken_in_batches_oldest_first_and_bounded_in_flight(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    body = dated_rss(base, 450, newest=datetime(2026, 12, 1, 12, tzinfo=UTC))
+    httpserver.expect_request("/feed.xml").respond_with_data(body, headers={"ETag": '"v1"'})
+
+    first = pipeline.poll_feed(runtime, "local")
+    assert len(first.new_item_ids) == polling.NEW_ITEMS_PER_POLL == 100
+    # The rest come soon, and the next poll reads the body again (no validators kept).
+    assert first.next_check_in is not None and first.next_check_in <= 30
+    assert feed_row(runtime).etag is None
+    taken = items_of(runtime)
+    assert [item.key for item in taken] == [f"guid:g{n}" for n in range(449, 349, -1)]
+
+    second = pipeline.poll_feed(runtime, "local")
+    third = pipeline.poll_feed(runtime, "local")  # 200 wait: the feed has no room left
+    assert (len(second.new_item_ids), third.new_item_ids) == (100, ())
+    rest = []
+    for _ in range(3):
+        with transaction(runtime.sessions) as session:
+            session.execute(update(Item).values(status="done"))  # the workers caught up
+        rest.append(pipeline.poll_feed(runtime, "local"))
+    assert [len(poll.new_item_ids) for poll in rest] == [100, 100, 50]
+    published = [item.published for item in items_of(runtime)]
+    assert len(published) == 450 and published == sorted(published)  # type: ignore[type-var]
+    # All taken: the validators are kept again, and the interval is the feed's own.
+    assert feed_row(runtime).etag == '"v1"' and (rest[-1].next_check_in or 0) >= 600
+
+
+def test_a_permanent_redirect_is_remembered_and_a_temporary_one_is_not(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    body = rss(base, ("One", f"{base}/a/1", "g1", "First item summary text."))
+    httpserver.expect_ordered_request("/feed.xml").respond_with_data(
+        "", status=301, headers={"Location": "/moved.xml"}
+    )
+    httpserver.expect_ordered_request("/moved.xml").respond_with_data(body)
+    httpserver.expect_ordered_request("/moved.xml").respond_with_data(
+        "", status=302, headers={"Location": "/mirror.xml"}
+    )
+    httpserver.expect_ordered_request("/mirror.xml").respond_with_data(body)
+    httpserver.expect_ordered_request("/moved.xml").respond_with_data(body)
+
+    statuses = [pipeline.poll_feed(runtime, "local").status for _ in range(3)]
+
+    assert statuses == ["fetched", "unchanged", "unchanged"]
+    httpserver.check_assertions()  # /feed.xml was asked once: then /moved.xml, every time
+    assert feed_row(runtime).moved_to == f"{base}/moved.xml"
+
+
+def test_a_feed_answering_410_stops_until_its_url_changes(
+    tmp_path: Path, runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/feed.xml").respond_with_data("gone", status=410)
+    summary = pipeline.poll_feed(runtime, "local")
+    assert summary.status == "stopped" and (summary.error or "").startswith("HTTP 410 Gone on ")
+    far_future = runtime.clock() + timedelta(days=30)
+    runtime.clock = lambda: far_future
+    assert pipeline.claim_due_feeds(runtime) == []
+    assert pipeline.poll_feed(runtime, "local").status == "gone"  # not polled again
+
+    new_url = httpserver.url_for("/new.xml")
+    runtime2 = make_runtime(
+        tmp_path, f'[[feeds]]\nid = "local"\nurl = "{new_url}"\npoll_every_seconds = 600\n'
+    )
+    try:
+        initialise(runtime2)
+        feed = feed_row(runtime2)
+        assert (feed.stopped, feed.url) == (None, new_url)
+    finally:
+        runtime2.close()
+
+
+def test_repeated_404s_stop_a_feed_and_one_success_resets_the_count(
+    runtime: Runtime, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    for _ in range(4):
+        httpserver.expect_ordered_request("/feed.xml").respond_with_data("", status=404)
+    httpserver.expect_ordered_request("/feed.xml").respond_with_data(
+        rss(base, ("One", f"{base}/a/1", "g1", "First item summary text."))
+    )
+    for _ in range(5):
+        httpserver.expect_ordered_request("/feed.xml").respond_with_data("", status=404)
+
+    first = [pipeline.poll_feed(runtime, "local").status for _ in range(5)]
+    second = [pipeline.poll_feed(runtime, "local").status for _ in range(5)]
+
+    assert first == ["error"] * 4 + ["fetched"]
+    assert second == ["error"] * 4 + ["stopped"]
+    assert (feed_row(runtime).stopped or "").startswith("HTTP 404 Not Found on 5 polls in a row")
+
+    # The operator fixed the site: `storywatch feeds resume` polls it again at once.
+    settings = runtime.settings
+    monkeypatch.setenv("STORYWATCH_CONFIG_DIR", str(settings.config_dir))
+    monkeypatch.setenv("STORYWATCH_DATA_DIR", str(settings.data_dir))
+    assert main(["feeds", "resume", "local"]) == 0
+    assert main(["feeds", "resume", "nope"]) == 1
+    assert feed_row(runtime).stopped is None
+    assert pipeline.claim_due_feeds(runtime) == ["local"]
+
+
+def test_a_guid_reused_with_a_new_link_is_a_new_item_once(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    first = rss(base, ("Daily", f"{base}/a/monday", "daily", "Monday's briefing text."))
+    second = rss(base, ("Daily", f"{base}/a/tuesday", "daily", "Tuesday's briefing text."))
+    for body in (first, second, second.replace("briefing", "summary")):
+        httpserver.expect_ordered_request("/feed.xml").respond_with_data(body)
+
+    news = [len(pipeline.poll_feed(runtime, "local").new_item_ids) for _ in range(3)]
+
+    assert news == [1, 1, 0]
+    assert [item.url for item in items_of(runtime)] == [f"{base}/a/monday", f"{base}/a/tuesday"]
+
+
+def test_a_first_run_without_network_says_so_and_retries_within_a_minute(
+    tmp_path: Path,
+) -> None:
+    # Port 9 (discard) is closed here: every poll fails to connect, as offline.
+    feeds = "".join(
+        f'[[feeds]]\nid = "f{n}"\nurl = "http://127.0.0.1:9/{n}.xml"\npoll_every_seconds = 900\n'
+        for n in range(3)
+    )
+    runtime = make_runtime(tmp_path, feeds)
+    try:
+        with transaction(runtime.sessions) as session:
+            before = ops.status_report(session, runtime.clock())
+        assert not before.healthy and before.reachable_feeds == 0  # nothing works yet
+        delays = [pipeline.poll_feed(runtime, f"f{n}").next_check_in for n in range(3)]
+        assert all(delay is not None and delay <= 30 for delay in delays)
+        with transaction(runtime.sessions) as session:
+            report = ops.status_report(session, runtime.clock())
+    finally:
+        runtime.close()
+    assert not report.healthy
+    assert [feed.stale_reason for feed in report.feeds] == ["never reached (1 failed poll(s))"] * 3
+    text = render_status(report)
+    assert "FEEDS (3, 3 stale; 0 of 3 feeds reachable)" in text
+    assert "ATTENTION: 0 of 3 feeds reachable" in text

@@ -305,3 +305,15 @@ def test_check_dates_an_undated_article_by_now_as_the_service_would(tmp_path: Pa
     assert result.returncode == 0, result.stderr
     assert "azal-crash" in result.stdout
     assert "known_as_of (2099-01-01" in result.stdout, result.stdout
+
+
+def test_workers_get_a_node_name_unique_on_the_host_unless_one_is_given() -> None:
+    from worker.cli.main import node_name  # noqa: PLC0415
+
+    assert node_name(["--concurrency=2"], 4242) == [
+        "--concurrency=2",
+        "--hostname=storywatch-4242@%h",
+    ]
+    assert node_name(["--concurrency=2"], 4242) != node_name(["--concurrency=2"], 4243)
+    for given in (["-n", "a@%h"], ["-na@%h"], ["--hostname=a@%h"], ["--hostname", "a@%h"]):
+        assert node_name(given, 4242) == given

@@ -98,7 +98,9 @@ def test_health_checks() -> None:
     worker = healthcheck_command("worker")
     assert worker.startswith("celery -A worker.celery_app inspect ping")
     # "$$" reaches the container as "$": a single "$" would be interpolated on the host.
+    # The node it pings is the one the worker's command names.
     assert "-d celery@$$HOSTNAME" in worker
+    assert "--hostname=celery@%h" in SERVICES["worker"]["command"]
     assert "--timeout" in worker
     assert SERVICES["worker"]["healthcheck"]["start_period"]
 
@@ -143,7 +145,7 @@ def test_commands_are_storywatch_or_celery_with_the_app_module() -> None:
             assert command[:3] == ["celery", "-A", "worker.celery_app"], name
     assert [SERVICES[n]["command"] for n in ("init", "worker", "beat")] == [
         ["storywatch", "init"],
-        ["storywatch", "worker"],
+        ["storywatch", "worker", "--hostname=celery@%h"],
         ["storywatch", "beat"],
     ]
 

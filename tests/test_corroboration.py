@@ -61,9 +61,11 @@ def serve_ten_outlets(httpserver: HTTPServer) -> str:
         title, *paragraphs = path.read_text(encoding="utf-8").splitlines()
         pages.append((f"/outlet{n}/story", title, page(f"Outlet {n}", title, paragraphs)))
     assert len(pages) == 10
+    # Newest first, as feeds list them: the original was published first, so it is last
+    # (an undated feed is taken up oldest first, in the reverse of its order).
     items = "".join(
         RSS_ITEM.format(t=html.escape(t), link=f"{base}{p}", g=f"g{i}")
-        for i, (p, t, _) in enumerate(pages)
+        for i, (p, t, _) in reversed(list(enumerate(pages)))
     )
     httpserver.expect_request("/feed.xml").respond_with_data(
         f"<rss version='2.0'><channel><title>Wire</title>{items}</channel></rss>"

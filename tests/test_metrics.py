@@ -143,22 +143,36 @@ def test_start_metrics_server_honours_port_zero(
     assert metrics_server.start_metrics_server(service.runtime) is None  # once per process
 
 
-def test_a_taken_metrics_port_is_logged_and_the_worker_runs_on(
+def test_a_second_worker_on_the_host_serves_its_metrics_on_the_next_port(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    taken = socket.socket()
+    taken = socket.socket()  # the first worker's port
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     port = taken.getsockname()[1]
-    monkeypatch.setattr(metrics_server, "_started", {})
     monkeypatch.setenv(metrics_env.PORT_ENV, str(port))
     monkeypatch.setenv(metrics_env.ADDR_ENV, "127.0.0.1")
     try:
+        monkeypatch.setattr(metrics_server, "_started", {})
+        with capture_logs() as logs:
+            server = metrics_server.start_metrics_server(service.runtime)
+        assert server is not None and server.port > port
+        try:
+            with httpx.Client() as client:
+                assert client.get(server.url("/healthz")).status_code == 200
+        finally:
+            server.close()
+        [started] = [e for e in logs if e["event"] == metrics_server.EVENT_STARTED]
+        assert (started["port"], started["configured_port"]) == (server.port, port)
+
+        # No port left to take: logged (the only sign this worker exports no metrics),
+        # and the worker runs on.
+        monkeypatch.setattr(metrics_server, "PORT_ATTEMPTS", 1)
+        monkeypatch.setattr(metrics_server, "_started", {})
         with capture_logs() as logs:
             assert metrics_server.start_metrics_server(service.runtime) is None
     finally:
         taken.close()
-    # The event is the operator's only sign that this worker exports no metrics.
     [failed] = [e for e in logs if e["event"] == metrics_server.EVENT_FAILED]
     assert failed["log_level"] == "error" and failed["port"] == port and failed["error"]
 

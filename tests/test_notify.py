@@ -26,7 +26,13 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from werkzeug import Request, Response
 
 from tests.conftest import REPO, HighestDraw, LowestDraw
-from worker.alerts.payloads import alert_id, jsonl_record, slack_payload, webhook_payload
+from worker.alerts.payloads import (
+    alert_id,
+    jsonl_record,
+    sample_alert,
+    slack_payload,
+    webhook_payload,
+)
 from worker.delivery.common import redact_url
 from worker.delivery.http import classify_status
 from worker.delivery.notify import deliver
@@ -354,6 +360,24 @@ def test_jsonl_appends_one_valid_line_per_delivery(tmp_path: Path, client: httpx
     lines = path.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == [jsonl_record(first), jsonl_record(second)]
     assert path.read_bytes().endswith(b"\n")
+
+
+def test_a_test_alert_says_so_and_stays_out_of_the_alerts_file(
+    tmp_path: Path, client: httpx.Client
+) -> None:
+    path = tmp_path / "alerts.jsonl"
+    destination = DestinationConfig(id="file", kind="jsonl", path=str(path))
+    assert deliver(make_alert(), destination, client=client).ok
+    test = sample_alert()
+    assert deliver(test, destination, client=client).ok
+    assert [json.loads(line)["type"] for line in path.read_text().splitlines()] == [
+        "story.development"
+    ]
+    [line] = (tmp_path / "alerts.test.jsonl").read_text().splitlines()
+    record = json.loads(line)
+    assert (record["type"], record["test"], record["id"]) == ("storywatch.test", True, test.id)
+    assert webhook_payload(test)["type"] == "storywatch.test"
+    assert "test" not in webhook_payload(make_alert())
 
 
 def test_a_jsonl_append_that_fails_part_way_is_undone(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from worker.store.engine import make_engine, make_sessions, migrate, transaction
 from worker.store.schema import Base, Feed, Item
@@ -61,3 +61,47 @@ def test_models_and_migrations_agree(tmp_path: Path) -> None:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     engine.dispose()
     assert diff == []
+
+
+def _held_story_lock_times_out(url: str) -> None:
+    """A story's lock held by another session (a frozen worker): the next decision about
+    that story gives up after the lock timeout and the task's retry table retries it."""
+    import time  # noqa: PLC0415
+
+    from worker.pipeline.retries import item_retry  # noqa: PLC0415
+    from worker.settings import Settings  # noqa: PLC0415
+    from worker.store import knowledge  # noqa: PLC0415
+    from worker.store.schema import StoryRow  # noqa: PLC0415
+
+    engine = make_engine(url, lock_timeout=0.5)
+    migrate(engine)
+    sessions = make_sessions(engine)
+    with transaction(sessions) as session:
+        session.add(StoryRow(id="s", title="S", position=0, data={}))
+    frozen = sessions()
+    frozen.begin()
+    try:
+        assert knowledge.lock_story(frozen, "s")
+        if url.startswith("sqlite"):
+            frozen.flush()  # BEGIN IMMEDIATE already holds SQLite's write lock
+        started = time.monotonic()
+        with pytest.raises(OperationalError) as caught, transaction(sessions) as session:
+            knowledge.lock_story(session, "s")
+        waited = time.monotonic() - started
+    finally:
+        frozen.rollback()
+        frozen.close()
+    assert 0.4 <= waited < 5
+    settings = Settings(config_dir=Path("."), data_dir=Path("."), database_url=url)
+    planned = item_retry(caught.value, 1, settings)
+    assert planned is not None and planned[0].event == "item.retry_database"
+    engine.dispose()
+
+
+def test_a_held_lock_times_out_into_a_retry_on_sqlite(tmp_path: Path) -> None:
+    _held_story_lock_times_out(f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+
+@pytest.mark.postgres
+def test_a_held_lock_times_out_into_a_retry_on_postgres(postgres_url: str) -> None:
+    _held_story_lock_times_out(postgres_url)

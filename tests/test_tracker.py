@@ -2,6 +2,7 @@
 # ruff: noqa: E501  (fixture sentences are quoted whole, as news text reads)
 
 import dataclasses
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from worker.decide.tracker import Tracker
 from worker.models import Article, Story
 from worker.stories.corpus import build_stories
 from worker.stories.folder import read_corpus
+from worker.text.terms import bounded_text
 
 DEVELOPMENT = Article(
     id="d1",
@@ -256,3 +258,33 @@ def test_reports_the_user_knew_do_not_make_a_surge_later_on_the_cutoff_day(seed_
         assert decision.story_id == aktau.id
         assert not decision.new_development and not decision.surge
         tracker.learn(report, decision)
+
+
+def test_a_huge_page_is_read_up_to_the_bound_and_teaches_at_most_200_sentences(seed_stories):
+    # The development's text, then thousands of distinct on-topic sentences: a live blog's
+    # whole archive served as one page.
+    rng = random.Random(7)
+    words = [f"{a}{b}" for a in ("vel", "tar", "mon", "kes", "dur") for b in ("ba", "rin", "sko")]
+    filler = "\n".join(
+        f"Update {n}: investigators near Aktau airport said " + " ".join(rng.sample(words, 8)) + "."
+        for n in range(20_000)
+    )
+    huge = dataclasses.replace(DEVELOPMENT, id="huge", text=DEVELOPMENT.text + "\n" + filler)
+    assert len(huge.text) > 1_000_000
+    tracker = Tracker(seed_stories)
+    tracker.decide(huge)  # reads the first 100,000 characters, not 1.4 million
+    decision = tracker.decide(DEVELOPMENT)  # the story the page was matched to
+    learned = tracker.learn(huge, decision)
+    assert len(learned) == tracker.config.max_learned_sentences == 200
+    assert max(len(sentence) for sentence in learned) < 400
+    # What was learned comes from the first part of the page, in order.
+    numbers = [int(s.split()[1].rstrip(":")) for s in learned if s.startswith("Update ")]
+    assert numbers == sorted(numbers) and numbers[-1] < 1_500
+
+
+def test_bounded_text_cuts_after_the_last_sentence_that_fits():
+    text = "First sentence here. Second one follows. " * 10
+    cut = bounded_text(text, 100)
+    assert cut.endswith("follows.") or cut.endswith("here.")
+    assert len(cut) <= 100 and text.startswith(cut)
+    assert bounded_text("short", 100) == "short"

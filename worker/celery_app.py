@@ -14,12 +14,18 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import task_prerun, worker_init, worker_process_init, worker_ready
+from kombu.entity import Queue
 
 from worker.observe.logs import bind_task_context, configure_logging, register_secrets
 from worker.pipeline.runtime import Runtime, open_runtime
 from worker.settings import Settings, load_settings
 
 app = Celery("storywatch", include=["worker.service.tasks"])
+
+ITEMS_QUEUE = "storywatch"  # process_item: page fetch, extraction, decision
+POLL_QUEUE = "storywatch.poll"
+DELIVERY_QUEUE = "storywatch.deliver"
+QUEUES = (DELIVERY_QUEUE, POLL_QUEUE, ITEMS_QUEUE)
 
 _state_lock = threading.Lock()
 _settings: Settings | None = None
@@ -75,7 +81,16 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_redirect_stdouts": False,
         "timezone": "UTC",
         "enable_utc": True,
-        "task_default_queue": "storywatch",
+        "task_default_queue": ITEMS_QUEUE,
+        # Three queues, each worker consuming all three (kombu takes from them in turn):
+        # an alert or a poll waits behind at most the task in hand, never behind a
+        # thousand page fetches queued before it.
+        "task_queues": tuple(Queue(name) for name in QUEUES),  # type: ignore[no-untyped-call]
+        "task_routes": {
+            "storywatch.deliver_alert": {"queue": DELIVERY_QUEUE},
+            "storywatch.poll_feed": {"queue": POLL_QUEUE},
+            "storywatch.poll_due_feeds": {"queue": POLL_QUEUE},
+        },
         "beat_schedule": {
             "storywatch-tick": {
                 "task": "storywatch.poll_due_feeds",

@@ -284,6 +284,9 @@ class AlertContent:
     reasons: tuple[str, ...]
     detected_at: datetime
     also_reported_by: int = 0
+    # Sent by `storywatch alerts test`: its own event type, and a JSONL destination writes
+    # it beside the alerts (`<name>.test.jsonl`), never among them.
+    test: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,7 @@ class Settings:
     page_retry_seconds: float = 30.0  # first retry of a page that failed transiently
     delivery_retry_seconds: float = 30.0  # base of the delivery backoff
     delivery_timeout_seconds: float = 10.0  # per delivery request to a destination
+    db_lock_timeout_seconds: float = 10.0  # a wait for a database lock, then a retry
     feeds: tuple[FeedConfig, ...] = ()
     destinations: tuple[DestinationConfig, ...] = ()
     story_rules: tuple[StoryRule, ...] = ()
@@ -125,6 +126,9 @@ def load_settings(
         ),
         "delivery_timeout_seconds": env.number(
             "STORYWATCH_DELIVERY_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=600
+        ),
+        "db_lock_timeout_seconds": env.number(
+            "STORYWATCH_DB_LOCK_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=600
         ),
         "max_response_bytes": int(
             env.number(

@@ -21,6 +21,7 @@ from worker.models import AlertContent
 from worker.utc import as_utc
 
 WEBHOOK_EVENT_TYPE = "story.development"
+TEST_EVENT_TYPE = "storywatch.test"
 
 # Slack Block Kit limits (docs.slack.dev/reference/block-kit): a message holds at most 50
 # blocks; a header's plain_text is at most 150 characters; a section's text and every
@@ -69,7 +70,8 @@ def iso_utc(moment: datetime | None) -> str | None:
 def webhook_payload(alert: AlertContent) -> dict[str, Any]:
     """The JSON body of a signed webhook, exactly as DESIGN §4 specifies."""
     return {
-        "type": WEBHOOK_EVENT_TYPE,
+        "type": TEST_EVENT_TYPE if alert.test else WEBHOOK_EVENT_TYPE,
+        **({"test": True} if alert.test else {}),
         "id": alert.id,
         "story": {"id": alert.story_id, "title": alert.story_title},
         "article": {
@@ -267,4 +269,5 @@ def sample_alert() -> AlertContent:
         score=0.0,
         reasons=("test: sent by an operator to check this destination",),
         detected_at=now,
+        test=True,
     )

@@ -138,8 +138,20 @@ def _worker(_args: argparse.Namespace, extra: list[str]) -> int:
     # and Celery's gossip step can take a worker down while it reconnects to a restarted
     # Redis ("Unrecoverable error: AttributeError ... 'hostname'", celery/kombu#582).
     quiet = ["--without-gossip", "--without-mingle"]
-    app.worker_main(["worker", f"--loglevel={settings.log_level}", *quiet, *extra])
+    app.worker_main(
+        ["worker", f"--loglevel={settings.log_level}", *quiet, *node_name(extra, os.getpid())]
+    )
     return 0
+
+
+def node_name(extra: list[str], pid: int) -> list[str]:
+    """The Celery options, with a node name unique on this host unless one is given:
+    two workers both called `celery@host` would be one node to `inspect` and Flower."""
+    named = any(
+        option in ("-n", "--hostname") or option.startswith(("-n", "--hostname="))
+        for option in extra
+    )
+    return extra if named else [*extra, f"--hostname=storywatch-{pid}@%h"]
 
 
 def _beat(_args: argparse.Namespace, extra: list[str]) -> int:

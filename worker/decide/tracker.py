@@ -28,6 +28,7 @@ from worker.decide.semantic import SemanticConfig, build_matcher
 from worker.decide.surge import ReportVolume, SurgeConfig, publication_day
 from worker.models import Article, Decision, Novelty, Story
 from worker.text.specifics import sentence_features
+from worker.text.terms import MAX_ARTICLE_CHARS, bounded_text
 from worker.utc import as_utc
 
 
@@ -54,6 +55,11 @@ class TrackerConfig:
     # this much told by what the story knows is no news (an explainer, a wire rewrite of
     # the founding event), however long the silence.
     quiet_lead_known: float = 0.5
+    # Bounds on one article: its text is read up to `max_article_chars`
+    # (worker.text.terms.bounded_text), and its story learns at most
+    # `max_learned_sentences` of its sentences, the first ones (news puts the facts first).
+    max_article_chars: int = MAX_ARTICLE_CHARS
+    max_learned_sentences: int = 200
 
 
 class Tracker:
@@ -127,6 +133,7 @@ class Tracker:
     def decide(self, article: Article) -> Decision:
         """Match the article, judge novelty against the matched story, and tell whether it
         reports one of the story's recent developments again. Changes no state."""
+        article = self._bounded(article)
         candidates = rank(self._profiles.values(), article.title, article.text, self.config.match)
         match = decide_match(candidates, self.config.match)
         if self._semantic is not None:
@@ -233,6 +240,7 @@ class Tracker:
         development); returns the fact sentences it stored."""
         if decision.match is None:
             return ()
+        article = self._bounded(article)
         story_id = decision.match.story_id
         self.add_report(story_id, article.when)
         self.add_lead(story_id, article.title, article.text)
@@ -245,11 +253,16 @@ class Tracker:
         sentences = article_sentences(article.title, article.text)
         return self._learn_sentences(story_id, sentences)
 
+    def _bounded(self, article: Article) -> Article:
+        return _bounded_article(article, self.config.max_article_chars)
+
     def _learn_sentences(self, story_id: str, sentences: Sequence[str]) -> tuple[str, ...]:
         knowledge = self._knowledge[story_id]
         profile = self._profiles[story_id]
         added: list[str] = []
         for sentence in sentences:
+            if len(added) >= self.config.max_learned_sentences:
+                break
             if knowledge.add(sentence, self.config.novelty):
                 # Only on-topic sentences teach the matcher (see worker.decide.match): the
                 # gate depends on the profile alone, so add_facts replays it exactly.
@@ -257,6 +270,11 @@ class Tracker:
                     profile.add_text(sentence, learned=True)
                 added.append(sentence)
         return tuple(added)
+
+
+def _bounded_article(article: Article, max_chars: int) -> Article:
+    text = bounded_text(article.text, max_chars)
+    return article if text is article.text else dataclasses.replace(article, text=text)
 
 
 def _made_new(novelty: Novelty, reason: str) -> Novelty:

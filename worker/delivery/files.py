@@ -29,12 +29,20 @@ def append_jsonl(alerts: Sequence[AlertContent], destination: DestinationConfig)
     return to_jsonl([(alert, templated(alert, destination)) for alert in alerts], destination)
 
 
+def test_path(path: Path) -> Path:
+    """Where test alerts of a JSONL destination go: beside its file, so a consumer of the
+    alerts never reads one (alerts.jsonl: alerts.test.jsonl)."""
+    return path.with_name(f"{path.stem}.test{path.suffix or '.jsonl'}")
+
+
 def to_jsonl(
     messages: Sequence[tuple[AlertContent, str | None]], destination: DestinationConfig
 ) -> DeliveryOutcome:
     if not destination.path:
         return failed(f"jsonl destination {destination.id!r} has no path", True)
     path = Path(destination.path)
+    if messages and all(alert.test for alert, _ in messages):
+        path = test_path(path)
     lines = []
     for alert, message in messages:
         record = jsonl_record(alert)

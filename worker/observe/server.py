@@ -9,6 +9,7 @@ failing check break the worker: both are logged and the worker runs on.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -37,6 +38,8 @@ EVENT_STARTED = "metrics.server_started"
 EVENT_DISABLED = "metrics.server_disabled"
 EVENT_FAILED = "metrics.server_failed"
 HEALTH_PATHS = ("/healthz", "/health")
+# Workers sharing a host take the configured port and the next ones (9464, 9465, ...).
+PORT_ATTEMPTS = 16
 HEALTH_TIMEOUT_SECONDS = 2.0
 
 log = get_logger("worker.observe.metrics")
@@ -151,6 +154,23 @@ def serve_metrics(settings: Settings, *, host: str, port: int) -> MetricsServer:
     return MetricsServer(httpd, thread, host, httpd.server_port)
 
 
+def _serve_on_a_free_port(settings: Settings, host: str, port: int) -> MetricsServer | None:
+    """The server on `port`, or, when another worker on this host holds it, on the next
+    free one of PORT_ATTEMPTS (each worker is its own scrape target; the log says which
+    port it took). None when none is free: a worker without metrics still delivers."""
+    error: OSError | None = None
+    for candidate in range(port, min(port + PORT_ATTEMPTS, 65536)):
+        try:
+            return serve_metrics(settings, host=host, port=candidate)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                error = exc
+                break
+            error = exc
+    log.error(EVENT_FAILED, host=host, port=port, error=str(error))
+    return None
+
+
 class _HasSettings(Protocol):
     @property
     def settings(self) -> Settings: ...
@@ -177,15 +197,13 @@ def start_metrics_server(source: Settings | _HasSettings) -> MetricsServer | Non
             log.info(EVENT_DISABLED)
         else:
             host = metrics_address(os.environ)
-            try:
-                server = serve_metrics(settings, host=host, port=port)
-            except OSError as exc:
-                log.error(EVENT_FAILED, host=host, port=port, error=str(exc))
-            else:
+            server = _serve_on_a_free_port(settings, host, port)
+            if server is not None:
                 log.info(
                     EVENT_STARTED,
                     host=host,
                     port=server.port,
+                    configured_port=port,
                     multiprocess=multiprocess_active(),
                 )
         _started[os.getpid()] = server

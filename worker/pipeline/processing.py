@@ -37,6 +37,7 @@ from worker.store import articles, items
 from worker.store.articles import ArticleRow
 from worker.store.engine import DbSession, transaction
 from worker.store.items import QueuedItem, Settled
+from worker.text.terms import bounded_text
 from worker.utc import as_utc
 
 log = get_logger(__name__)
@@ -120,7 +121,9 @@ def _store_and_decide(
     """The item stored and decided; or, when the page is the site's wall (see
     `worker.pipeline.copies.site_wall`), the id of the article it repeats, with nothing
     written."""
-    text = page.text
+    # Stored as the tracker reads it (worker.decide.tracker): a page past the bound is not
+    # one article, and its whole text would weigh on every copy check and sync.
+    text = bounded_text(page.text)
     signature = minhash_signature(text)
     bands = lsh_band_keys(signature)
     with transaction(runtime.sessions) as session:

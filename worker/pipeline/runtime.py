@@ -43,7 +43,7 @@ class Runtime:
 
 def open_runtime(settings: Settings, *, run_migrations: bool = True) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, lock_timeout=settings.db_lock_timeout_seconds)
     if run_migrations:
         migrate(engine)
     limiter: RateLimiter = (

@@ -37,13 +37,31 @@ DbSessions = sessionmaker[Session]
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+# How long a statement may wait for a lock (a story's row, SQLite's write lock) before it
+# fails with OperationalError, which every task turns into a retry: a frozen worker holding
+# a story must not stall everyone deciding about it.
+DEFAULT_LOCK_TIMEOUT_SECONDS = 10.0
+# On PostgreSQL: the longest one statement may run, and the longest a session may sit
+# idle inside a transaction (a worker frozen mid-transaction loses it, and its locks).
+STATEMENT_TIMEOUT_SECONDS = 120
+IDLE_IN_TRANSACTION_SECONDS = 300
+
+
+def make_engine(url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, future=True)
+        options = (
+            f"-c lock_timeout={int(lock_timeout * 1000)}"
+            f" -c statement_timeout={STATEMENT_TIMEOUT_SECONDS * 1000}"
+            f" -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_SECONDS * 1000}"
+        )
+        return create_engine(
+            url, pool_pre_ping=True, future=True, connect_args={"options": options}
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 60}, future=True)
+    engine = create_engine(url, connect_args={"timeout": lock_timeout}, future=True)
+    busy_ms = int(lock_timeout * 1000)
 
     @event.listens_for(engine, "connect")
     def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -54,7 +72,7 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

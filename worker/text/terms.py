@@ -60,6 +60,22 @@ def _is_abbreviation(before: str, after: str) -> bool:
     return bool(re.fullmatch(r"(?:[a-z]\.)+[a-z]", word))
 
 
+# An article's text is read up to this many characters. Real articles stay far below (the
+# 99th percentile of Timeline17's 4,565 is 53,000); past it is a page that is not one
+# article (a live blog's whole archive, a document dump), and reading all of it would
+# cost a task a minute and teach its story thousands of sentences.
+MAX_ARTICLE_CHARS = 100_000
+
+
+def bounded_text(text: str, max_chars: int = MAX_ARTICLE_CHARS) -> str:
+    """The text up to `max_chars`, cut after the last line or sentence that fits."""
+    if len(text) <= max_chars:
+        return text
+    head = text[:max_chars]
+    cut = max(head.rfind("\n"), head.rfind(". "))
+    return head[: cut + 1] if cut > max_chars // 2 else head
+
+
 def split_sentences(text: str) -> list[str]:
     """Split text into sentences; line breaks always end a sentence.
 

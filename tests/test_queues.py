@@ -1,0 +1,45 @@
+"""Which queue each task waits in: deliveries and polls never queue behind page fetches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from celery import Celery
+
+from tests.conftest import write_config
+from worker.celery_app import DELIVERY_QUEUE, ITEMS_QUEUE, POLL_QUEUE, celery_config
+from worker.settings import load_settings
+
+
+def configured_app(tmp_path: Path) -> Celery:
+    settings = load_settings(
+        {
+            "STORYWATCH_CONFIG_DIR": str(write_config(tmp_path)),
+            "STORYWATCH_DATA_DIR": str(tmp_path / "v"),
+        },
+        dotenv=False,
+    )
+    app = Celery("queues-under-test", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    return app
+
+
+def test_each_task_has_its_queue_and_a_worker_consumes_all_of_them(tmp_path: Path) -> None:
+    app = configured_app(tmp_path)
+    routed = {
+        name: app.amqp.router.route({}, name)["queue"].name
+        for name in (
+            "storywatch.deliver_alert",
+            "storywatch.poll_feed",
+            "storywatch.poll_due_feeds",
+            "storywatch.process_item",
+        )
+    }
+    assert routed == {
+        "storywatch.deliver_alert": DELIVERY_QUEUE,
+        "storywatch.poll_feed": POLL_QUEUE,
+        "storywatch.poll_due_feeds": POLL_QUEUE,
+        "storywatch.process_item": ITEMS_QUEUE,
+    }
+    # A worker started without -Q consumes every declared queue (Celery: `task_queues`).
+    assert set(app.amqp.queues) == {DELIVERY_QUEUE, POLL_QUEUE, ITEMS_QUEUE}

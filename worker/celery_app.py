@@ -26,6 +26,7 @@ ITEMS_QUEUE = "storywatch"  # process_item: page fetch, extraction, decision
 POLL_QUEUE = "storywatch.poll"
 DELIVERY_QUEUE = "storywatch.deliver"
 QUEUES = (DELIVERY_QUEUE, POLL_QUEUE, ITEMS_QUEUE)
+PRUNE_EVERY_SECONDS = 24 * 3600.0
 
 _state_lock = threading.Lock()
 _settings: Settings | None = None
@@ -96,7 +97,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": "storywatch.poll_due_feeds",
                 "schedule": settings.tick_seconds,
                 "options": {"expires": max(settings.tick_seconds * 2, 5.0)},
-            }
+            },
+            "storywatch-prune": {
+                "task": "storywatch.prune",
+                "schedule": PRUNE_EVERY_SECONDS,
+                "options": {"expires": PRUNE_EVERY_SECONDS},
+            },
         },
     }
     if settings.redis_url:

@@ -52,6 +52,10 @@ class Settings:
     delivery_retry_seconds: float = 30.0  # base of the delivery backoff
     delivery_timeout_seconds: float = 10.0  # per delivery request to a destination
     db_lock_timeout_seconds: float = 10.0  # a wait for a database lock, then a retry
+    # Retention (worker.pipeline.retention), in days; 0 keeps forever.
+    keep_items_days: float = 30.0
+    keep_article_text_days: float = 30.0
+    keep_deliveries_days: float = 90.0
     feeds: tuple[FeedConfig, ...] = ()
     destinations: tuple[DestinationConfig, ...] = ()
     story_rules: tuple[StoryRule, ...] = ()
@@ -129,6 +133,13 @@ def load_settings(
         ),
         "db_lock_timeout_seconds": env.number(
             "STORYWATCH_DB_LOCK_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=600
+        ),
+        "keep_items_days": env.number("STORYWATCH_KEEP_ITEMS_DAYS", 30.0, minimum=0, maximum=36500),
+        "keep_article_text_days": env.number(
+            "STORYWATCH_KEEP_ARTICLE_TEXT_DAYS", 30.0, minimum=0, maximum=36500
+        ),
+        "keep_deliveries_days": env.number(
+            "STORYWATCH_KEEP_DELIVERIES_DAYS", 90.0, minimum=0, maximum=36500
         ),
         "max_response_bytes": int(
             env.number(

@@ -68,6 +68,13 @@ def register(subparsers: Any) -> None:
     resume.add_argument("feed_id", help="a feed id, as `storywatch status` shows it")
     resume.set_defaults(handler=_feeds_resume)
 
+    prune = subparsers.add_parser(
+        "prune",
+        help="delete processed items, old articles' text and delivered deliveries now "
+        "(the service does it daily; ages from STORYWATCH_KEEP_*_DAYS)",
+    )
+    prune.set_defaults(handler=_prune)
+
     health = subparsers.add_parser(
         "health", help="does the database (and Redis, when configured) answer? exit 0 or 1"
     )
@@ -250,6 +257,21 @@ def _feeds_resume(args: argparse.Namespace, _extra: list[str]) -> int:
         print(f"storywatch: no feed {args.feed_id!r}", file=sys.stderr)
         return 1
     print(f"feed {args.feed_id} will be polled at the next tick")
+    return 0
+
+
+def _prune(_args: argparse.Namespace, _extra: list[str]) -> int:
+    from worker.pipeline import open_runtime, prune  # noqa: PLC0415
+
+    runtime = open_runtime(_settings(), run_migrations=False)
+    try:
+        summary = prune(runtime)
+    finally:
+        runtime.close()
+    print(
+        f"pruned {summary.items} item(s), the text of {summary.articles_trimmed} article(s), "
+        f"{summary.deliveries} delivered delivery(ies)"
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The use cases: set up, poll a feed, process an item, deliver an alert, sweep stalled work.
+"""The use cases: set up, poll a feed, process an item, deliver an alert, sweep stalled
+work, prune what is no longer needed.
 
 Celery tasks and CLI commands call these functions; they call the pure stages (`feeds`,
 `articles`, `decide`, `alerts`) and the edges (`fetch`, `delivery`, `store`). Each function
@@ -8,6 +9,7 @@ is idempotent: running it twice for the same id changes nothing the first run di
 from worker.pipeline.delivery import DeliverySummary, deliver_alert
 from worker.pipeline.polling import PollSummary, claim_due_feeds, poll_feed
 from worker.pipeline.processing import ItemResult, process_item
+from worker.pipeline.retention import PruneSummary, prune
 from worker.pipeline.retries import item_retry
 from worker.pipeline.runtime import Runtime, open_runtime
 from worker.pipeline.setup import initialise
@@ -17,6 +19,7 @@ __all__ = [
     "DeliverySummary",
     "ItemResult",
     "PollSummary",
+    "PruneSummary",
     "Runtime",
     "StalledWork",
     "claim_due_feeds",
@@ -28,4 +31,5 @@ __all__ = [
     "open_runtime",
     "poll_feed",
     "process_item",
+    "prune",
 ]

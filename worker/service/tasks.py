@@ -80,3 +80,14 @@ def deliver_alert(alert_id: str) -> dict[str, Any]:
         "failed": summary.failed,
         "dead": summary.dead,
     }
+
+
+@app.task(name="storywatch.prune")
+def prune() -> dict[str, int]:
+    """Beat's daily retention run (worker.pipeline.retention)."""
+    summary = pipeline.prune(runtime())
+    return {
+        "items": summary.items,
+        "articles_trimmed": summary.articles_trimmed,
+        "deliveries": summary.deliveries,
+    }

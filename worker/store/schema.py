@@ -132,7 +132,7 @@ class Article(Base):
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
     story_id: Mapped[str | None] = mapped_column(String(64), index=True)
     score: Mapped[float | None] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class ArticleBand(Base):
@@ -251,7 +251,7 @@ class Delivery(Base):
     queued_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     last_status_code: Mapped[int | None]
-    delivered_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

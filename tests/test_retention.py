@@ -1,0 +1,98 @@
+"""Retention: old processed items, old articles' text and delivered deliveries go; the
+decisions made (alerts, developments, their sources, what stories learned) stay."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from sqlalchemy import func, select
+
+from tests.conftest import write_config
+from tests.test_corroboration import _embedded_runtime, serve_ten_outlets
+from worker import pipeline
+from worker.cli.main import main
+from worker.store import schema
+from worker.store.engine import transaction
+
+
+def counts(runtime: pipeline.Runtime) -> dict[str, int]:
+    tables = {
+        "items": schema.Item,
+        "bands": schema.ArticleBand,
+        "deliveries": schema.Delivery,
+        "alerts": schema.Alert,
+        "developments": schema.Development,
+        "sources": schema.DevelopmentSource,
+        "facts": schema.StoryFact,
+        "reports": schema.StoryReport,
+    }
+    with transaction(runtime.sessions) as session:
+        found = {
+            name: int(session.scalar(select(func.count()).select_from(table)) or 0)
+            for name, table in tables.items()
+        }
+        found["full_texts"] = int(
+            session.scalar(
+                select(func.count())
+                .select_from(schema.Article)
+                .where(schema.Article.signature.is_not(None))
+            )
+            or 0
+        )
+    return found
+
+
+def test_prune_keeps_the_decisions_and_drops_what_only_served_them(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    base = serve_ten_outlets(httpserver)
+    config = write_config(tmp_path, feeds=f'[[feeds]]\nid = "wire"\nurl = "{base}/feed.xml"\n')
+    runtime = _embedded_runtime(tmp_path, config)
+    try:
+        for item_id in pipeline.poll_feed(runtime, "wire").new_item_ids:
+            result = pipeline.process_item(runtime, item_id)
+            if result.alert_id:
+                assert pipeline.deliver_alert(runtime, result.alert_id).delivered == 1
+        before = counts(runtime)
+        assert before["items"] == 10 and before["deliveries"] == 1 and before["bands"] > 0
+
+        # A week on, nothing is old enough.
+        start = runtime.clock()
+        runtime.clock = lambda: start + timedelta(days=7)
+        assert pipeline.prune(runtime) == pipeline.PruneSummary()
+        assert counts(runtime) == before
+
+        # 100 days on: items and delivered deliveries go, old articles keep their lead.
+        runtime.clock = lambda: start + timedelta(days=100)
+        summary = pipeline.prune(runtime)
+        after = counts(runtime)
+        assert pipeline.prune(runtime) == pipeline.PruneSummary()  # nothing left to do
+    finally:
+        runtime.close()
+    assert (summary.items, summary.deliveries) == (10, 1)
+    assert summary.articles_trimmed == before["full_texts"] - 1  # all but the development's
+    assert (after["items"], after["deliveries"], after["full_texts"]) == (0, 0, 1)
+    assert after["bands"] < before["bands"]
+    for kept in ("alerts", "developments", "sources", "facts", "reports"):
+        assert after[kept] == before[kept], kept
+
+
+def test_the_prune_command_runs_on_the_configured_database(
+    tmp_path: Path,
+    httpserver: HTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base = serve_ten_outlets(httpserver)
+    config = write_config(tmp_path, feeds=f'[[feeds]]\nid = "wire"\nurl = "{base}/feed.xml"\n')
+    _embedded_runtime(tmp_path, config).close()
+    monkeypatch.setenv("STORYWATCH_CONFIG_DIR", str(config))
+    monkeypatch.setenv("STORYWATCH_DATA_DIR", str(tmp_path / "v"))
+    monkeypatch.setenv("STORYWATCH_KEEP_ITEMS_DAYS", "0")
+    assert main(["prune"]) == 0
+    assert "pruned 0 item(s), the text of 0 article(s), 0 delivered delivery(ies)" in (
+        capsys.readouterr().out
+    )

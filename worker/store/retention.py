@@ -1,0 +1,78 @@
+"""What retention deletes, a batch at a time: processed items, the text of old articles
+that made no development, and delivered deliveries. Alerts, developments, their sources,
+stories and what the stories learned are never touched.
+
+Each function handles at most `limit` rows in the caller's transaction and returns how
+many it handled, so the use case runs short transactions until one returns 0.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from worker.store.schema import Article, ArticleBand, Delivery, Development, Item
+
+# What a pruned article keeps of its text: its lead, which is what a story's embedding
+# index reads of it (worker.decide.semantic), and what `check` and the desk quote.
+KEPT_TEXT_CHARS = 1_000
+
+
+def delete_items(session: Session, before: datetime, limit: int) -> int:
+    """Items processed (done or failed) and first seen before `before`."""
+    ids = list(
+        session.scalars(
+            select(Item.id)
+            .where(Item.created_at < before, Item.status != "new")
+            .order_by(Item.id)
+            .limit(limit)
+        )
+    )
+    if ids:
+        session.execute(delete(Item).where(Item.id.in_(ids)))
+    return len(ids)
+
+
+def trim_articles(session: Session, before: datetime, limit: int) -> int:
+    """Articles stored before `before` that made no development keep their title, URL,
+    fingerprint and lead; their full text, MinHash signature and bands go (a near-copy
+    of a month-old article is no longer looked for; an exact copy still is)."""
+    made = select(Development.article_id)
+    rows = session.execute(
+        select(Article.id, Article.text)
+        .where(
+            Article.created_at < before,
+            Article.signature.is_not(None),
+            Article.id.not_in(made),
+        )
+        .order_by(Article.id)
+        .limit(limit)
+    ).all()
+    ids = [row[0] for row in rows]
+    if not ids:
+        return 0
+    session.execute(delete(ArticleBand).where(ArticleBand.article_id.in_(ids)))
+    for article_id, text in rows:
+        session.execute(
+            update(Article)
+            .where(Article.id == article_id)
+            .values(text=(text or "")[:KEPT_TEXT_CHARS], signature=None)
+        )
+    return len(ids)
+
+
+def delete_deliveries(session: Session, before: datetime, limit: int) -> int:
+    """Deliveries delivered before `before` (failed and dead ones stay for the operator)."""
+    ids = list(
+        session.scalars(
+            select(Delivery.id)
+            .where(Delivery.status == "delivered", Delivery.delivered_at < before)
+            .order_by(Delivery.id)
+            .limit(limit)
+        )
+    )
+    if ids:
+        session.execute(delete(Delivery).where(Delivery.id.in_(ids)))
+    return len(ids)

@@ -189,7 +189,10 @@ def test_ten_outlets_through_two_workers_on_redis_make_one_alert(
         return (
             count("select count(*) from items") == 10
             and count("select count(*) from items where status = 'new'") == 0
-            and count("select count(*) from deliveries where status != 'delivered'") == 0
+            and count(
+                "select count(*) from deliveries where kind = 'alert' and status != 'delivered'"
+            )
+            == 0
         )
 
     init = subprocess.run(  # noqa: PLW1510 - the return code is asserted
@@ -206,6 +209,8 @@ def test_ten_outlets_through_two_workers_on_redis_make_one_alert(
         wait_for_quiet_ticks(log, log_size(log))  # nothing left that could alert again
         alerts = count("select count(*) from alerts")
         sources = count("select count(*) from development_sources")
+        # Its one follow-up waits for the wave of later reports (FOLLOW_UP_AFTER).
+        follow_ups = count("select count(*) from deliveries where kind = 'update'")
         with engine.connect() as connection:
             outcomes = connection.execute(
                 text("select key, status, outcome, attempts, error from items order by id")
@@ -216,6 +221,7 @@ def test_ten_outlets_through_two_workers_on_redis_make_one_alert(
         receiver.stop()
     assert alerts == 1 and len(received) == 1, outcomes
     assert sources == 9, outcomes
+    assert follow_ups == 1
 
 
 def test_a_surge_alerts_once_when_each_worker_restores_the_counts_from_the_database(

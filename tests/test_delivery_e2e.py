@@ -122,7 +122,9 @@ def undelivered(engine: Engine) -> int:
     with engine.connect() as connection:
         return int(
             connection.execute(
-                text("select count(*) from deliveries where status != 'delivered'")
+                text(
+                    "select count(*) from deliveries where kind = 'alert' and status != 'delivered'"
+                )
             ).scalar_one()
         )
 

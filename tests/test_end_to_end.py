@@ -227,7 +227,9 @@ def test_embedded_service_alerts_once_for_a_new_development(
         try:
             pending = query("select count(*) from items where status = 'new'")[0][0]
             seen = query("select count(*) from items where feed_id = 'fixture-news'")[0][0]
-            undelivered = query("select count(*) from deliveries where status != 'delivered'")[0][0]
+            undelivered = query(
+                "select count(*) from deliveries where kind = 'alert' and status != 'delivered'"
+            )[0][0]
         except sqlite3.OperationalError:  # schema not created yet
             return False
         return seen == 4 and pending == 0 and undelivered == 0
@@ -258,7 +260,9 @@ def test_distributed_service_on_redis_with_two_workers(
     def settled() -> bool:
         pending = query("select count(*) from items where status = 'new'")[0][0]
         seen = query("select count(*) from items where feed_id = 'fixture-news'")[0][0]
-        undelivered = query("select count(*) from deliveries where status != 'delivered'")[0][0]
+        undelivered = query(
+            "select count(*) from deliveries where kind = 'alert' and status != 'delivered'"
+        )[0][0]
         return seen == 4 and pending == 0 and undelivered == 0
 
     init = subprocess.run(  # noqa: PLW1510 - the return code is asserted below

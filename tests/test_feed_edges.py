@@ -3,8 +3,10 @@ a GUID reused for another article. Real SQLite, a real local HTTP server."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -197,3 +199,44 @@ def test_a_first_run_without_network_says_so_and_retries_within_a_minute(
     text = render_status(report)
     assert "FEEDS (3, 3 stale; 0 of 3 feeds reachable)" in text
     assert "ATTENTION: 0 of 3 feeds reachable" in text
+
+
+def test_polls_of_one_host_share_a_kept_alive_connection(tmp_path: Path) -> None:
+    connections: list[str] = []
+    body = rss(
+        "http://127.0.0.1", ("One", "http://127.0.0.1/a/1", "g1", "First item text.")
+    ).encode()
+
+    class KeepAlive(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # persistent connections
+
+        def setup(self) -> None:
+            connections.append(str(self.client_address))
+            super().setup()
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    feeds = "".join(
+        f'[[feeds]]\nid = "f{n}"\nurl = "http://127.0.0.1:{port}/{n}.xml"\n' for n in range(3)
+    )
+    runtime = make_runtime(tmp_path, feeds)
+    try:
+        statuses = [pipeline.poll_feed(runtime, f"f{n}").status for n in range(3)]
+        statuses.append(pipeline.poll_feed(runtime, "f0").status)
+    finally:
+        runtime.close()
+        server.shutdown()
+        server.server_close()
+    assert statuses == ["fetched", "fetched", "fetched", "unchanged"]
+    assert len(connections) == 1, connections  # four requests, one connection

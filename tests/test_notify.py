@@ -28,6 +28,7 @@ from werkzeug import Request, Response
 from tests.conftest import REPO, HighestDraw, LowestDraw
 from worker.alerts.payloads import (
     alert_id,
+    console_text,
     jsonl_record,
     sample_alert,
     slack_payload,
@@ -550,3 +551,32 @@ def test_default_rng_is_used_when_none_is_given() -> None:
     draws = {next_attempt_delay(2) for _ in range(20)}
     assert all(0.0 <= d <= 60.0 for d in draws)
     assert len(draws) > 1
+
+
+def test_an_update_names_the_other_outlets_in_every_format() -> None:
+    update = make_alert(
+        update=True,
+        also_reported_by=2,
+        also_reported=(
+            ("Gulf Times", "https://gulf.example/a?x=<b>"),
+            ("Bad Link", "javascript:alert(1)"),
+        ),
+    )
+    slack = slack_payload(update)
+    assert slack["blocks"][0]["text"]["text"] == "Update: COP29 climate finance talks in Baku"
+    line = slack["blocks"][-1]["text"]["text"]
+    assert line.startswith("Now also reported by 2 other sources: ")
+    assert "<https://gulf.example/a?x=&lt;b&gt;|Gulf Times>" in line
+    assert "javascript:" not in line and "Bad Link" in line  # named, never linked
+    assert slack["text"].startswith("Update: COP29")
+    console = console_text(update)
+    assert console.startswith("[storywatch] Update: COP29 climate finance talks in Baku")
+    assert "Gulf Times: https://gulf.example/a?x=<b>" in console
+    payload = webhook_payload(update)
+    assert payload["type"] == "story.development.updated" and payload["id"] == update.id
+    assert payload["also_reported"][0] == {
+        "source": "Gulf Times",
+        "url": "https://gulf.example/a?x=<b>",
+    }
+    assert update.message_id == f"{update.id}_update"
+    assert "also_reported" not in webhook_payload(make_alert())

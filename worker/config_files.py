@@ -193,6 +193,7 @@ def load_destinations(
         "template",
         "template_file",
         "digest_every_minutes",
+        "updates",
     }
     result: list[DestinationConfig] = []
     seen: set[str] = set()
@@ -231,6 +232,7 @@ def load_destinations(
                 float(rate) if rate is not None else None,
                 _template(table, path.parent),
                 _digest_minutes(table),
+                updates=table.get("updates", bool) is not False,
             )
         )
     return tuple(result)

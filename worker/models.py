@@ -25,6 +25,7 @@ ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 # where a string would have passed; the tuples are for validating and iterating.
 DestinationKind = Literal["console", "jsonl", "slack", "webhook", "apprise"]
 DESTINATION_KINDS: tuple[DestinationKind, ...] = get_args(DestinationKind)
+DeliveryKind = Literal["alert", "update"]
 PollStatus = Literal["fetched", "not_modified", "unchanged", "error", "stopped", "gone"]
 ItemOutcome = Literal[
     "development", "rehash", "unmatched", "duplicate", "failed", "missing", "done"
@@ -44,6 +45,11 @@ def item_outcome(value: str) -> ItemOutcome:
     """An outcome read back from the items table, where only the pipeline writes one
     ("done" stands for a row finished before outcomes were recorded)."""
     return next((outcome for outcome in ITEM_OUTCOMES if outcome == value), "done")
+
+
+def delivery_kind(value: str) -> DeliveryKind:
+    """A delivery's kind read back from the deliveries table."""
+    return "update" if value == "update" else "alert"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +79,9 @@ class DestinationConfig:
     max_per_second: float | None = None  # None: no rate limit
     template: str | None = None  # Jinja2 source of the message text (templates.py)
     digest_every_minutes: int | None = None  # None: one message per alert (digest.py)
+    # One follow-up per alert when later outlets report its development (a digest
+    # destination gets none: its next digest says it).
+    updates: bool = True
 
 
 # "console" always means the console, configured or not: stories.toml may route a story
@@ -287,6 +296,17 @@ class AlertContent:
     # Sent by `storywatch alerts test`: its own event type, and a JSONL destination writes
     # it beside the alerts (`<name>.test.jsonl`), never among them.
     test: bool = False
+    # The follow-up of an alert: later outlets reported its development. Same `id` (the
+    # alert it updates), its own `message_id`; `also_reported` lists (source, url).
+    update: bool = False
+    also_reported: tuple[tuple[str | None, str | None], ...] = ()
+
+    @property
+    def message_id(self) -> str:
+        """The idempotency key of this message (webhook-id): the alert's id, or for its
+        follow-up the id with `_update`, so a receiver that dropped repeats of the alert
+        does not drop its update."""
+        return f"{self.id}_update" if self.update else self.id
 
 
 @dataclass(frozen=True, slots=True)

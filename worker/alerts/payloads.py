@@ -22,6 +22,7 @@ from worker.utc import as_utc
 
 WEBHOOK_EVENT_TYPE = "story.development"
 TEST_EVENT_TYPE = "storywatch.test"
+UPDATE_EVENT_TYPE = "story.development.updated"
 
 # Slack Block Kit limits (docs.slack.dev/reference/block-kit): a message holds at most 50
 # blocks; a header's plain_text is at most 150 characters; a section's text and every
@@ -70,7 +71,7 @@ def iso_utc(moment: datetime | None) -> str | None:
 def webhook_payload(alert: AlertContent) -> dict[str, Any]:
     """The JSON body of a signed webhook, exactly as DESIGN §4 specifies."""
     return {
-        "type": TEST_EVENT_TYPE if alert.test else WEBHOOK_EVENT_TYPE,
+        "type": _event_type(alert),
         **({"test": True} if alert.test else {}),
         "id": alert.id,
         "story": {"id": alert.story_id, "title": alert.story_title},
@@ -85,7 +86,18 @@ def webhook_payload(alert: AlertContent) -> dict[str, Any]:
         "reasons": list(alert.reasons),
         "detected_at": iso_utc(alert.detected_at),
         "also_reported_by": alert.also_reported_by,
+        **(
+            {"also_reported": [{"source": s, "url": u} for s, u in alert.also_reported]}
+            if alert.update
+            else {}
+        ),
     }
+
+
+def _event_type(alert: AlertContent) -> str:
+    if alert.test:
+        return TEST_EVENT_TYPE
+    return UPDATE_EVENT_TYPE if alert.update else WEBHOOK_EVENT_TYPE
 
 
 def jsonl_record(alert: AlertContent) -> dict[str, Any]:
@@ -99,6 +111,8 @@ def jsonl_record(alert: AlertContent) -> dict[str, Any]:
 
 def console_text(alert: AlertContent) -> str:
     """A readable multi-line message for a terminal or a log file."""
+    if alert.update:
+        return _console_update(alert)
     lines = [f"[storywatch] New development: {alert.story_title}"]
     if alert.article_title:
         lines.append(f"  {alert.article_title}")
@@ -119,6 +133,19 @@ def console_text(alert: AlertContent) -> str:
     return "\n".join(lines)
 
 
+def _console_update(alert: AlertContent) -> str:
+    lines = [
+        f"[storywatch] Update: {alert.story_title}",
+        f"  {alert.article_title or alert.article_url or 'the development'} is now also reported"
+        f" by {_sources(alert.also_reported_by)}:",
+    ]
+    lines.extend(
+        f"    - {source or 'unknown'}: {url or '(no link)'}" for source, url in alert.also_reported
+    )
+    lines.append(f"  updates alert {alert.id}")
+    return "\n".join(lines)
+
+
 def slack_payload(alert: AlertContent) -> dict[str, Any]:
     """An incoming-webhook message: Block Kit blocks plus a plain `text` fallback.
 
@@ -127,12 +154,17 @@ def slack_payload(alert: AlertContent) -> dict[str, Any]:
     `invalid_blocks` for a long title or a wall of facts.
     """
     # plain_text is shown literally, so no mrkdwn escaping; a header is a single line.
-    title = _clip(_one_line(alert.story_title), SLACK_HEADER_MAX)
+    story = f"Update: {alert.story_title}" if alert.update else alert.story_title
+    title = _clip(_one_line(story), SLACK_HEADER_MAX)
     header = {"type": "header", "text": {"type": "plain_text", "text": title, "emoji": True}}
     # A digest is about many articles and names none: no "Untitled article" line.
     has_article = bool(alert.article_title or alert.article_url)
     lead = [header, _section(_article_line(alert))] if has_article else [header]
     context = _context(alert)
+    if alert.update:
+        # Incoming webhooks cannot reply in a thread (they return no message ts): the
+        # update is its own message, naming the alert's article and the new outlets.
+        return {"text": _update_fallback(alert), "blocks": [*lead, _section(_update_line(alert))]}
     facts = _fact_sections(alert.new_facts, SLACK_MAX_BLOCKS - len(lead) - 1)
     return {"text": _fallback_text(alert), "blocks": [*lead, *facts, context]}
 
@@ -147,6 +179,25 @@ def slack_text_payload(text: str) -> dict[str, Any]:
         "text": _clip(text, SLACK_FALLBACK_MAX),
         "blocks": [_section(_clip(text, SLACK_TEXT_MAX))],
     }
+
+
+def _update_line(alert: AlertContent) -> str:
+    links = []
+    for source, url in alert.also_reported[:20]:
+        name = slack_escape(_clip(_one_line(source or url or "unknown"), _TITLE_MAX))
+        safe = url and url.startswith(("http://", "https://"))
+        links.append(f"<{slack_escape(url)}|{name}>" if safe and url else name)
+    more = len(alert.also_reported) - len(links)
+    tail = f" and {more} more" if more > 0 else ""
+    text = f"Now also reported by {_sources(alert.also_reported_by)}: {', '.join(links)}{tail}"
+    return _clip(text, SLACK_TEXT_MAX)
+
+
+def _update_fallback(alert: AlertContent) -> str:
+    return _clip(
+        f"Update: {alert.story_title}: also reported by {_sources(alert.also_reported_by)}",
+        SLACK_FALLBACK_MAX,
+    )
 
 
 def slack_escape(text: str) -> str:

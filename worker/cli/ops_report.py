@@ -177,6 +177,7 @@ def alert_to_json(alert: AlertSummary) -> dict[str, Any]:
         "deliveries": [
             {
                 "destination": d.destination_id,
+                "kind": d.kind,
                 "status": d.status,
                 "attempts": d.attempts,
                 "last_error": d.last_error,
@@ -241,7 +242,8 @@ def render_alerts(alerts: tuple[AlertSummary, ...], status: str | None) -> str:
             code = f", HTTP {d.last_status_code}" if d.last_status_code else ""
             error = f": {d.last_error}" if d.last_error and d.status != "delivered" else ""
             lines.append(
-                f"  -> {d.destination_id}: {d.status} (attempts {d.attempts}{code}){error}"
+                f"  -> {d.destination_id}{' (update)' if d.kind == 'update' else ''}: "
+                f"{d.status} (attempts {d.attempts}{code}){error}"
             )
     lines.append(f"{len(alerts)} alert(s)" + (f" with a {status} delivery" if status else ""))
     return "\n".join(lines)

@@ -27,7 +27,7 @@ def to_apprise(
     if not notifier.add(destination.url):
         return failed(f"apprise does not understand the URL {where}", True)
     result = notifier.notify(
-        title=f"New development: {alert.story_title}",
+        title=f"{'Update' if alert.update else 'New development'}: {alert.story_title}",
         body=message if message is not None else console_text(alert),
     )
     ok = bool(result)  # a bool before Apprise 2, an AppriseResult (truthy on success) after

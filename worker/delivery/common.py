@@ -45,8 +45,8 @@ def templated(alert: AlertContent, destination: DestinationConfig) -> str | None
     sample lacked), or renders nothing for it (a loop over facts it has none of), falls
     back to the built-in format rather than lose the alert or send an empty message.
     """
-    if destination.template is None:
-        return None
+    if destination.template is None or alert.update:
+        return None  # a follow-up is always in the built-in format: templates write alerts
     try:
         text = render_template(destination.template, alert, slack=destination.kind == "slack")
     except Exception as exc:  # any template failure means "use the default"

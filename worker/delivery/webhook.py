@@ -26,7 +26,7 @@ def to_webhook(
     payload = webhook_payload(alert)
     if message is not None:
         payload["message"] = message  # an addition: the DESIGN §4 fields stay as they are
-    return post_signed(destination, alert.id, payload, client, timeout=timeout, now=now)
+    return post_signed(destination, alert.message_id, payload, client, timeout=timeout, now=now)
 
 
 def post_signed(

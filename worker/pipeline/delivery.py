@@ -64,11 +64,18 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
             return DeliverySummary(alert_id)
         content = stored
         due = deliveries.due_for_alert(session, alert_id, now)
+        # Its follow-up as it stands at this send: the count and links recorded so far.
+        update = (
+            deliveries.update_content(session, alert_id)
+            if any(kind == "update" for _, _, kind in due)
+            else None
+        )
 
     destinations = {d.id: d for d in runtime.settings.destinations}
     counts = {"delivered": 0, "failed": 0, "dead": 0, "postponed": 0}
     with runtime.delivery_client() as client:
-        for delivery_id, destination_id in due:
+        for delivery_id, destination_id, kind in due:
+            message = update if kind == "update" and update is not None else content
             # "console" always means the console, configured or not: stories.toml may
             # route a story there by name.
             destination = destinations.get(destination_id) or (
@@ -92,12 +99,12 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
                 outcome = DeliveryOutcome(
                     ok=False, permanent=True, error="destination is no longer configured"
                 )
-            elif destination.digest_every_minutes:
+            elif destination.digest_every_minutes and kind == "alert":
                 batch, outcome = _send_digest(runtime, client, destination, batch[0], content)
             else:
                 with metrics.observe_stage("deliver"):
                     outcome = deliver(
-                        content,
+                        message,
                         destination,
                         client=client,
                         timeout=runtime.settings.delivery_timeout_seconds,
@@ -120,6 +127,7 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
             (log.info if outcome.ok else log.warning)(
                 "delivery.succeeded" if outcome.ok else "delivery.failed",
                 alert_id=alert_id,
+                kind=kind,
                 destination_id=destination_id,
                 attempt=attempt,
                 status=status,

@@ -119,8 +119,9 @@ def _poll_feed(runtime: Runtime, feed_id: str) -> PollSummary:
     bound = log.bind(feed_id=feed_id, url=url)
     now = runtime.clock()
     try:
-        with runtime.fetch_client() as client:
-            result = client.get(url, etag=etag, last_modified=last_modified, accept=FEED_ACCEPT)
+        result = runtime.fetch_client().get(
+            url, etag=etag, last_modified=last_modified, accept=FEED_ACCEPT
+        )
         if result.not_modified:
             return _record_success(
                 runtime, feed_id, now, "not_modified", status_code=304, moved_to=result.moved_to

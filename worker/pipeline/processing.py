@@ -29,7 +29,7 @@ from worker.models import Article, Decision, ItemOutcome, Page
 from worker.observe import metrics
 from worker.observe.logs import get_logger
 from worker.pipeline.copies import article_by_url, find_copy, site_wall, storage_key
-from worker.pipeline.corroborate import record_copy, record_repeat
+from worker.pipeline.corroborate import FollowUps, follow_ups, record_copy, record_repeat
 from worker.pipeline.outbox import record_development
 from worker.pipeline.runtime import Runtime
 from worker.pipeline.tracking import TrackerCache
@@ -149,7 +149,8 @@ def _store_and_decide(
             bound.info("item.duplicate", duplicate_of=duplicate_of)
             original = articles.get(session, duplicate_of)
             if original is not None and original.canonical_url != canonical:
-                record_copy(session, row, duplicate_of)  # another outlet, same text
+                # another outlet, same text
+                record_copy(session, row, duplicate_of, _follow_ups(runtime))
             if original is not None and original.story_id is not None:
                 _count_report(runtime, session, original.story_id, row)
             return _finish(session, item_id, "duplicate", article_id=row.id)
@@ -201,8 +202,8 @@ def _obtain_text(
     failure: str
     if snapshot.url:
         try:
-            with runtime.fetch_client() as client:
-                result = client.get(snapshot.url, accept="text/html,application/xhtml+xml")
+            client = runtime.fetch_client()
+            result = client.get(snapshot.url, accept="text/html,application/xhtml+xml")
             return extract_page(result.body, url=result.url, headers=result.headers), "page"
         except TransientFetchError as exc:
             if not allow_fallback:
@@ -251,7 +252,9 @@ def _decide_and_record(
     story = trackers.story(decision.match.story_id)
     if not decision.new_development:
         repeated = (
-            record_repeat(session, row, decision.match.story_id, decision.repeats)
+            record_repeat(
+                session, row, decision.match.story_id, decision.repeats, _follow_ups(runtime)
+            )
             if decision.repeats
             else None
         )
@@ -326,6 +329,10 @@ def _finish(
         if outcome == "development":
             metrics.count_development(story_id)
     return ItemResult(item_id, outcome, story_id, alert)
+
+
+def _follow_ups(runtime: Runtime) -> FollowUps:
+    return follow_ups(runtime.settings.destinations, runtime.clock())
 
 
 def _host(url: str | None) -> str | None:

@@ -3,6 +3,7 @@ tracker (worker.pipeline.tracking). One Runtime per process."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,9 +29,18 @@ class Runtime:
     trackers: TrackerCache = field(default_factory=TrackerCache)
     clock: Callable[[], datetime] = utcnow
 
+    _fetch: GuardedClient | None = field(default=None, init=False, repr=False)
+    _fetch_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
     def fetch_client(self) -> GuardedClient:
-        """The guarded client for feeds and pages (SSRF guard, size caps, deadlines)."""
-        return GuardedClient(self.settings.fetch_policy())
+        """The process's guarded client for feeds and pages (SSRF guard, size caps,
+        deadlines), made on first use and shared: its pool keeps connections to a host
+        alive between fetches (each new connection's address is checked by the guard,
+        so a kept one was checked when it opened). Do not close it; `close` does."""
+        with self._fetch_lock:
+            if self._fetch is None:
+                self._fetch = GuardedClient(self.settings.fetch_policy())
+            return self._fetch
 
     def delivery_client(self) -> httpx.Client:
         """Destinations are configured by the operator: timeouts, but no address guard."""
@@ -38,6 +48,10 @@ class Runtime:
         return httpx.Client(timeout=timeout, follow_redirects=False)
 
     def close(self) -> None:
+        with self._fetch_lock:
+            if self._fetch is not None:
+                self._fetch.close()
+                self._fetch = None
         self.engine.dispose()
 
 

@@ -25,6 +25,7 @@ class DeliveryState:
     last_status_code: int | None
     next_attempt_at: datetime
     delivered_at: datetime | None
+    kind: str = "alert"  # or "update": the alert's follow-up
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,7 @@ def list_alerts(
     rows = session.scalars(
         select(Delivery)
         .where(Delivery.alert_id.in_(list(deliveries)))
-        .order_by(Delivery.destination_id)
+        .order_by(Delivery.destination_id, Delivery.kind)
     )
     for row in rows:
         deliveries[row.alert_id].append(
@@ -73,6 +74,7 @@ def list_alerts(
                 last_status_code=row.last_status_code,
                 next_attempt_at=row.next_attempt_at,
                 delivered_at=row.delivered_at,
+                kind=row.kind,
             )
         )
     reports: dict[int, list[tuple[str | None, str | None]]] = {}

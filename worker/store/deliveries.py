@@ -11,14 +11,16 @@ each other in a cycle.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, exists, select, update
+from sqlalchemy.orm import Session, aliased
 
 from worker.alerts.stored import alert_from_json
-from worker.models import AlertContent, DeliveryOutcome
+from worker.models import AlertContent, DeliveryKind, DeliveryOutcome, delivery_kind
+from worker.store.developments import other_sources
 from worker.store.engine import insert_missing
 from worker.store.schema import Alert, Delivery, DestinationState
 
@@ -27,12 +29,28 @@ CircuitState = tuple[int, datetime | None]
 Advance = Callable[[CircuitState], CircuitState]
 
 
+_original = aliased(Delivery)
+
+
+def ready_to_send() -> ColumnElement[bool]:
+    """An alert's delivery always is; its follow-up once the alert reached that
+    destination (an update must not arrive before what it updates)."""
+    delivered = exists().where(
+        _original.alert_id == Delivery.alert_id,
+        _original.destination_id == Delivery.destination_id,
+        _original.kind == "alert",
+        _original.status == "delivered",
+    )
+    return (Delivery.kind == "alert") | delivered
+
+
 def _due(now: datetime) -> ColumnElement[bool]:
-    """Waiting for an attempt, due, and not leased by anyone."""
+    """Waiting for an attempt, due, not leased by anyone, and ready to send."""
     return (
         Delivery.status.in_(("pending", "failed"))
         & (Delivery.next_attempt_at <= now)
         & ((Delivery.lease_until.is_(None)) | (Delivery.lease_until < now))
+        & ready_to_send()
     )
 
 
@@ -42,12 +60,26 @@ def alert_content(session: Session, alert_id: str) -> AlertContent | None:
     return alert_from_json(alert.content) if alert is not None else None
 
 
-def due_for_alert(session: Session, alert_id: str, now: datetime) -> list[tuple[int, str]]:
-    """(delivery id, destination id) of the alert's deliveries that are due now."""
+def due_for_alert(
+    session: Session, alert_id: str, now: datetime
+) -> list[tuple[int, str, DeliveryKind]]:
+    """(delivery id, destination id, kind) of the alert's deliveries that are due now."""
     rows = session.execute(
-        select(Delivery.id, Delivery.destination_id).where(Delivery.alert_id == alert_id, _due(now))
+        select(Delivery.id, Delivery.destination_id, Delivery.kind)
+        .where(Delivery.alert_id == alert_id, _due(now))
+        .order_by(Delivery.id)
     ).all()
-    return [(row[0], row[1]) for row in rows]
+    return [(row[0], row[1], delivery_kind(row[2])) for row in rows]
+
+
+def update_content(session: Session, alert_id: str) -> AlertContent | None:
+    """The alert's follow-up as it stands now: its count and the other outlets' links."""
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        return None
+    content = alert_from_json(alert.content)
+    sources = other_sources(session, alert.development_id)
+    return dataclasses.replace(content, update=True, also_reported=tuple(sources))
 
 
 def due_for_destination(
@@ -162,6 +194,17 @@ def record_attempt(
         delivery.status, delivery.delivered_at, delivery.last_error = "delivered", now, None
     elif outcome.permanent or last_attempt:
         delivery.status, delivery.last_error = "dead", outcome.error
+        if delivery.kind == "alert":  # its follow-up would update nothing
+            session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.alert_id == delivery.alert_id,
+                    Delivery.destination_id == delivery.destination_id,
+                    Delivery.kind == "update",
+                    Delivery.status.in_(("pending", "failed")),
+                )
+                .values(status="dead", last_error="the alert it updates was not delivered")
+            )
     else:
         delivery.status, delivery.last_error = "failed", outcome.error
         delivery.next_attempt_at = now + timedelta(seconds=retry_in)

@@ -59,6 +59,26 @@ def add_source(session: Session, development_id: int, article: StoredArticle, ho
         session.flush()
 
 
+def other_sources(session: Session, development_id: int) -> list[tuple[str | None, str | None]]:
+    """(source, url) of each other outlet recorded on the development, first recorded
+    first, one per outlet (as `recount_sources` counts them)."""
+    development = session.get(Development, development_id)
+    original = session.get(Article, development.article_id) if development else None
+    own = (original.source or original.url) if original else None
+    seen: set[str | None] = {own, None}
+    found: list[tuple[str | None, str | None]] = []
+    rows = session.execute(
+        select(DevelopmentSource.source, DevelopmentSource.url)
+        .where(DevelopmentSource.development_id == development_id)
+        .order_by(DevelopmentSource.id)
+    )
+    for source, url in rows:
+        if (source or url) not in seen:
+            seen.add(source or url)
+            found.append((source, url))
+    return found
+
+
 def recount_sources(session: Session, development_id: int) -> int:
     """Count the distinct other outlets recorded on the development and show the count on
     its alert; returns it."""
@@ -66,16 +86,8 @@ def recount_sources(session: Session, development_id: int) -> int:
     alert = session.scalar(
         select(Alert).where(Alert.development_id == development_id).with_for_update()
     )
-    development = session.get(Development, development_id)
-    original = session.get(Article, development.article_id) if development else None
-    own = (original.source or original.url) if original else None
-    reports = session.execute(
-        select(DevelopmentSource.source, DevelopmentSource.url).where(
-            DevelopmentSource.development_id == development_id
-        )
-    )
     # Distinct other outlets: a site republishing its own story is not another source.
-    others = len({source or url for source, url in reports} - {own, None})
+    others = len(other_sources(session, development_id))
     if alert is not None:
         content = alert_from_json(alert.content)
         if content.also_reported_by != others:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker.store.deliveries import ready_to_send
 from worker.store.schema import Delivery, Item
 
 
@@ -44,6 +45,7 @@ def claim_due_deliveries(
             Delivery.next_attempt_at <= now,
             (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now),
             (Delivery.queued_until.is_(None)) | (Delivery.queued_until < now),
+            ready_to_send(),
         )
         .order_by(Delivery.next_attempt_at)
         .limit(limit)

@@ -235,13 +235,17 @@ class Delivery(Base):
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        UniqueConstraint("alert_id", "destination_id", name="uq_deliveries_alert_destination"),
+        UniqueConstraint(
+            "alert_id", "destination_id", "kind", name="uq_deliveries_alert_destination_kind"
+        ),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
     destination_id: Mapped[str] = mapped_column(String(64))
+    # "alert", or "update": the alert's one follow-up when later outlets report it.
+    kind: Mapped[str] = mapped_column(String(16), default="alert", server_default="alert")
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

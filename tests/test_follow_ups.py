@@ -24,25 +24,14 @@ from worker.store.engine import transaction
 SECRET = "whsec_" + "Zm9sbG93LXVwcy1hcmUtc2lnbmVkLXRvbw=="
 
 
-def test_later_reports_make_one_signed_update_after_the_alert(
-    tmp_path: Path, httpserver: HTTPServer
-) -> None:
-    base = serve_ten_outlets(httpserver)
-    received: list[tuple[dict[str, str], dict[str, object]]] = []
-
-    def hook(request: Request) -> Response:
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        payload = Webhook(SECRET).verify(request.get_data(), headers)
-        received.append((headers, payload))
-        return Response("ok")
-
-    httpserver.expect_request("/hook", method="POST").respond_with_handler(hook)
+def hooked_runtime(tmp_path: Path, base: str, more_destinations: str = "") -> pipeline.Runtime:
+    """The embedded service's runtime: the ten outlets' feed, a signed webhook to
+    `{base}/hook`, and `more_destinations`."""
     config = write_config(
         tmp_path,
         feeds=f'[[feeds]]\nid = "wire"\nurl = "{base}/feed.xml"\n',
         destinations='[[destinations]]\nid = "hook"\nkind = "webhook"\nurl_env = "HOOK_URL"\n'
-        'secret_env = "HOOK_SECRET"\n'
-        '\n[[destinations]]\nid = "quiet"\nkind = "jsonl"\nupdates = false\n',
+        'secret_env = "HOOK_SECRET"\n' + more_destinations,
     )
     settings = load_settings(
         {
@@ -56,6 +45,24 @@ def test_later_reports_make_one_signed_update_after_the_alert(
     )
     runtime = pipeline.open_runtime(settings)
     pipeline.initialise(runtime)
+    return runtime
+
+
+def test_later_reports_make_one_signed_update_after_the_alert(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    base = serve_ten_outlets(httpserver)
+    received: list[tuple[dict[str, str], dict[str, object]]] = []
+
+    def hook(request: Request) -> Response:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        payload = Webhook(SECRET).verify(request.get_data(), headers)
+        received.append((headers, payload))
+        return Response("ok")
+
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(hook)
+    quiet = '\n[[destinations]]\nid = "quiet"\nkind = "jsonl"\nupdates = false\n'
+    runtime = hooked_runtime(tmp_path, base, more_destinations=quiet)
     try:
         first, *later = pipeline.poll_feed(runtime, "wire").new_item_ids
         alert = pipeline.process_item(runtime, first).alert_id
@@ -100,24 +107,7 @@ def test_no_update_before_its_alert_reached_the_destination(
     its update (it would update nothing)."""
     base = serve_ten_outlets(httpserver)
     httpserver.expect_request("/hook", method="POST").respond_with_data("no", status=status)
-    config = write_config(
-        tmp_path,
-        feeds=f'[[feeds]]\nid = "wire"\nurl = "{base}/feed.xml"\n',
-        destinations='[[destinations]]\nid = "hook"\nkind = "webhook"\nurl_env = "HOOK_URL"\n'
-        'secret_env = "HOOK_SECRET"\n',
-    )
-    settings = load_settings(
-        {
-            "STORYWATCH_CONFIG_DIR": str(config),
-            "STORYWATCH_DATA_DIR": str(tmp_path / "v"),
-            "STORYWATCH_ALLOW_PRIVATE_NETWORKS": "true",
-            "HOOK_URL": f"{base}/hook",
-            "HOOK_SECRET": SECRET,
-        },
-        dotenv=False,
-    )
-    runtime = pipeline.open_runtime(settings)
-    pipeline.initialise(runtime)
+    runtime = hooked_runtime(tmp_path, base)
     try:
         alert = None
         for item_id in pipeline.poll_feed(runtime, "wire").new_item_ids:

@@ -3,6 +3,7 @@ a GUID reused for another article. Real SQLite, a real local HTTP server."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,9 +14,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select, update
 
+from tests.test_cli import storywatch
 from tests.test_pipeline import feed_row, make_runtime, rss
 from worker import pipeline
-from worker.cli.main import main
 from worker.cli.ops_report import render_status
 from worker.pipeline import polling
 from worker.pipeline.runtime import Runtime
@@ -132,7 +133,7 @@ def test_a_feed_answering_410_stops_until_its_url_changes(
 
 
 def test_repeated_404s_stop_a_feed_and_one_success_resets_the_count(
-    runtime: Runtime, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, httpserver: HTTPServer
 ) -> None:
     base = httpserver.url_for("").rstrip("/")
     for _ in range(4):
@@ -152,10 +153,14 @@ def test_repeated_404s_stop_a_feed_and_one_success_resets_the_count(
 
     # The operator fixed the site: `storywatch feeds resume` polls it again at once.
     settings = runtime.settings
-    monkeypatch.setenv("STORYWATCH_CONFIG_DIR", str(settings.config_dir))
-    monkeypatch.setenv("STORYWATCH_DATA_DIR", str(settings.data_dir))
-    assert main(["feeds", "resume", "local"]) == 0
-    assert main(["feeds", "resume", "nope"]) == 1
+    env = {
+        "STORYWATCH_CONFIG_DIR": str(settings.config_dir),
+        "STORYWATCH_DATA_DIR": str(settings.data_dir),
+        "PATH": os.environ.get("PATH", ""),
+    }
+    resumed = storywatch("feeds", "resume", "local", cwd=settings.data_dir, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert storywatch("feeds", "resume", "nope", cwd=settings.data_dir, env=env).returncode == 1
     assert feed_row(runtime).stopped is None
     assert pipeline.claim_due_feeds(runtime) == ["local"]
 
@@ -240,3 +245,17 @@ def test_polls_of_one_host_share_a_kept_alive_connection(tmp_path: Path) -> None
         server.server_close()
     assert statuses == ["fetched", "fetched", "fetched", "unchanged"]
     assert len(connections) == 1, connections  # four requests, one connection
+
+
+def test_one_tick_hands_out_every_due_feed_in_batches(tmp_path: Path) -> None:
+    feeds = "".join(
+        f'[[feeds]]\nid = "f{n}"\nurl = "https://feeds.invalid/{n}.xml"\n' for n in range(1_200)
+    )
+    runtime = make_runtime(tmp_path, feeds)
+    try:
+        batches = list(pipeline.due_feed_batches(runtime))
+        again = list(pipeline.due_feed_batches(runtime))  # all leased now
+    finally:
+        runtime.close()
+    assert [len(batch) for batch in batches] == [500, 500, 200]
+    assert len({feed for batch in batches for feed in batch}) == 1_200 and again == []

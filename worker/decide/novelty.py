@@ -198,12 +198,18 @@ def assess(
     headline = " ".join(title.split()) if title and has_title else None
     # The lead's sentences in reading order (the first says what changed), then the body's
     # by what they bring; the headline only where no sentence says the same (_quotes).
+    # Positions and memberships by value, looked up once (as list.index and `in` would
+    # find them, without their cost: each compares every field of every sentence).
+    first: dict[SentenceNovelty, int] = {}
+    for position, item in enumerate(assessed):
+        first.setdefault(item, position)
+    in_lead, in_lead_all = set(lead), set(lead_all)
     ranked = sorted(
         (a for a in assessed if a.novel),
         key=lambda a: (
-            a not in lead,
+            a not in in_lead,
             a is assessed[0] and has_title,
-            assessed.index(a) if a in lead else 0,
+            first[a] if a in in_lead else 0,
             -len(a.new_specifics),
             a.coverage,
         ),
@@ -211,7 +217,7 @@ def assess(
     new_facts = _quotes([a.sentence for a in ranked], headline) if is_new else ()
     quotable = sorted(
         (a for a in assessed if a.quotable),
-        key=lambda a: (a not in lead_all, a is assessed[0] and has_title, assessed.index(a)),
+        key=lambda a: (a not in in_lead_all, a is assessed[0] and has_title, first[a]),
     )
     salient = new_facts or _quotes([a.sentence for a in quotable], headline)
     mean_coverage = sum(a.coverage for a in assessed) / len(assessed) if assessed else 1.0

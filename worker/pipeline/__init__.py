@@ -7,7 +7,7 @@ is idempotent: running it twice for the same id changes nothing the first run di
 """
 
 from worker.pipeline.delivery import DeliverySummary, deliver_alert
-from worker.pipeline.polling import PollSummary, claim_due_feeds, poll_feed
+from worker.pipeline.polling import PollSummary, claim_due_feeds, due_feed_batches, poll_feed
 from worker.pipeline.processing import ItemResult, process_item
 from worker.pipeline.retention import PruneSummary, prune
 from worker.pipeline.retries import item_retry
@@ -24,6 +24,7 @@ __all__ = [
     "StalledWork",
     "claim_due_feeds",
     "deliver_alert",
+    "due_feed_batches",
     "find_stalled_work",
     "initialise",
     "item_retry",

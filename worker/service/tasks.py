@@ -22,9 +22,11 @@ log = get_logger(__name__)
 def poll_due_feeds() -> dict[str, int]:
     """Beat's tick: enqueue due feeds, and re-enqueue work whose message was lost."""
     rt = runtime()
-    feed_ids = pipeline.claim_due_feeds(rt)
-    for feed_id in feed_ids:
-        poll_feed.delay(feed_id)
+    feeds = 0
+    for batch in pipeline.due_feed_batches(rt):
+        for feed_id in batch:
+            poll_feed.delay(feed_id)
+        feeds += len(batch)
     stalled = pipeline.find_stalled_work(rt)
     for item_id in stalled.item_ids:
         process_item.delay(item_id)
@@ -33,7 +35,7 @@ def poll_due_feeds() -> dict[str, int]:
     if stalled.item_ids:
         log.warning("sweep.requeued_items", items=len(stalled.item_ids))
     return {
-        "feeds": len(feed_ids),
+        "feeds": feeds,
         "items": len(stalled.item_ids),
         "alerts": len(stalled.alert_ids),
     }

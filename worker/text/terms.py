@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from wordfreq import zipf_frequency
+from wordfreq import get_frequency_dict, zipf_frequency
 
 # ---------------------------------------------------------------------------------------
 # Sentence splitting
@@ -132,6 +132,16 @@ _SUFFIXES = ("ings", "ing", "edly", "ies", "ed", "es", "s")
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased word tokens; possessives dropped, dotted acronyms kept whole ("u.s")."""
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        return _tokenize_each(text)  # a letter lower-cased to two ("İ"): token by token
+    # Lower-casing keeps letters letters one for one, and both apostrophes join words in
+    # _TOKEN, so the whole text is prepared at once: the same tokens, in a third of the time.
+    tokens = _TOKEN.findall(lowered.replace("’", "'"))
+    return [token[:-2] if token.endswith("'s") else token for token in tokens]
+
+
+def _tokenize_each(text: str) -> list[str]:
     tokens: list[str] = []
     for raw in _TOKEN.findall(text):
         token = raw.lower().replace("’", "'")
@@ -206,8 +216,23 @@ def term_weight(term: str) -> float:
     # Terms are stems ("announc", "ukrain"), and wordfreq knows stray misspellings of
     # many of them, so the stem's own frequency badly undercounts the word: the family
     # is as common as its most common surface form.
-    zipf = max(zipf_frequency(form, "en") for form in _surface_forms(term))
+    zipf = max(_zipf(form) for form in _surface_forms(term))
     return max(0.1, 7.0 - zipf)
+
+
+@lru_cache(maxsize=1)
+def _frequencies() -> dict[str, float]:
+    return get_frequency_dict("en", "best")
+
+
+def _zipf(word: str) -> float:
+    """wordfreq's Zipf frequency of the word. Most surface forms tried are not words
+    ("crashe", "announcs"); a plain lower-case word absent from its list is 0.0, which
+    `zipf_frequency` only finds after tokenizing it (checked equal for every surface form
+    of Timeline17's 55,712 terms), so it is answered here, 3 in 4 lookups at no cost."""
+    if word.isascii() and word.isalpha() and word.islower() and word not in _frequencies():
+        return 0.0
+    return zipf_frequency(word, "en")
 
 
 def weighted_terms(text: str) -> dict[str, float]:

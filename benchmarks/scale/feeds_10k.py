@@ -24,6 +24,8 @@ benchmarks/results/feeds_10k.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -56,7 +58,7 @@ FEED = (
 class _Feeds(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the worker's pool reuses its connections
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+    def do_GET(self) -> None:
         if self.headers.get("If-None-Match") == '"v1"':
             self.send_response(304)
             self.send_header("ETag", '"v1"')
@@ -95,10 +97,8 @@ def _tree_cpu(pid: int) -> float:
         children = child / "children"
         if children.exists():
             for grandchild in children.read_text().split():
-                try:
+                with contextlib.suppress(FileNotFoundError):  # it exited meanwhile
                     total += _tree_cpu(int(grandchild))
-                except FileNotFoundError:
-                    pass
     return total
 
 
@@ -126,14 +126,17 @@ def _polls(log: Path) -> list[tuple[str, float, float]]:
     for line in log.read_text(errors="replace").splitlines():
         if not line.startswith("{") or '"feed.' not in line:
             continue
-        event = json.loads(line)
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # not expected since one write makes one line (worker.observe.logs)
         if event.get("event") in POLL_EVENTS and event.get("next_check_in") is not None:
             moment = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00"))
             found.append((event["feed_id"], moment.timestamp(), float(event["next_check_in"])))
     return found
 
 
-def main() -> int:  # noqa: PLR0915 - one measurement, read top to bottom
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--feeds", type=int, default=10_000)
     parser.add_argument("--minutes", type=float, default=3.0)
@@ -227,12 +230,14 @@ def main() -> int:  # noqa: PLR0915 - one measurement, read top to bottom
     in_window = [p for p in polls if started <= p[1] < ended]
     lags = [
         max(0.0, now - (then + delay))
-        for (feed, then, delay), (same, now, _) in zip(polls, polls[1:], strict=False)
+        for (feed, then, delay), (same, now, _) in itertools.pairwise(polls)
         if feed == same and started <= now < ended
     ]
     lags.sort()
     minutes = (ended - started) / 60
-    per_minute = [(after - before) / minutes for before, after in zip(cpu_before, cpu_after)]
+    per_minute = [
+        (after - before) / minutes for before, after in zip(cpu_before, cpu_after, strict=True)
+    ]
 
     def quantile(share: float) -> float:
         return round(lags[min(len(lags) - 1, int(share * len(lags)))], 2) if lags else 0.0

@@ -1,0 +1,321 @@
+"""A burst of 1,000 new items across 20 feeds: how fast the service takes them, how soon
+alerts arrive, and whether its memory stays put.
+
+Distributed mode (PostgreSQL, Redis), one worker (prefork, 2 processes, every queue) and
+one beat, against servers on 127.0.0.1: 20 feeds of 50 items each, the items' pages
+(Timeline17 articles rendered with site furniture), and a signed-webhook receiver that
+notes when each alert arrives. The stories are Timeline17's six tracked ones, from their
+first 10 articles; the burst is the next 1,000 articles of the stream, so alerts happen.
+
+Measured, in one run:
+- items/s of the service (first poll that saw an item to the last item done) against
+  the offline decide rate of the same 1,000 articles in this process (decide and learn,
+  as `storywatch replay`), the ratio being the figure of merit;
+- alert latency: from the poll that saw the item to the receiver, p50/p95/p99;
+- resident memory of every storywatch process at idle, and after each of three bursts
+  (each burst new items, the feeds swapped to the next 1,000 articles).
+
+    .venv/bin/python benchmarks/scale/burst.py [--bursts 3] [--items 1000]
+
+Writes benchmarks/results/burst.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.scale.feeds_10k import POSTGRES_URL, REDIS_URL, _database  # noqa: E402
+from benchmarks.speed.decide_speed import render_page  # noqa: E402
+from storyeval.report import default_data_dir  # noqa: E402
+from storyeval.sets import T17_ARTICLES, T17_TRACKED, _first_articles, read_jsonl  # noqa: E402
+from worker.decide.replay import parse_published  # noqa: E402
+from worker.decide.tracker import Tracker  # noqa: E402
+from worker.models import Article  # noqa: E402
+from worker.stories.corpus import build_stories  # noqa: E402
+from worker.stories.folder import read_corpus  # noqa: E402
+
+FEEDS = 20
+SECRET = "whsec_" + "YnVyc3QtYmVuY2htYXJrLXJlY2VpdmVy"
+
+
+def _site(articles: list[Article], burst: Any, items: int) -> None:
+    """Feeds and pages: feed k lists every 20th article of the current burst."""
+
+    class Site(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            start = burst.value * items
+            if self.path.startswith("/feed/") and burst.value < 0:  # before the first burst
+                empty = b"<rss version='2.0'><channel><title>F</title></channel></rss>"
+                self._send(empty, "application/rss+xml")
+            elif self.path.startswith("/feed/"):
+                k = int(self.path.split("/")[2].split(".")[0])
+                entries = "".join(
+                    f"<item><title>{html.escape(a.title or '')}</title>"
+                    f"<link>http://{self.headers['Host']}/p/{n}.html</link><guid>p{n}</guid>"
+                    f"<pubDate>{format_datetime(a.published or datetime.now(UTC))}</pubDate></item>"
+                    for n, a in enumerate(articles[start : start + items], start=start)
+                    if n % FEEDS == k
+                )
+                body = f"<rss version='2.0'><channel><title>F{k}</title>{entries}</channel></rss>"
+                self._send(body.encode(), "application/rss+xml")
+            elif self.path.startswith("/p/"):
+                n = int(self.path.split("/")[2].split(".")[0])
+                article = articles[n]
+                page = render_page(article.title or "", article.text)
+                self._send(page.encode(), "text/html; charset=utf-8")
+            else:
+                self.send_error(404)
+
+        def _send(self, body: bytes, kind: str) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 8765), Site)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+ARRIVALS: dict[str, float] = {}  # alert id -> when the receiver first got it
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        payload = json.loads(body)
+        if payload.get("type") == "story.development":
+            ARRIVALS.setdefault(payload["id"], time.time())
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _tree(pid: int) -> list[int]:
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = task / "children"
+        if children.exists():
+            for child in children.read_text().split():
+                pids += _tree(int(child))
+    return pids
+
+
+def _memory(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, list[float]]:
+    return {
+        name: [round(_rss_mib(pid), 1) for pid in _tree(process.pid)]
+        for name, process in processes.items()
+    }
+
+
+def _quantile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))], 2) if values else 0.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bursts", type=int, default=3)
+    parser.add_argument("--items", type=int, default=1_000)
+    parser.add_argument("--data", type=Path, default=default_data_dir())
+    args = parser.parse_args()
+
+    rows = list(read_jsonl(args.data / T17_ARTICLES))
+    split = _first_articles("t17", rows, T17_TRACKED, 10)
+    articles = list(split.stream[: args.items * args.bursts])
+    scratch = Path(tempfile.mkdtemp(prefix="storywatch-burst-"))
+    config = scratch / "config"
+    for story, first in split.corpus.items():
+        folder = config / "corpus" / story.lower().replace("_", "-")
+        folder.mkdir(parents=True)
+        for row in first:
+            # Dated, so each story is known as of its corpus's last day and the stream,
+            # published after it, is news (an undated corpus would know all of it).
+            day = str(parse_published(row.get("published")) or "")[:10]
+            head = f"Date: {day}\n\n" if len(day) == 10 else ""
+            text = f"{head}{row.get('title') or ''}\n\n{row['text']}"
+            (folder / f"{row['id']}.txt").write_text(text)
+    (config / "stories.toml").write_text("")
+    (config / "destinations.toml").write_text(
+        '[[destinations]]\nid = "hook"\nkind = "webhook"\nurl_env = "HOOK_URL"\n'
+        'secret_env = "HOOK_SECRET"\n'
+    )
+    (config / "feeds.toml").write_text(
+        "".join(
+            f'[[feeds]]\nid = "f{k}"\nurl = "http://127.0.0.1:8765/feed/{k}.xml"\n'
+            "poll_every_seconds = 10\n"
+            for k in range(FEEDS)
+        )
+    )
+
+    # The offline rate first, in this process: the same articles, as replay decides them.
+    documents = read_corpus(config / "corpus")
+    tracker = Tracker(build_stories(documents))
+    started = time.process_time()
+    for article in articles[: args.items]:
+        tracker.learn(article, tracker.decide(article))
+    offline_rate = args.items / (time.process_time() - started)
+
+    burst = multiprocessing.Value("i", -1)
+    site = multiprocessing.Process(target=_site, args=(articles, burst, args.items), daemon=True)
+    site.start()
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    database = f"storywatch_bench_{uuid.uuid4().hex[:10]}"
+    _database(POSTGRES_URL, database, create=True)
+    import redis  # noqa: PLC0415
+    from sqlalchemy import create_engine, text  # noqa: PLC0415
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    database_url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{database}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STORYWATCH_")}
+    env.update(
+        STORYWATCH_CONFIG_DIR=str(config),
+        STORYWATCH_DATA_DIR=str(scratch / "var"),
+        STORYWATCH_DATABASE_URL=database_url,
+        STORYWATCH_REDIS_URL=REDIS_URL,
+        STORYWATCH_ALLOW_PRIVATE_NETWORKS="true",
+        STORYWATCH_TICK_SECONDS="2",
+        STORYWATCH_LOG_FORMAT="json",
+        STORYWATCH_LOG_LEVEL="WARNING",
+        STORYWATCH_METRICS_PORT="0",
+        HOOK_URL=f"http://127.0.0.1:{receiver.server_address[1]}/hook",
+        HOOK_SECRET=SECRET,
+        PYTHONPATH=str(ROOT),
+    )
+    python = [sys.executable, "-m", "worker"]
+    subprocess.run([*python, "init"], env=env, cwd=scratch, check=True, capture_output=True)
+    engine = create_engine(database_url)
+
+    def scalar(sql: str) -> Any:
+        with engine.connect() as connection:
+            return connection.execute(text(sql)).scalar()
+
+    log = (scratch / "service.log").open("ab")
+    processes = {
+        name: subprocess.Popen(
+            [*python, *command],
+            env=env,
+            cwd=scratch,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for name, command in (
+            ("worker", ["worker", "--concurrency=2", "--hostname=burst@%h"]),
+            ("beat", ["beat"]),
+        )
+    }
+    bursts: list[dict[str, Any]] = []
+    try:
+        time.sleep(30)  # started, the feeds polled once (empty), idle
+        memory = {"idle": _memory(processes)}
+        for number in range(args.bursts):
+            burst.value = number
+            done_before = number * args.items
+            deadline = time.time() + 900
+            while time.time() < deadline:
+                done = scalar("select count(*) from items where status != 'new'")
+                if done >= done_before + args.items:
+                    break
+                time.sleep(1)
+            first_seen, last_done = (
+                scalar(f"select min(created_at) from items where id > {done_before}"),
+                scalar(f"select max(processed_at) from items where id > {done_before}"),
+            )
+            time.sleep(5)  # the last alerts' deliveries
+            seconds = (last_done - first_seen).total_seconds()
+            bursts.append(
+                {
+                    "items": args.items,
+                    "seconds": round(seconds, 1),
+                    "items_per_second": round(args.items / seconds, 1),
+                }
+            )
+            memory[f"after_burst_{number + 1}"] = _memory(processes)
+        with engine.connect() as connection:
+            seen = dict(
+                connection.execute(
+                    text(
+                        "select a.id, i.created_at from alerts a "
+                        "join developments d on d.id = a.development_id "
+                        "join items i on i.article_id = d.article_id"
+                    )
+                ).all()
+            )
+        load = os.getloadavg()
+    finally:
+        for process in processes.values():
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        engine.dispose()
+        site.terminate()
+        receiver.shutdown()
+        _database(POSTGRES_URL, database, create=False)
+        shutil.rmtree(scratch, ignore_errors=True)
+    latencies = [
+        arrived - seen[alert].timestamp() for alert, arrived in ARRIVALS.items() if alert in seen
+    ]
+    service_rate = bursts[0]["items_per_second"]
+    result = {
+        "machine": {"cpus": os.cpu_count(), "load_average_1_5_15": [round(v, 2) for v in load]},
+        "worker": "prefork, --concurrency=2, all three queues; beat ticking every 2 s",
+        "offline_decide_items_per_second": round(offline_rate, 1),
+        "bursts": bursts,
+        "service_to_offline_ratio": round(service_rate / offline_rate, 3),
+        "alerts": len(latencies),
+        "alert_latency_seconds": {
+            "p50": _quantile(latencies, 0.5),
+            "p95": _quantile(latencies, 0.95),
+            "p99": _quantile(latencies, 0.99),
+        },
+        "resident_mib": memory,
+    }
+    out = ROOT / "benchmarks" / "results" / "burst.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

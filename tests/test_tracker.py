@@ -10,7 +10,7 @@ import pytest
 
 from tests.surge_reports import SURGE_REPORTS
 from worker.decide.replay import read_articles, replay
-from worker.decide.tracker import Tracker
+from worker.decide.tracker import Tracker, TrackerConfig
 from worker.models import Article, Story
 from worker.stories.corpus import build_stories
 from worker.stories.folder import read_corpus
@@ -260,7 +260,7 @@ def test_reports_the_user_knew_do_not_make_a_surge_later_on_the_cutoff_day(seed_
         tracker.learn(report, decision)
 
 
-def test_a_huge_page_is_read_up_to_the_bound_and_teaches_at_most_200_sentences(seed_stories):
+def test_a_huge_page_is_read_up_to_the_bound_and_teaches_a_bounded_number(seed_stories):
     # The development's text, then thousands of distinct on-topic sentences: a live blog's
     # whole archive served as one page.
     rng = random.Random(7)
@@ -275,11 +275,16 @@ def test_a_huge_page_is_read_up_to_the_bound_and_teaches_at_most_200_sentences(s
     tracker.decide(huge)  # reads the first 100,000 characters, not 1.4 million
     decision = tracker.decide(DEVELOPMENT)  # the story the page was matched to
     learned = tracker.learn(huge, decision)
-    assert len(learned) == tracker.config.max_learned_sentences == 200
-    assert max(len(sentence) for sentence in learned) < 400
-    # What was learned comes from the first part of the page, in order.
+    # The text bound binds first: what is learned all comes from the first 100,000
+    # characters, in order.
+    read = bounded_text(huge.text)
+    assert 500 < len(learned) <= tracker.config.max_learned_sentences
+    assert all(s in read for s in learned[1:])  # the first is the title
     numbers = [int(s.split()[1].rstrip(":")) for s in learned if s.startswith("Update ")]
-    assert numbers == sorted(numbers) and numbers[-1] < 1_500
+    assert numbers == sorted(numbers) and numbers[-1] < 1_200
+    # And the sentence bound, when it binds first.
+    strict = Tracker(seed_stories, TrackerConfig(max_learned_sentences=200))
+    assert len(strict.learn(huge, strict.decide(DEVELOPMENT))) == 200
 
 
 def test_bounded_text_cuts_after_the_last_sentence_that_fits():

@@ -27,6 +27,7 @@ import html
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -170,7 +171,8 @@ def main() -> int:
             day = str(parse_published(row.get("published")) or "")[:10]
             head = f"Date: {day}\n\n" if len(day) == 10 else ""
             text = f"{head}{row.get('title') or ''}\n\n{row['text']}"
-            (folder / f"{row['id']}.txt").write_text(text)
+            name = re.sub(r"[^A-Za-z0-9._-]", "_", str(row["id"]))  # ids hold slashes
+            (folder / f"{name}.txt").write_text(text)
     (config / "stories.toml").write_text("")
     (config / "destinations.toml").write_text(
         '[[destinations]]\nid = "hook"\nkind = "webhook"\nurl_env = "HOOK_URL"\n'

@@ -12,7 +12,8 @@ Measured, in one run:
   the offline decide rate of the same articles in this process (decide and learn, as
   `storywatch replay`, one tracker carried across the bursts as the service's stories
   are), burst by burst, the ratio being the figure of merit;
-- alert latency: from the poll that saw the item to the receiver, p50/p95/p99;
+- alert latency: from the poll that saw the item to the receiver, p50/p95/p99, under the
+  bursts and, after them, for 60 new items on an idle system;
 - resident memory of every storywatch process at idle, and after each of three bursts
   (each burst new items, the feeds swapped to the next 1,000 articles).
 
@@ -57,11 +58,13 @@ from worker.stories.corpus import build_stories  # noqa: E402
 from worker.stories.folder import read_corpus  # noqa: E402
 
 FEEDS = 20
+QUIET_ITEMS = 60  # after the bursts: the latency of alerts on an idle system
 SECRET = "whsec_" + "YnVyc3QtYmVuY2htYXJrLXJlY2VpdmVy"
 
 
-def _site(articles: list[Article], burst: Any, items: int) -> None:
-    """Feeds and pages: feed k lists every 20th article of the current burst. Pages are
+def _site(articles: list[Article], window: Any) -> None:
+    """Feeds and pages: feed k lists every 20th article of the current window (first
+    article, count; a count of 0 is an empty feed). Pages are
     rendered before serving: a server slow to answer would be measured as the service."""
     pages = [render_page(a.title or "", a.text).encode() for a in articles]
 
@@ -72,8 +75,8 @@ def _site(articles: list[Article], burst: Any, items: int) -> None:
         wbufsize = 1 << 20
 
         def do_GET(self) -> None:
-            start = burst.value * items
-            if self.path.startswith("/feed/") and burst.value < 0:  # before the first burst
+            start, items = window[0], window[1]
+            if self.path.startswith("/feed/") and items == 0:  # before the first burst
                 empty = b"<rss version='2.0'><channel><title>F</title></channel></rss>"
                 self._send(empty, "application/rss+xml")
             elif self.path.startswith("/feed/"):
@@ -163,7 +166,7 @@ def main() -> int:
 
     rows = list(read_jsonl(args.data / T17_ARTICLES))
     split = _first_articles("t17", rows, T17_TRACKED, 10)
-    articles = list(split.stream[: args.items * args.bursts])
+    articles = list(split.stream[: args.items * args.bursts + QUIET_ITEMS])
     scratch = Path(tempfile.mkdtemp(prefix="storywatch-burst-"))
     config = scratch / "config"
     for story, first in split.corpus.items():
@@ -201,8 +204,8 @@ def main() -> int:
             tracker.learn(article, tracker.decide(article))
         offline_rates.append(args.items / (time.process_time() - started))
 
-    burst = multiprocessing.Value("i", -1)
-    site = multiprocessing.Process(target=_site, args=(articles, burst, args.items), daemon=True)
+    window = multiprocessing.Array("i", [0, 0])
+    site = multiprocessing.Process(target=_site, args=(articles, window), daemon=True)
     site.start()
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
@@ -256,7 +259,7 @@ def main() -> int:
         time.sleep(30)  # started, the feeds polled once (empty), idle
         memory = {"idle": _memory(processes)}
         for number in range(args.bursts):
-            burst.value = number
+            window[0], window[1] = number * args.items, args.items
             done_before = number * args.items
             deadline = time.time() + 900
             while time.time() < deadline:
@@ -280,16 +283,29 @@ def main() -> int:
                 }
             )
             memory[f"after_burst_{number + 1}"] = _memory(processes)
+        # A quiet system: a few new items, the workers idle before them.
+        quiet_from = args.bursts * args.items
+        window[0], window[1] = quiet_from, QUIET_ITEMS
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            if (
+                scalar("select count(*) from items where status != 'new'")
+                >= quiet_from + QUIET_ITEMS
+            ):
+                break
+            time.sleep(1)
+        time.sleep(5)  # their alerts' deliveries
         with engine.connect() as connection:
-            seen = dict(
-                connection.execute(
+            seen = {
+                alert: (created.timestamp(), item_id > quiet_from)
+                for alert, created, item_id in connection.execute(
                     text(
-                        "select a.id, i.created_at from alerts a "
+                        "select a.id, i.created_at, i.id from alerts a "
                         "join developments d on d.id = a.development_id "
                         "join items i on i.article_id = d.article_id"
                     )
                 ).all()
-            )
+            }
         load = os.getloadavg()
     finally:
         for process in processes.values():
@@ -305,7 +321,14 @@ def main() -> int:
         _database(POSTGRES_URL, database, create=False)
         shutil.rmtree(scratch, ignore_errors=True)
     latencies = [
-        arrived - seen[alert].timestamp() for alert, arrived in ARRIVALS.items() if alert in seen
+        arrived - seen[alert][0]
+        for alert, arrived in ARRIVALS.items()
+        if alert in seen and not seen[alert][1]
+    ]
+    quiet = [
+        arrived - seen[alert][0]
+        for alert, arrived in ARRIVALS.items()
+        if seen.get(alert, (0, 0))[1]
     ]
     result = {
         "machine": {"cpus": os.cpu_count(), "load_average_1_5_15": [round(v, 2) for v in load]},
@@ -316,6 +339,12 @@ def main() -> int:
             "p50": _quantile(latencies, 0.5),
             "p95": _quantile(latencies, 0.95),
             "p99": _quantile(latencies, 0.99),
+        },
+        "quiet": {
+            "items": QUIET_ITEMS,
+            "alerts": len(quiet),
+            "alert_latency_p50": _quantile(quiet, 0.5),
+            "alert_latency_max": round(max(quiet), 2) if quiet else None,
         },
         "resident_mib": memory,
     }

@@ -20,7 +20,6 @@ from worker import pipeline
 from worker.cli.ops_report import render_status
 from worker.pipeline import polling
 from worker.pipeline.runtime import Runtime
-from worker.pipeline.setup import initialise
 from worker.store import ops
 from worker.store.engine import transaction
 from worker.store.schema import Item
@@ -124,8 +123,7 @@ def test_a_feed_answering_410_stops_until_its_url_changes(
     runtime2 = make_runtime(
         tmp_path, f'[[feeds]]\nid = "local"\nurl = "{new_url}"\npoll_every_seconds = 600\n'
     )
-    try:
-        initialise(runtime2)
+    try:  # make_runtime ran the start-up sync (worker.pipeline.setup.initialise)
         feed = feed_row(runtime2)
         assert (feed.stopped, feed.url) == (None, new_url)
     finally:

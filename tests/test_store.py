@@ -81,9 +81,7 @@ def _held_story_lock_times_out(url: str) -> None:
     frozen = sessions()
     frozen.begin()
     try:
-        assert knowledge.lock_story(frozen, "s")
-        if url.startswith("sqlite"):
-            frozen.flush()  # BEGIN IMMEDIATE already holds SQLite's write lock
+        assert knowledge.lock_story(frozen, "s")  # on SQLite, BEGIN IMMEDIATE: the write lock
         started = time.monotonic()
         with pytest.raises(OperationalError) as caught, transaction(sessions) as session:
             knowledge.lock_story(session, "s")

@@ -27,6 +27,7 @@ import feedparser
 from worker.articles.urls import canonicalize_url
 from worker.errors import FeedParseError
 from worker.models import FeedItem, ParsedFeed
+from worker.text.encoding import decode_utf8
 from worker.text.html import html_to_text
 
 MAX_KEY_LENGTH = 200  # longer keys are hashed: they are indexed columns in the store
@@ -151,8 +152,7 @@ def repair_utf8(body: bytes, content_type: str | None) -> tuple[bytes, int]:
         pass
     else:
         return body, 0
-    text = body.decode("utf-8", errors="replace")
-    invalid = text.count("\ufffd") - body.decode("utf-8", errors="ignore").count("\ufffd")
+    text, invalid = decode_utf8(body)
     valid_non_ascii = sum(1 for character in text if ord(character) > 0x7F) - invalid
     if valid_non_ascii < invalid:
         return body, 0

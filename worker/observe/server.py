@@ -163,10 +163,9 @@ def _serve_on_a_free_port(settings: Settings, host: str, port: int) -> MetricsSe
         try:
             return serve_metrics(settings, host=host, port=candidate)
         except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                error = exc
-                break
             error = exc
+            if exc.errno != errno.EADDRINUSE:
+                break  # not "taken": the next port would fail the same way
     log.error(EVENT_FAILED, host=host, port=port, error=str(error))
     return None
 

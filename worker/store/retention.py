@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from worker.store.schema import Article, ArticleBand, Delivery, Development, Item
@@ -40,25 +40,24 @@ def trim_articles(session: Session, before: datetime, limit: int) -> int:
     fingerprint and lead; their full text, MinHash signature and bands go (a near-copy
     of a month-old article is no longer looked for; an exact copy still is)."""
     made = select(Development.article_id)
-    rows = session.execute(
-        select(Article.id, Article.text)
-        .where(
-            Article.created_at < before,
-            Article.signature.is_not(None),
-            Article.id.not_in(made),
+    ids = list(
+        session.scalars(
+            select(Article.id)
+            .where(
+                Article.created_at < before,
+                Article.signature.is_not(None),
+                Article.id.not_in(made),
+            )
+            .order_by(Article.id)
+            .limit(limit)
         )
-        .order_by(Article.id)
-        .limit(limit)
-    ).all()
-    ids = [row[0] for row in rows]
-    if not ids:
-        return 0
-    session.execute(delete(ArticleBand).where(ArticleBand.article_id.in_(ids)))
-    for article_id, text in rows:
+    )
+    if ids:
+        session.execute(delete(ArticleBand).where(ArticleBand.article_id.in_(ids)))
         session.execute(
             update(Article)
-            .where(Article.id == article_id)
-            .values(text=(text or "")[:KEPT_TEXT_CHARS], signature=None)
+            .where(Article.id.in_(ids))
+            .values(text=func.substr(Article.text, 1, KEPT_TEXT_CHARS), signature=None)
         )
     return len(ids)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from worker.errors import ConfigError
 from worker.models import ID_PATTERN, CorpusDocument
 from worker.stories.documents import corpus_document
+from worker.text.encoding import decode_utf8
 
 # A corpus file is text: more undecodable bytes than this share of it means it is not.
 MAX_INVALID_SHARE = 0.01
@@ -58,8 +59,7 @@ def _corpus_text(raw: bytes) -> str:
     for a file that is empty or not text (a binary file would build garbage stories)."""
     if b"\0" in raw:
         raise ValueError("not a text file (it holds NUL bytes); corpus documents are UTF-8 text")
-    text = raw.decode("utf-8", errors="replace")
-    invalid = text.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
+    text, invalid = decode_utf8(raw)
     if invalid > MAX_INVALID_SHARE * max(len(text), 1):
         raise ValueError(f"not UTF-8 text ({invalid} undecodable bytes); save it as UTF-8")
     if not any(character.isalpha() for character in text):

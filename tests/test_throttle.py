@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 
 from worker.delivery.throttle import (
     FAILURES_TO_OPEN,
@@ -64,6 +65,22 @@ def test_redis_limiter_is_shared_by_every_worker(redis_url: str) -> None:
     second.close()
     assert grants.count(0.0) == 1, grants
     assert all(1.5 < wait <= 2.0 for wait in grants if wait), grants
+
+
+@pytest.mark.redis
+def test_redis_limiter_keeps_microseconds_so_no_wait_exceeds_one_interval(redis_url: str) -> None:
+    limiter = RedisRateLimiter(redis_url)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.delete("storywatch:ratelimit:precise")
+        assert limiter.reserve("precise", per_second=0.5) == 0.0
+        stored = client.get("storywatch:ratelimit:precise")
+        waits = [limiter.reserve("precise", per_second=0.5) for _ in range(50)]
+    finally:
+        limiter.close()
+        client.close()
+    assert stored is not None and len(stored.split(b".")[1]) == 6  # Unix time to the µs
+    assert all(0.0 < wait <= 2.0 for wait in waits), max(waits)
 
 
 def test_redis_limiter_falls_back_to_memory_when_redis_is_down() -> None:

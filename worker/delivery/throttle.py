@@ -101,11 +101,14 @@ local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local allowed_at = tat - interval * (burst - 1)
-if allowed_at > now then return tostring(allowed_at - now) end
+if allowed_at > now then return string.format('%.6f', allowed_at - now) end
 local ttl = math.ceil((tat + interval - now) * 1000) + 1000
-redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', ttl)
+redis.call('SET', KEYS[1], string.format('%.6f', tat + interval), 'PX', ttl)
 return '0'
 """
+# %.6f, not tostring: Lua's tostring keeps 14 significant digits, so a Unix time stored
+# with it lost its last microseconds, and the next caller could be told to wait a little
+# longer than one interval (2.000007 s at 0.5 per second).
 
 
 class RedisRateLimiter:

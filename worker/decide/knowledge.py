@@ -65,7 +65,8 @@ class KnowledgeBase:
     """The known facts of one story, indexed. Mutable: only `add` changes it."""
 
     sentences: list[SentenceFeatures] = field(default_factory=list)
-    weights: list[float] = field(default_factory=list)
+    # The first `pinned` sentences are the user's corpus: `fold` never drops them.
+    pinned: int = 0
     index: dict[str, deque[int]] = field(
         default_factory=lambda: defaultdict(lambda: deque(maxlen=_POSTINGS_CAP))
     )
@@ -205,11 +206,7 @@ class KnowledgeBase:
         features = sentence_features(sentence)
         if not features.terms or (self.sentences and self.coverage(features) >= config.duplicate):
             return False
-        number = len(self.sentences)
-        self.sentences.append(features)
-        for term in features.terms:
-            if term_weight(term) >= _INDEXED_WEIGHT:
-                self.index[term].append(number)
+        self._index_sentence(features)
         self.specifics.update(features.specifics)
         self.terms.update(features.terms)
         for entity in features.entities:
@@ -225,3 +222,50 @@ class KnowledgeBase:
             ):
                 self._file_variant(term)
         return True
+
+    def _index_sentence(self, features: SentenceFeatures) -> None:
+        number = len(self.sentences)
+        self.sentences.append(features)
+        for term in features.terms:
+            if term_weight(term) >= _INDEXED_WEIGHT:
+                self.index[term].append(number)
+
+    def fold(self, keep: int) -> int:
+        """Forget learned sentences until at most `keep` remain; returns how many went.
+
+        What goes is the oldest and least informative: walking from the oldest learned
+        sentence, first those whose every rare word (a name, a place, a figure) another
+        kept sentence also holds, then, if that was not enough, the oldest. The corpus
+        (`pinned`) stays whole. The words the story has seen (`terms`, `specifics`, its
+        spellings and given names) stay too: they grow with the vocabulary, not with the
+        sentences, and they are what tells a new name from a known one. Only the
+        sentences that coverage compares with are bounded, so a rehash of a folded
+        sentence can look new again, which is why the oldest go first.
+
+        Deterministic (a function of the sentences in their order), so a restart that
+        relearns the same facts folds at the same points and decides identically.
+        """
+        excess = len(self.sentences) - max(keep, self.pinned)
+        if excess <= 0:
+            return 0
+        holders: Counter[str] = Counter()
+        for features in self.sentences:
+            holders.update(t for t in features.terms if term_weight(t) >= _VARIANT_WEIGHT)
+        folded: set[int] = set()
+        for number in range(self.pinned, len(self.sentences)):
+            if len(folded) == excess:
+                break
+            rare = [t for t in self.sentences[number].terms if term_weight(t) >= _VARIANT_WEIGHT]
+            if all(holders[t] > 1 for t in rare):
+                folded.add(number)
+                holders.subtract(rare)
+        for number in range(self.pinned, len(self.sentences)):
+            if len(folded) == excess:
+                break
+            folded.add(number)
+        kept = [f for n, f in enumerate(self.sentences) if n not in folded]
+        self.sentences = []
+        self.index.clear()
+        for features in kept:
+            self._index_sentence(features)
+        return excess

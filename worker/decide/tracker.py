@@ -62,6 +62,11 @@ class TrackerConfig:
     # cost Timeline17's alert dates 0.001 F1).
     max_article_chars: int = MAX_ARTICLE_CHARS
     max_learned_sentences: int = 1000
+    # A story keeps at most this many learned sentences to compare articles with; past
+    # it, the oldest and least informative quarter is folded away (KnowledgeBase.fold).
+    # Without a bound, a months-long story's knowledge and the cost of every coverage
+    # question grow without end (Timeline17's oil spill learns 48,663 sentences).
+    max_known_sentences: int = 20000
 
 
 class Tracker:
@@ -89,6 +94,7 @@ class Tracker:
                 knowledge.add(fact, self.config.novelty)
             for keyword in story.keywords:
                 profile.add_text(keyword, learned=False)
+            knowledge.pinned = len(knowledge.sentences)
             self._profiles[story.id] = profile
             self._knowledge[story.id] = knowledge
 
@@ -100,8 +106,9 @@ class Tracker:
         return self._stories[story_id]
 
     def add_facts(self, story_id: str, facts: Sequence[str]) -> None:
-        """Restore facts learned earlier (as returned by `learn`), in the same order."""
-        self._learn_sentences(story_id, facts)
+        """Restore facts learned earlier (as returned by `learn`), in the same order: any
+        number of articles' facts at once (each article's were bounded when learned)."""
+        self._learn_sentences(story_id, facts, limit=None)
 
     def add_development(
         self,
@@ -253,19 +260,26 @@ class Tracker:
                 story_id, article.id, decision.specifics, article.when, surge=decision.surge
             )
         sentences = article_sentences(article.title, article.text)
-        return self._learn_sentences(story_id, sentences)
+        return self._learn_sentences(story_id, sentences, limit=self.config.max_learned_sentences)
 
     def _bounded(self, article: Article) -> Article:
         return _bounded_article(article, self.config.max_article_chars)
 
-    def _learn_sentences(self, story_id: str, sentences: Sequence[str]) -> tuple[str, ...]:
+    def _learn_sentences(
+        self, story_id: str, sentences: Sequence[str], *, limit: int | None
+    ) -> tuple[str, ...]:
         knowledge = self._knowledge[story_id]
         profile = self._profiles[story_id]
+        most = self.config.max_known_sentences
         added: list[str] = []
         for sentence in sentences:
-            if len(added) >= self.config.max_learned_sentences:
+            if limit is not None and len(added) >= limit:
                 break
             if knowledge.add(sentence, self.config.novelty):
+                # Folded at the sentence that overflows, whether learned or restored in
+                # one batch, so both fold at the same points.
+                if len(knowledge.sentences) - knowledge.pinned > most:
+                    knowledge.fold(knowledge.pinned + most - most // 4)
                 # Only on-topic sentences teach the matcher (see worker.decide.match): the
                 # gate depends on the profile alone, so add_facts replays it exactly.
                 if profile.relevance(sentence, self.config.match) >= self.config.match.learn_gate:

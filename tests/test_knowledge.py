@@ -1,0 +1,145 @@
+"""A story's knowledge is bounded: folding keeps the corpus, the informative and the recent,
+forgets no word the story has seen, and a restart that relearns the facts folds alike."""
+# ruff: noqa: E501  (fixture sentences are quoted whole, as news text reads)
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from worker.decide.novelty import NoveltyConfig, known_from
+from worker.decide.tracker import Tracker, TrackerConfig
+from worker.models import Article, Story
+from worker.stories.corpus import build_stories
+from worker.stories.folder import read_corpus
+from worker.text.specifics import sentence_features
+
+CONFIG = NoveltyConfig()
+CORPUS = Path(__file__).resolve().parents[1] / "config" / "corpus"
+CORPUS_FACT = "An Azerbaijan Airlines Embraer 190 crashed near Aktau in Kazakhstan, killing 38 of 67 people on board."
+# Two sentences in the story's common words, then one that alone names a person.
+REDUNDANT = [
+    "Investigators in Kazakhstan examined the wreckage of the Embraer near Aktau on Monday.",
+    "Investigators in Kazakhstan examined the flight recorders of the Embraer near Aktau on Tuesday.",
+]
+INFORMATIVE = (
+    "Prosecutor Yerzhan Kusmanbetov opened a criminal case over the Embraer crash near Aktau."
+)
+LATER = [
+    "Officials in Kazakhstan said the Embraer investigation near Aktau would take months.",
+    "Officials in Kazakhstan said the Embraer wreckage near Aktau was moved to a hangar.",
+]
+
+
+def texts(knowledge) -> list[frozenset[str]]:
+    return [s.terms for s in knowledge.sentences]
+
+
+def test_fold_drops_the_oldest_sentences_whose_rare_words_others_hold():
+    knowledge = known_from([CORPUS_FACT], CONFIG)
+    knowledge.pinned = 1
+    for sentence in (*REDUNDANT, INFORMATIVE, *LATER):
+        assert knowledge.add(sentence, CONFIG)
+    before = {s.terms: knowledge.coverage(s) for s in knowledge.sentences}
+    assert knowledge.fold(4) == 2
+    kept = texts(knowledge)
+    assert kept[0] == sentence_features(CORPUS_FACT).terms  # the corpus is never folded
+    # The oldest redundant one goes, and the one that alone holds a name is kept though
+    # older than the two after it.
+    assert sentence_features(REDUNDANT[0]).terms not in kept
+    assert sentence_features(INFORMATIVE).terms in kept
+    assert len(kept) == 4
+    # The index points at the kept sentences: each is still covered by itself.
+    for features in knowledge.sentences:
+        assert knowledge.coverage(features) == before[features.terms]
+
+
+def test_fold_takes_the_oldest_when_every_sentence_holds_something_alone():
+    knowledge = known_from([CORPUS_FACT], CONFIG)
+    knowledge.pinned = 1
+    names = ["Kusmanbetov", "Karabayev", "Zhumagaliyev", "Bekturganov"]
+    for name in names:
+        assert knowledge.add(f"Minister {name} visited the crash site near Aktau.", CONFIG)
+    assert knowledge.fold(3) == 2
+    assert [
+        next(t for t in s.terms if t in {n.lower() for n in names}) for s in knowledge.sentences[1:]
+    ] == [
+        "zhumagaliyev",
+        "bekturganov",
+    ]
+    # Folding bounds the sentences, not what the story has seen: the folded minister is
+    # still a known name, so a later mention of him is not a new person.
+    assert knowledge.knows_name("kusmanbetov")
+    assert knowledge.fold(0) == 2  # down to the corpus, never below it
+    assert len(knowledge.sentences) == 1
+
+
+@pytest.fixture(scope="module")
+def seed_stories() -> list[Story]:
+    return build_stories(read_corpus(CORPUS))
+
+
+def aktau_articles() -> list[Article]:
+    """Twelve distinct reports of the Aktau crash, each of a few new sentences."""
+    people = [
+        "Abenov",
+        "Baimukhanov",
+        "Dosmagambetov",
+        "Ermekov",
+        "Ibraimov",
+        "Kenzhebekov",
+        "Mukhamedzhanov",
+        "Nurlanov",
+        "Omarov",
+        "Sarsenbayev",
+        "Tokayev",
+        "Utemisov",
+    ]
+    return [
+        Article(
+            id=f"a{n}",
+            title=f"Aktau crash: {name} questioned over the Azerbaijan Airlines Embraer",
+            text=(
+                f"Kazakh investigators questioned {name} about the Azerbaijan Airlines crash near Aktau. "
+                f"{name} had inspected the Embraer {n + 3} days before it was diverted from Grozny. "
+                f"The commission said {name} would testify again in {n + 2} weeks."
+            ),
+        )
+        for n, name in enumerate(people)
+    ]
+
+
+def test_a_story_keeps_a_bounded_number_of_sentences_and_a_restart_folds_alike(seed_stories):
+    config = TrackerConfig(max_known_sentences=8)
+    live = Tracker(seed_stories, config)
+    aktau = next(s for s in seed_stories if any("Aktau" in f for f in s.facts)).id
+    pinned = len(live._knowledge[aktau].sentences)
+    stored: list[str] = []
+    for article in aktau_articles():
+        decision = live.decide(article)
+        assert decision.match is not None and decision.match.story_id == aktau
+        stored.extend(live.learn(article, decision))
+    learned = len(live._knowledge[aktau].sentences) - pinned
+    assert len(stored) > 20  # it learned far more than it keeps
+    assert 6 <= learned <= 8
+    # A restarted worker relearns every stored fact in one call and reaches the same
+    # sentences and the same decisions.
+    restored = Tracker(seed_stories, config)
+    restored.add_facts(aktau, stored)
+    assert texts(restored._knowledge[aktau]) == texts(live._knowledge[aktau])
+    probe = dataclasses.replace(aktau_articles()[0], id="probe")
+    assert restored.decide(probe) == live.decide(probe)
+
+
+def test_restoring_more_facts_than_one_article_may_teach_restores_them_all(seed_stories):
+    """The bound on sentences learned per article must not cut a restart's batch short."""
+    config = TrackerConfig(max_learned_sentences=3)
+    live = Tracker(seed_stories, config)
+    aktau = next(s for s in seed_stories if any("Aktau" in f for f in s.facts)).id
+    stored: list[str] = []
+    for article in aktau_articles()[:4]:
+        stored.extend(live.learn(article, live.decide(article)))
+    assert len(stored) > 3
+    restored = Tracker(seed_stories, config)
+    restored.add_facts(aktau, stored)
+    assert texts(restored._knowledge[aktau]) == texts(live._knowledge[aktau])

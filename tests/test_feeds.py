@@ -318,3 +318,38 @@ def test_items_come_oldest_first_by_date_else_reversed():
     )
     undated = [replace(item, published=None) for item in dated]
     assert oldest_first(undated) == list(reversed(undated))
+
+
+def test_json_feed_items_are_read_like_rss_items():
+    feed = parse_feed(
+        load("jsonfeed11.json"),
+        url="https://news.example.com/feed.json",
+        headers={"Content-Type": "application/feed+json"},
+    )
+    assert feed.title == "World News & Analysis"
+    first, second, briefing, external = feed.items
+    assert first.key == "guid:urn:example:article:48213"
+    assert first.summary == (
+        "Russian President Vladimir Putin admitted his country's air defences were "
+        "responsible. Aliyev criticised Moscow."
+    )
+    assert first.published == datetime(2025, 10, 9, 14, 32, tzinfo=UTC)  # offset converted
+    # A numeric id (JSON Feed 1.0 allowed one), a relative URL, plain text content and
+    # only a modification date.
+    assert second.key == "guid:1017"
+    assert second.url == "https://news.example.com/world/ukraine-oryol-depot"
+    assert second.summary == (
+        "Ukrainian drones struck an oil depot in Oryol. Fire crews worked overnight."
+    )
+    assert second.published == datetime(2025, 10, 8, 6, 0, tzinfo=UTC)
+    # An id reused for another link is another item, as in RSS.
+    assert briefing.key != first.key and briefing.url.endswith("/briefing-2")
+    assert external.url == "https://other.example/story" and external.key.startswith("link:")
+    assert feed.warnings == ("item 4 skipped: not an object",)
+
+
+def test_json_that_is_not_a_json_feed_is_a_parse_error():
+    with pytest.raises(FeedParseError, match="JSON without a JSON Feed version"):
+        parse_feed(b'{"hello": "world"}', url="https://x.example/api")
+    with pytest.raises(FeedParseError, match="invalid JSON"):
+        parse_feed(b"{not json", url="https://x.example/feed.json")

@@ -38,6 +38,7 @@ STAGES = (
     "pipeline",  # the use cases
     "celery_app",
     "service",  # Celery tasks
+    "web",  # the story desk (Starlette)
     "cli",
     "__main__",
 )

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 HOUR = 3_600.0
+MIN_WEB_TOKEN_CHARS = 16
 DAY = 86_400.0
 
 
@@ -56,6 +57,12 @@ class Settings:
     keep_items_days: float = 30.0
     keep_article_text_days: float = 30.0
     keep_deliveries_days: float = 90.0
+    # The story desk (worker.web): writes need the token (none set: writes are refused);
+    # reads are served to loopback clients only unless web_public_reads.
+    web_token: str | None = field(default=None, repr=False)
+    web_public_reads: bool = False
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
     feeds: tuple[FeedConfig, ...] = ()
     destinations: tuple[DestinationConfig, ...] = ()
     story_rules: tuple[StoryRule, ...] = ()
@@ -134,6 +141,10 @@ def load_settings(
         "db_lock_timeout_seconds": env.number(
             "STORYWATCH_DB_LOCK_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=600
         ),
+        "web_token": env.secret("STORYWATCH_WEB_TOKEN") or None,
+        "web_public_reads": env.flag("STORYWATCH_WEB_PUBLIC_READS", default=False),
+        "web_host": env.text("STORYWATCH_WEB_HOST", "127.0.0.1"),
+        "web_port": int(env.number("STORYWATCH_WEB_PORT", 8080, minimum=0, maximum=65535)),
         "keep_items_days": env.number("STORYWATCH_KEEP_ITEMS_DAYS", 30.0, minimum=0, maximum=36500),
         "keep_article_text_days": env.number(
             "STORYWATCH_KEEP_ARTICLE_TEXT_DAYS", 30.0, minimum=0, maximum=36500
@@ -149,6 +160,14 @@ def load_settings(
     }
     if service:
         _check_data_dir(data_dir, problems)
+    token = settings_kwargs["web_token"]
+    if token is not None and len(token) < MIN_WEB_TOKEN_CHARS:
+        # A short token is guessable over the network the desk may be exposed to.
+        problems.append(
+            f"STORYWATCH_WEB_TOKEN: use at least {MIN_WEB_TOKEN_CHARS} characters "
+            f"(it has {len(token)}); for example: python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'"
+        )
     if not config_dir.is_dir():
         problems.append(f"STORYWATCH_CONFIG_DIR: {config_dir} is not a directory")
     else:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from worker import __version__
+from worker.cli import desk as cli_desk
 from worker.cli import offline
 from worker.cli import ops as cli_ops
 from worker.errors import ConfigError
@@ -54,7 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"storywatch {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the whole service (worker and scheduler)")
+    run = commands.add_parser(
+        "run", help="run the whole service (worker, scheduler and the story desk)"
+    )
+    run.add_argument(
+        "--no-web", action="store_true", help="do not serve the story desk (storywatch web)"
+    )
     run.set_defaults(handler=_run)
     init = commands.add_parser("init", help="migrate the database, load feeds and stories")
     init.set_defaults(handler=_init)
@@ -66,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     beat.set_defaults(handler=_beat)
 
     offline.register(commands)  # stories, replay, check
+    cli_desk.register(commands)  # web, feedback, mute
     cli_ops.register(commands)  # status, alerts list|retry|test, health
     offline.register_eval(commands)
     return parser
@@ -102,12 +109,16 @@ def _prepare_metrics() -> None:
     prepare_multiprocess(os.environ)
 
 
-def _run(_args: argparse.Namespace, _extra: list[str]) -> int:
+def _run(args: argparse.Namespace, _extra: list[str]) -> int:
     _prepare_metrics()
     from worker.celery_app import app  # noqa: PLC0415
 
     settings = _service_settings()
     _prepare(settings)
+    if not args.no_web:
+        from worker.web.serve import start_in_background  # noqa: PLC0415
+
+        start_in_background(settings)  # a daemon thread: it ends with the worker
     # One process: a solo-pool worker with the scheduler embedded, so nothing else runs.
     app.worker_main(
         [

@@ -181,7 +181,9 @@ def _alerts_retry(args: argparse.Namespace, _extra: list[str]) -> int:
         f"moved {result.deliveries} delivery(ies) of {len(result.alert_ids)} alert(s) "
         "back to pending, due now"
     )
-    problem = _enqueue_deliveries(settings, result.alert_ids)
+    from worker.service.enqueue import enqueue_deliveries  # noqa: PLC0415
+
+    problem = enqueue_deliveries(settings, result.alert_ids)
     if problem is None:
         print(f"enqueued storywatch.deliver_alert for {len(result.alert_ids)} alert(s)")
     else:
@@ -190,23 +192,6 @@ def _alerts_retry(args: argparse.Namespace, _extra: list[str]) -> int:
             "delivers them on its next tick, since they are pending and due"
         )
     return 0
-
-
-def _enqueue_deliveries(settings: Settings, alert_ids: tuple[str, ...]) -> str | None:
-    """Send `storywatch.deliver_alert` for each alert; the broker's error, or None."""
-    from kombu.exceptions import OperationalError  # noqa: PLC0415
-
-    from worker.celery_app import use_settings  # noqa: PLC0415
-
-    use_settings(settings)
-    from worker.service.tasks import deliver_alert  # noqa: PLC0415
-
-    try:
-        for alert_id in alert_ids:
-            deliver_alert.delay(alert_id)
-    except (OperationalError, OSError) as exc:
-        return f"{type(exc).__name__}: {exc}"[:200]
-    return None
 
 
 def _alerts_test(args: argparse.Namespace, _extra: list[str]) -> int:

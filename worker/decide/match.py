@@ -29,9 +29,10 @@ What it must not do: decide novelty, mutate profiles outside `StoryProfile.add_t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from worker.decide.profile import StoryProfile, names_of
@@ -209,12 +210,7 @@ def score_story(
     keyword_hits = tuple(k for k in profile.keywords if _contains_phrase(view.plain, k))
     if profile.keywords and not profile.weights and not keyword_hits:
         return Candidate(profile.story_id, 0.0, (), ())
-    contributions: dict[str, float] = {}
-    weights = profile.weights
-    for term, weight in view.vector.items():
-        story_weight = weights.get(term)
-        if story_weight:
-            contributions[term] = weight * story_weight
+    contributions = _contributions(profile, view)
     cosine = sum(contributions.values()) / (view.norm * profile.norm())
     shared_entities = sorted(
         (e for e in view.entities if e in profile.entities and _distinctive(e, config)),
@@ -244,6 +240,44 @@ def score_story(
         score = min(score, config.threshold * 0.5)
     top_terms = sorted(contributions, key=lambda t: (-contributions[t], t))[:6]
     return Candidate(profile.story_id, score, tuple(shared_entities[:6]), tuple(top_terms))
+
+
+def _contributions(profile: StoryProfile, view: ArticleView) -> dict[str, float]:
+    weights = profile.weights
+    contributions: dict[str, float] = {}
+    for term, weight in view.vector.items():
+        story_weight = weights.get(term)
+        if story_weight:
+            contributions[term] = weight * story_weight
+    return contributions
+
+
+def cosine(profile: StoryProfile, view: ArticleView) -> float:
+    """The weighted cosine of the article and the profile, nothing else considered."""
+    return sum(_contributions(profile, view).values()) / (view.norm * profile.norm())
+
+
+def without_rejected(
+    candidates: Sequence[Candidate],
+    profiles: Mapping[str, StoryProfile],
+    rejected: Mapping[str, StoryProfile],
+    view: ArticleView,
+) -> list[Candidate]:
+    """The candidates, a story's score zeroed where the article is closer to what people
+    said was not that story ("wrong story" feedback: `rejected`) than to the story itself.
+
+    A nearest-centroid test with no threshold of its own: the story keeps the article
+    unless the rejected reports resemble it more.
+    """
+    kept = [
+        dataclasses.replace(c, score=0.0)
+        if c.story_id in rejected
+        and c.score > 0.0
+        and cosine(rejected[c.story_id], view) >= cosine(profiles[c.story_id], view)
+        else c
+        for c in candidates
+    ]
+    return sorted(kept, key=lambda c: (-c.score, c.story_id))
 
 
 def _distinctive(entity: str, config: MatchConfig) -> bool:

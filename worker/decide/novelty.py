@@ -51,6 +51,9 @@ class NoveltyConfig:
     duplicate: float = 0.9
     min_words: int = 6
     rare_name_weight: float = 3.5
+    # New specifics (figures, rare names) a sentence needs to be a new claim by them
+    # alone: 1, raised per story by "not new" feedback (Tracker.not_new).
+    min_specifics: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +144,7 @@ def assess_sentence(
     novel = (
         coverage < config.covered
         and quotable
-        and (bool(new_specifics) or new_weight >= config.min_novel_weight)
+        and (len(new_specifics) >= config.min_specifics or new_weight >= config.min_novel_weight)
     )
     return SentenceNovelty(sentence, coverage, new_specifics, new_weight, novel, quotable)
 

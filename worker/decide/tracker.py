@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from worker.decide.knowledge import KnowledgeBase
-from worker.decide.match import MatchConfig, decide_match, rank
+from worker.decide.match import MatchConfig, article_view, decide_match, rank, without_rejected
 from worker.decide.novelty import NoveltyConfig, article_sentences, assess
 from worker.decide.profile import StoryProfile
 from worker.decide.repeats import RECENT, RecentDevelopment, new_terms, repeated_development
@@ -78,6 +78,10 @@ class Tracker:
         if len(self._stories) != len(stories):
             raise ValueError("story ids must be unique")
         self._profiles: dict[str, StoryProfile] = {}
+        # Per story, what people said was not that story ("wrong story" feedback).
+        self._rejected: dict[str, StoryProfile] = {}
+        # Per story, how many alerts people said were not new ("not new" feedback).
+        self._not_new: dict[str, int] = {}
         self._knowledge: dict[str, KnowledgeBase] = {}
         self._developments: dict[str, deque[RecentDevelopment]] = {
             story.id: deque(maxlen=self.config.recent_developments) for story in stories
@@ -129,6 +133,37 @@ class Tracker:
         if self._semantic is not None:
             self._semantic.learn(story_id, title, text)
 
+    def reject(self, story_id: str, title: str | None, text: str) -> None:
+        """People said this article is not about the story ("wrong story"): articles
+        closer to the rejected ones than to the story no longer match it
+        (`worker.decide.match.without_rejected`). The caller also unlearns the article
+        (the service rebuilds the tracker without its facts)."""
+        profile = self._rejected.get(story_id)
+        if profile is None:
+            profile = StoryProfile.for_config(f"{story_id}:rejected", self.config.match)
+            self._rejected[story_id] = profile
+        bounded = bounded_text(text, self.config.max_article_chars)
+        for sentence in article_sentences(title, bounded):
+            profile.add_text(sentence, learned=False)
+
+    def not_new(self, story_id: str) -> None:
+        """People said an alert of the story told them nothing new ("not new"). The
+        story learned that article's facts already; what it learns here is to ask more
+        of a claim: each such verdict asks one more new specific (figure, rare name),
+        and that much more unseen weight, of a sentence before it counts as new."""
+        self._not_new[story_id] = self._not_new.get(story_id, 0) + 1
+
+    def _novelty_config(self, story_id: str) -> NoveltyConfig:
+        verdicts = self._not_new.get(story_id, 0)
+        if not verdicts:
+            return self.config.novelty
+        base = self.config.novelty
+        return dataclasses.replace(
+            base,
+            min_specifics=base.min_specifics + verdicts,
+            min_novel_weight=base.min_novel_weight * (1 + verdicts),
+        )
+
     def prepare(self, articles: Sequence[Article]) -> None:
         """Embed many articles' leads in one batch ahead of deciding them (a memo)."""
         if self._semantic is not None:
@@ -144,6 +179,9 @@ class Tracker:
         reports one of the story's recent developments again. Changes no state."""
         article = self._bounded(article)
         candidates = rank(self._profiles.values(), article.title, article.text, self.config.match)
+        if self._rejected:
+            view = article_view(article.title, article.text, self.config.match)
+            candidates = without_rejected(candidates, self._profiles, self._rejected, view)
         match = decide_match(candidates, self.config.match)
         if self._semantic is not None:
             review = self._semantic.review(
@@ -153,7 +191,10 @@ class Tracker:
         if match is None:
             return Decision(article_id=article.id, match=None, novelty=None)
         novelty = assess(
-            self._knowledge[match.story_id], article.title, article.text, self.config.novelty
+            self._knowledge[match.story_id],
+            article.title,
+            article.text,
+            self._novelty_config(match.story_id),
         )
         texts = (article.title or "", article.text)
         repeats = repeated_development(

@@ -26,6 +26,7 @@ import feedparser
 
 from worker.articles.urls import canonicalize_url
 from worker.errors import FeedParseError
+from worker.feeds.jsonfeed import looks_like_json, read_json_feed
 from worker.models import FeedItem, ParsedFeed
 from worker.text.encoding import decode_utf8
 from worker.text.html import html_to_text
@@ -46,7 +47,8 @@ _SY_PERIODS = {
 
 
 def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
-    """Parse RSS/Atom bytes fetched from `url` with their HTTP response headers.
+    """Parse RSS, Atom, RDF or JSON Feed bytes fetched from `url` with their HTTP
+    response headers.
 
     Raises FeedParseError when the document is not a feed. A damaged feed that feedparser
     can still read returns its items plus the problem in `warnings`.
@@ -59,6 +61,11 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
         for name, value in (headers or {}).items()
         if name.lower() != "content-location"
     }
+    if looks_like_json(body):
+        title, entries_read, warnings = read_json_feed(
+            body, url=url, key=item_key, absolute=_absolute_link
+        )
+        return _parsed(title, entries_read, None, warnings)
     body, repaired = repair_utf8(body, response_headers.get("content-type"))
     parsed = feedparser.parse(
         io.BytesIO(body),
@@ -75,28 +82,36 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
         problem = warnings[0] if warnings else "no RSS, Atom or RDF root element"
         raise FeedParseError(f"{url} is not a readable feed: {problem}")
 
-    items: dict[str, FeedItem] = {}
-    duplicates = 0
+    read: list[FeedItem] = []
     for position, entry in enumerate(entries):
         try:
-            item = _item(entry, feed_url=url)
+            read.append(_item(entry, feed_url=url))
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
             # One malformed item must not cost the feed its other items.
             warnings.append(f"item {position + 1} skipped: {type(exc).__name__}: {exc}")
-            continue
+    return _parsed(feed_title, read, _ttl_seconds(parsed.feed), warnings)
+
+
+def _parsed(
+    title: str | None, read: list[FeedItem], ttl: int | None, warnings: list[str]
+) -> ParsedFeed:
+    """The feed with each key once: a reused GUID with another link is another item
+    (`reused_key`); a true repeat is dropped, the first occurrence winning (feeds list
+    newest first)."""
+    items: dict[str, FeedItem] = {}
+    duplicates = 0
+    for first in read:
+        item = first
         if item.key in items and not same_link(items[item.key].url, item.url):
             item = replace(item, key=reused_key(item))
         if item.key in items:
-            duplicates += 1  # first occurrence wins: feeds list newest first
+            duplicates += 1
             continue
         items[item.key] = item
     if duplicates:
         warnings.append(f"{duplicates} item(s) repeated an earlier item's key and were dropped")
     return ParsedFeed(
-        title=feed_title,
-        items=tuple(items.values()),
-        ttl_seconds=_ttl_seconds(parsed.feed),
-        warnings=tuple(warnings),
+        title=title, items=tuple(items.values()), ttl_seconds=ttl, warnings=tuple(warnings)
     )
 
 

@@ -14,7 +14,7 @@ from worker.alerts.digest import next_digest_time
 from worker.alerts.payloads import alert_id
 from worker.models import CONSOLE, AlertContent, Decision, DestinationConfig, Story
 from worker.pipeline.runtime import Runtime
-from worker.store import outbox
+from worker.store import feedback, outbox
 from worker.store.articles import StoredArticle
 from worker.store.engine import DbSession
 
@@ -26,8 +26,8 @@ def record_development(
     decision: Decision,
     story: Story | None,
 ) -> str:
-    """The development, its alert and one pending delivery per routed destination, in the
-    caller's transaction; returns the alert id."""
+    """The development, its alert and one pending delivery per routed destination (none
+    while the story is muted), in the caller's transaction; returns the alert id."""
     assert decision.match is not None and decision.novelty is not None
     now = runtime.clock()
     reasons = (*decision.match.reasons, *decision.novelty.reasons)
@@ -49,6 +49,10 @@ def record_development(
         detected_at=now,
     )
     outbox.add_alert(session, content, development_id=development_id, created_at=now)
+    if feedback.muted(session, decision.match.story_id, now):
+        # Muted on the desk or with `storywatch mute`: the development and its alert are
+        # recorded (the desk shows them), but nothing is sent.
+        return ident
     digests = {
         d.id: d.digest_every_minutes
         for d in runtime.settings.destinations

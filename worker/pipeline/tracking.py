@@ -63,6 +63,14 @@ class TrackerCache:
             self._stories = {story.id: story for story in stories}
             self._tracker = Tracker(stories, self.config)
             self._version = version
+            # What people said (worker.pipeline.desk): rejected reports and "not new"
+            # verdicts. Each verdict bumps the version, so every worker rebuilds with it.
+            rejections, not_new = knowledge.feedback_for_trackers(session)
+            for rejection in rejections:
+                self._tracker.reject(*rejection)
+            for story_id, verdicts in not_new.items():
+                for _ in range(verdicts):
+                    self._tracker.not_new(story_id)
             self._fact_cursors = {story.id: 0 for story in stories}
             self._development_cursors = {story.id: 0 for story in stories}
             self._report_cursors = {story.id: 0 for story in stories}

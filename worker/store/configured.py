@@ -53,7 +53,8 @@ def sync_feeds(session: Session, feeds: tuple[FeedConfig, ...]) -> None:
         row.poll_every_seconds = config.poll_every_seconds
         row.enabled = True
     for row in existing.values():
-        row.enabled = False
+        if row.origin == "config":  # a feed added on the desk is not feeds.toml's to drop
+            row.enabled = False
 
 
 def sync_stories(session: Session, stories: list[Story], fingerprint: str) -> bool:

@@ -228,3 +228,32 @@ def _known_links(session: Session, feed_id: str, keys: list[str]) -> dict[str, s
         )
         known.update({key: url for key, url in rows})
     return known
+
+
+def feed_urls(session: Session) -> dict[str, str]:
+    """Every stored feed's URL (and where it moved to), each to its feed id."""
+    urls: dict[str, str] = {}
+    for feed_id, url, moved_to in session.execute(select(Feed.id, Feed.url, Feed.moved_to)):
+        urls[url] = feed_id
+        if moved_to:
+            urls[moved_to] = feed_id
+    return urls
+
+
+def add_desk_feed(
+    session: Session, feed_id: str, url: str, title: str | None, every: int, now: datetime
+) -> None:
+    """A feed added on the desk or by OPML import, due now; kept when feeds.toml changes."""
+    session.add(
+        Feed(
+            id=feed_id,
+            url=url,
+            title=title,
+            poll_every_seconds=every,
+            enabled=True,
+            origin="desk",
+            next_check_at=now,
+            created_at=now,
+        )
+    )
+    session.flush()

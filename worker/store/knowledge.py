@@ -10,16 +10,25 @@ the caller's transaction.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from worker.models import Decision, Story
 from worker.store.configured import STORIES_VERSION_KEY
-from worker.store.schema import Article, Development, Meta, StoryFact, StoryReport, StoryRow
+from worker.store.schema import (
+    Article,
+    Development,
+    Feedback,
+    Meta,
+    StoryFact,
+    StoryReport,
+    StoryRow,
+)
 from worker.stories.stored import story_from_json
 
 
@@ -180,3 +189,59 @@ def add_development(
     session.add(development)
     session.flush()
     return development.id
+
+
+class Rejection(NamedTuple):
+    """A report people said is not about the story ("wrong story")."""
+
+    story_id: str
+    title: str | None
+    text: str
+
+
+def unlearn(session: Session, story_id: str, article_id: int) -> None:
+    """The story forgets what it learned from the article and stops counting it as a
+    report; the development and alert it made stay (decisions are history). Every
+    tracker rebuilds (`bump_version`), so all workers forget it alike."""
+    session.execute(
+        delete(StoryFact).where(StoryFact.story_id == story_id, StoryFact.article_id == article_id)
+    )
+    session.execute(
+        delete(StoryReport).where(
+            StoryReport.story_id == story_id, StoryReport.article_id == article_id
+        )
+    )
+    bump_version(session)
+
+
+def bump_version(session: Session) -> None:
+    """Make every worker's tracker rebuild from the database at its next item."""
+    row = session.get(Meta, STORIES_VERSION_KEY)
+    value = uuid.uuid4().hex[:16]
+    if row is None:
+        session.add(Meta(key=STORIES_VERSION_KEY, value=value))
+    else:
+        row.value = value
+
+
+def feedback_for_trackers(session: Session) -> tuple[list[Rejection], dict[str, int]]:
+    """What trackers learn from feedback: the rejected reports, oldest first, and the
+    number of "not new" verdicts per story."""
+    rejections = [
+        Rejection(story_id, title, text)
+        for story_id, title, text in session.execute(
+            select(Feedback.story_id, Article.title, Article.text)
+            .join(Article, Article.id == Feedback.article_id)
+            .where(Feedback.verdict == "wrong-story")
+            .order_by(Feedback.id)
+        )
+    ]
+    not_new = {
+        story_id: count
+        for story_id, count in session.execute(
+            select(Feedback.story_id, func.count())
+            .where(Feedback.verdict == "not-new")
+            .group_by(Feedback.story_id)
+        )
+    }
+    return rejections, not_new

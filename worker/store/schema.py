@@ -89,6 +89,9 @@ class Feed(Base):
     items_last_poll: Mapped[int] = mapped_column(default=0)
     items_total: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # "config" (feeds.toml) or "desk" (added on the web desk or by OPML import): only
+    # config feeds are disabled when they leave feeds.toml.
+    origin: Mapped[str] = mapped_column(String(16), default="config", server_default="config")
 
 
 class Item(Base):
@@ -278,3 +281,30 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class Feedback(Base):
+    """A person's verdict on what storywatch did with an article (worker.web, `storywatch
+    feedback`): "not-new", "wrong-story" or "development". Recorded once per article,
+    story and verdict; what it changes is in worker.pipeline.feedback."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("article_id", "story_id", "verdict", name="uq_feedback"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    story_id: Mapped[str] = mapped_column(String(64), index=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"))
+    alert_id: Mapped[str | None] = mapped_column(String(40))
+    verdict: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoryMute(Base):
+    """A story whose developments make no alert until `until` (None: for good)."""
+
+    __tablename__ = "story_mutes"
+
+    story_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,210 @@
+"""What feedback changes: a labelled stream replayed twice, once as is and once with a
+simulated person who answers the first wrong alert of each story, as the desk lets them.
+
+The person's verdict comes from the gold labels: "wrong story" when the alert's story is
+not the item's gold story (an off-topic item included), else "not new" (a rehash, or a
+second alert on a development already alerted). What the verdicts do is what the service
+does (`worker.pipeline.feedback`): a wrong story is unlearned (the tracker is rebuilt
+from what it learned, without that article, as every worker rebuilds it from the
+database) and rejected (`Tracker.reject`); a not-new verdict makes the story ask more of
+a claim (`Tracker.not_new`). Both runs are scored alike: alerts after each story's
+feedback, right and wrong, and the right alerts the feedback run lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from storyeval.metrics import GoldItem, SystemItem, map_stories
+from storyeval.sets import TrackingProtocol
+from worker.decide.tracker import Tracker, TrackerConfig
+from worker.models import Article, Decision
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """One learned article, as the database keeps it (facts, report, development)."""
+
+    story_id: str
+    article_id: str
+    facts: tuple[str, ...]
+    when: datetime | None
+    development: Decision | None
+
+
+@dataclass
+class Run:
+    alerts: list[tuple[int, str, bool]] = field(default_factory=list)  # (position, story, right)
+    verdicts: list[tuple[int, str, str]] = field(default_factory=list)  # (position, story, verdict)
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    verdicts: tuple[tuple[str, str, str], ...]  # (item id, system story, verdict)
+    wrong_after_without: int  # wrong alerts after each story's first wrong alert
+    wrong_after_with: int
+    right_without: int
+    right_with: int
+    right_lost: tuple[str, ...]  # item ids alerted rightly without feedback, not with it
+    right_gained: tuple[str, ...]
+
+    @property
+    def wrong_fall(self) -> float:
+        before = self.wrong_after_without
+        return (before - self.wrong_after_with) / before if before else 0.0
+
+
+def _rebuilt(
+    protocol: TrackingProtocol,
+    config: TrackerConfig,
+    log: list[Learned],
+    unlearned: set[tuple[str, str]],
+    rejected: list[tuple[str, Article]],
+    not_new: list[str],
+) -> Tracker:
+    """The tracker as a worker restores it from the database after feedback."""
+    tracker = Tracker(protocol.stories, config)
+    for entry in log:
+        if (entry.story_id, entry.article_id) in unlearned:
+            continue
+        tracker.add_facts(entry.story_id, entry.facts)
+        tracker.add_report(entry.story_id, entry.when)
+        if entry.development is not None:
+            decision = entry.development
+            tracker.add_development(
+                entry.story_id,
+                entry.article_id,
+                decision.specifics,
+                entry.when,
+                surge=decision.surge,
+            )
+    for story_id, article in rejected:
+        tracker.reject(story_id, article.title, article.text)
+    for story_id in not_new:
+        tracker.not_new(story_id)
+    return tracker
+
+
+def _replay(
+    protocol: TrackingProtocol,
+    config: TrackerConfig,
+    mapping: dict[str, str | None] | None,
+    *,
+    answer: bool,
+    every: bool = False,
+    matches: bool = False,
+) -> tuple[list[SystemItem], Run]:
+    """Decide and learn the stream, scoring alerts with `mapping`; with `answer`, answer
+    each story's first wrong alert as the gold labels say. With `matches`, every match
+    is judged instead of every alert (right when the story is the item's gold story),
+    and a wrong one is answered "wrong story": for sets labelled with stories only."""
+    tracker = Tracker(protocol.stories, config)
+    log: list[Learned] = []
+    unlearned: set[tuple[str, str]] = set()
+    rejected: list[tuple[str, Article]] = []
+    not_new: list[str] = []
+    answered: set[str] = set()
+    credited: set[str] = set()
+    run = Run()
+    system: list[SystemItem] = []
+    for position, (article, gold) in enumerate(zip(protocol.stream, protocol.gold, strict=True)):
+        decision = tracker.decide(article)
+        facts = tracker.learn(article, decision)
+        story = decision.match.story_id if decision.match else None
+        system.append(SystemItem(article.id, story, decision.new_development))
+        if story is None:
+            continue
+        log.append(
+            Learned(
+                story,
+                article.id,
+                facts,
+                article.when,
+                decision if decision.new_development else None,
+            )
+        )
+        if matches:
+            right = mapping is None or mapping.get(story) == gold.story
+        elif decision.new_development:
+            right = _right(gold, story, mapping, credited)
+        else:
+            continue
+        run.alerts.append((position, story, right))
+        if right or not answer or mapping is None or (story in answered and not every):
+            continue
+        answered.add(story)
+        if mapping.get(story) != gold.story:
+            verdict = "wrong-story"
+            unlearned.add((story, article.id))
+            rejected.append((story, article))
+        else:
+            verdict = "not-new"
+            not_new.append(story)
+        run.verdicts.append((position, story, verdict))
+        tracker = _rebuilt(protocol, config, log, unlearned, rejected, not_new)
+    return system, run
+
+
+def _right(
+    gold: GoldItem, story: str, mapping: dict[str, str | None] | None, credited: set[str]
+) -> bool:
+    """As `development_scores` credits an alert (mapping None: before any is known, the
+    story maps to itself)."""
+    mapped = mapping.get(story) if mapping is not None else story
+    fresh = set(gold.developments) - credited
+    if (
+        gold.label == "new_development"
+        and gold.story is not None
+        and mapped == gold.story
+        and fresh
+    ):
+        credited |= fresh
+        return True
+    return False
+
+
+def feedback_effect(
+    protocol: TrackingProtocol,
+    config: TrackerConfig,
+    *,
+    every: bool = False,
+    matches: bool = False,
+) -> Effect:
+    """The two replays compared. `every`: the person answers every wrong alert, not only
+    each story's first (later wrong alerts are still counted from the first).
+    `matches`: judge and answer matches rather than alerts (see `_replay`)."""
+    baseline_system, _ = _replay(protocol, config, None, answer=False)
+    gold = list(protocol.gold)
+    mapping: dict[str, str | None] = (
+        {s.id: s.id for s in protocol.stories}
+        if protocol.gold_ids
+        else map_stories(baseline_system, gold)
+    )
+    _, without = _replay(protocol, config, mapping, answer=False, matches=matches)
+    _, with_feedback = _replay(protocol, config, mapping, answer=True, every=every, matches=matches)
+    # Each story's feedback point: where the person answered its first wrong alert (the
+    # same item in both runs, since nothing differs before it).
+    first_wrong: dict[str, int] = {}
+    for position, story, _ in with_feedback.verdicts:
+        first_wrong.setdefault(story, position)
+
+    def wrong_after(run: Run) -> int:
+        return sum(
+            1
+            for position, story, right in run.alerts
+            if not right and story in first_wrong and position > first_wrong[story]
+        )
+
+    ids = [a.id for a in protocol.stream]
+    right_without = {ids[p] for p, _, right in without.alerts if right}
+    right_with = {ids[p] for p, _, right in with_feedback.alerts if right}
+    return Effect(
+        verdicts=tuple((ids[p], s, v) for p, s, v in with_feedback.verdicts),
+        wrong_after_without=wrong_after(without),
+        wrong_after_with=wrong_after(with_feedback),
+        right_without=len(right_without),
+        right_with=len(right_with),
+        right_lost=tuple(sorted(right_without - right_with)),
+        right_gained=tuple(sorted(right_with - right_without)),
+    )

@@ -1,0 +1,433 @@
+"""The story desk, driven over HTTP against a real server (uvicorn on a free port) and a
+database filled by the pipeline from real dev-set articles."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from pytest_httpserver import HTTPServer
+from sqlalchemy import select
+
+from tests.desk_data import Filled, fill
+from tests.test_cli import storywatch
+from worker.feeds.discover import read_opml
+from worker.settings import load_settings
+from worker.store.engine import transaction
+from worker.store.schema import (
+    Alert,
+    Delivery,
+    Development,
+    Feed,
+    Feedback,
+    StoryFact,
+    StoryMute,
+    StoryReport,
+)
+from worker.web.app import create_app
+from worker.web.serve import desk_for
+
+TOKEN = "desk-token-for-tests-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    filled: Filled
+    site: HTTPServer
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    site = HTTPServer(host="127.0.0.1", port=0)
+    site.start()
+    filled = fill(tmp_path_factory.mktemp("desk"), site)
+    settings = load_settings({**filled.environ, "STORYWATCH_WEB_TOKEN": TOKEN}, dotenv=False)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(desk_for(settings)), host="127.0.0.1", port=port, log_config=None)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    yield Server(f"http://127.0.0.1:{port}", filled, site)
+    server.should_exit = True
+    thread.join(timeout=10)
+    filled.runtime.close()
+    site.stop()
+
+
+def signed_in(desk: Server) -> tuple[httpx.Client, str]:
+    """A browser that signed in, and the CSRF field its forms carry."""
+    client = desk.client()
+    answer = client.post("/login", data={"token": TOKEN})
+    assert answer.status_code == 303 and "storywatch_token" in answer.cookies
+    page = client.get("/feeds").text
+    csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    return client, csrf
+
+
+def test_the_replay_made_developments_rehashes_and_dead_deliveries(desk: Server) -> None:
+    outcomes = desk.filled.outcomes
+    assert outcomes.count("development") >= 5 and outcomes.count("rehash") >= 2
+    assert "unmatched" in outcomes and len(desk.filled.alerts) == outcomes.count("development")
+
+
+def test_the_stories_page_lists_every_story_with_its_latest_development(desk: Server) -> None:
+    stories = desk.client().get("/api/stories").json()
+    with desk.client() as client:
+        page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert len(stories) >= 5
+    for story in stories:
+        assert story["title"] in page.text.replace("&#39;", "'").replace("&amp;", "&")
+    developed = [s for s in stories if s["latest"]]
+    assert developed and all(s["developments"] > 0 for s in developed)
+    # The dead deliveries are flagged at the top.
+    assert "gave up" in page.text
+
+
+def test_a_story_page_shows_its_developments_facts_sources_and_folded_reports(
+    desk: Server,
+) -> None:
+    stories = desk.client().get("/api/stories").json()
+    story = max(stories, key=lambda s: s["developments"])
+    detail = desk.client().get(f"/api/stories/{story['id']}").json()
+    assert len(detail["developments"]) == story["developments"]
+    assert detail["reports"], "a story with developments also folded rehashes under it"
+    page = desk.client().get(f"/stories/{story['id']}").text
+    fact = detail["developments"][0]["new_facts"][0]
+    assert _text(fact) in _text(page)
+    assert detail["developments"][0]["url"] in page
+    assert "Reports folded under it" in page and detail["documents"][0] in page
+    assert desk.client().get("/stories/no-such-story").status_code == 404
+
+
+def test_feeds_and_alerts_pages_and_their_api_twins(desk: Server) -> None:
+    client = desk.client()
+    feeds = client.get("/api/feeds").json()
+    assert [f["id"] for f in feeds] == ["wire"] and feeds[0]["items_total"] == len(
+        desk.filled.outcomes
+    )
+    assert "Dev wire" in client.get("/feeds").text
+    alerts = client.get("/api/alerts?limit=1000").json()
+    assert sorted(a["id"] for a in alerts) == sorted(desk.filled.alerts)
+    assert all(d["status"] == "dead" for a in alerts for d in a["deliveries"])
+    assert alerts[0]["id"] in client.get("/alerts").text
+
+
+def test_atom_feeds_of_a_story_and_of_every_alert_parse_as_atom(desk: Server) -> None:
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    client = desk.client()
+    everything = ET.fromstring(client.get("/alerts/feed.xml").content)
+    assert len(everything.findall("a:entry", ns)) == len(desk.filled.alerts)
+    story = max(client.get("/api/stories").json(), key=lambda s: s["developments"])
+    answer = client.get(f"/stories/{story['id']}/feed.xml")
+    assert answer.headers["content-type"].startswith("application/atom+xml")
+    entries = ET.fromstring(answer.content).findall("a:entry", ns)
+    assert len(entries) == story["developments"]
+    assert all(e.find("a:link", ns) is not None for e in entries)
+
+
+def test_writes_without_the_token_are_refused(desk: Server) -> None:
+    client = desk.client()
+    alert = desk.filled.alerts[0]
+    body = {"alert": alert, "verdict": "not-new"}
+    assert client.post("/api/feedback", json=body).status_code == 401
+    wrong = {"Authorization": "Bearer not-the-token-at-all-000"}
+    assert client.post("/api/feedback", json=body, headers=wrong).status_code == 403
+    # A browser that did not sign in, and a signed-in one without the CSRF field.
+    assert client.post("/feedback", data={"alert": alert, "verdict": "not-new"}).status_code == 403
+    browser, _ = signed_in(desk)
+    assert browser.post("/feedback", data={"alert": alert, "verdict": "not-new"}).status_code == 403
+    assert browser.post("/login", data={"token": "guess"}).status_code == 200  # the form again
+    with transaction(desk.filled.runtime.sessions) as session:
+        assert session.scalars(select(Feedback)).all() == []
+
+
+def test_feedback_through_the_api_and_a_form_is_recorded_once(desk: Server) -> None:
+    client = desk.client(headers={"Authorization": f"Bearer {TOKEN}"})
+    first, second = desk.filled.alerts[:2]
+    answer = client.post("/api/feedback", json={"alert": first, "verdict": "not-new"})
+    assert answer.status_code == 201 and answer.json()["verdict"] == "not-new"
+    assert (
+        client.post("/api/feedback", json={"alert": first, "verdict": "not-new"}).status_code == 200
+    )
+    assert (
+        client.post("/api/feedback", json={"alert": "nope", "verdict": "not-new"}).status_code
+        == 400
+    )
+    assert client.post("/api/feedback", json={"alert": first, "verdict": "meh"}).status_code == 400
+    browser, csrf = signed_in(desk)
+    story = client.get("/api/alerts?limit=1000").json()
+    story_of = {a["id"]: a["story_id"] for a in story}[second]
+    back = f"/stories/{story_of}"
+    answer = browser.post(
+        "/feedback", data={"alert": second, "verdict": "wrong-story", "csrf": csrf, "back": back}
+    )
+    assert answer.status_code == 303 and answer.headers["location"].startswith(back)
+    page = browser.get(answer.headers["location"]).text
+    assert "recorded: wrong-story" in page and "wrong-story on article" in page
+    with transaction(desk.filled.runtime.sessions) as session:
+        given = {(f.alert_id, f.verdict) for f in session.scalars(select(Feedback))}
+    assert {(first, "not-new"), (second, "wrong-story")} <= given
+
+
+def test_a_muted_story_records_its_alerts_but_sends_nothing(desk: Server) -> None:
+    client = desk.client(headers={"Authorization": f"Bearer {TOKEN}"})
+    story = max(client.get("/api/stories").json(), key=lambda s: s["reports"])
+    target = story["id"]
+    past = client.post("/api/mute", json={"story": target, "until": "2000-01-01"})
+    assert past.status_code == 400
+    assert client.post("/api/mute", json={"story": "nope"}).status_code == 400
+    answer = client.post("/api/mute", json={"story": target})
+    assert answer.status_code == 200 and answer.json()["until"] is None
+    assert {s["id"]: s["muted"] for s in client.get("/api/stories").json()}[target] is True
+    # A development of the muted story: recorded, shown, not sent.
+    reports = client.get(f"/api/stories/{target}").json()["reports"]
+    rehash = [r for r in reports if r["copy_of"] is None][-1]
+    body = {"article": rehash["article_id"], "story": target, "verdict": "development"}
+    made = client.post("/api/feedback", json=body).json()["alert_id"]
+    with transaction(desk.filled.runtime.sessions) as session:
+        assert session.get(StoryMute, target) is not None
+        assert session.get(Alert, made) is not None
+        assert not session.scalars(select(Delivery).where(Delivery.alert_id == made)).all()
+    assert "not sent (muted)" in desk.client().get("/alerts").text
+    assert client.post("/api/mute", json={"story": target, "off": True}).json()["was_muted"]
+
+
+def test_add_a_feed_by_a_site_address_that_names_it(desk: Server) -> None:
+    site = desk.site
+    site.expect_request("/blog/").respond_with_data(
+        '<html><head><link rel="alternate" type="application/rss+xml" title="Blog" '
+        'href="/blog/rss"></head><body>hi</body></html>',
+        content_type="text/html",
+    )
+    site.expect_request("/blog/rss").respond_with_data(
+        "<rss version='2.0'><channel><title>The blog</title></channel></rss>",
+        content_type="application/rss+xml",
+    )
+    site.expect_request("/nothing").respond_with_data(
+        "<html>no feed</html>", content_type="text/html"
+    )
+    client = desk.client(headers={"Authorization": f"Bearer {TOKEN}"})
+    answer = client.post("/api/feeds", json={"url": site.url_for("/blog/")})
+    assert answer.status_code == 201, answer.text
+    added = answer.json()
+    assert added["url"] == site.url_for("/blog/rss") and added["title"] == "The blog"
+    assert added["discovered_from"] == site.url_for("/blog/")
+    again = client.post("/api/feeds", json={"url": site.url_for("/blog/rss")})
+    assert again.status_code == 400 and "already watched" in again.json()["error"]
+    none = client.post("/api/feeds", json={"url": site.url_for("/nothing")})
+    assert none.status_code == 400 and "neither a feed nor a page" in none.json()["error"]
+    assert client.post("/api/feeds", json={"url": "file:///etc/passwd"}).status_code == 400
+
+
+def test_opml_of_200_feeds_imports_in_one_request_skipping_duplicates(desk: Server) -> None:
+    outlines = "".join(
+        f'<outline text="Feed {n}" xmlUrl="https://news{n % 150}.example/rss"/>' for n in range(200)
+    )
+    document = (
+        f'<opml version="2.0"><body><outline text="folder">{outlines}</outline>'
+        f'<outline text="bad" xmlUrl="ftp://x/y"/></body></opml>'
+    )
+    client = desk.client(headers={"Authorization": f"Bearer {TOKEN}"})
+    answer = client.post("/api/feeds/opml", content=document.encode())
+    assert answer.status_code == 200
+    result = answer.json()
+    # 150 distinct addresses among the 200 outlines: the 50 repeats are dropped on reading,
+    # and the bad scheme is reported; a second import skips all 150 as already watched.
+    assert len(result["added"]) == 150
+    assert [s["why"] for s in result["skipped"]] == ["not an http(s) address"]
+    again = client.post("/api/feeds/opml", content=document.encode()).json()
+    assert (
+        not again["added"] and sum("already watched" in s["why"] for s in again["skipped"]) == 150
+    )
+    exported = read_opml(client.get("/feeds.opml").content)
+    watched = {f["url"] for f in client.get("/api/feeds").json() if f["enabled"]}
+    assert {o.url for o in exported} == watched and len(watched) >= 151
+    assert client.post("/api/feeds/opml", content=b"<html/>").status_code == 400
+    with transaction(desk.filled.runtime.sessions) as session:
+        origins = {f.origin for f in session.scalars(select(Feed).where(Feed.id != "wire"))}
+    assert origins == {"desk"}
+
+
+def test_retry_moves_dead_deliveries_back_to_pending(desk: Server) -> None:
+    browser, csrf = signed_in(desk)
+    alert = desk.filled.alerts[-1]
+    answer = browser.post("/alerts/retry", data={"alert": alert, "csrf": csrf, "back": "/alerts"})
+    assert answer.status_code == 303
+    assert "back to pending" in browser.get(answer.headers["location"]).text
+    with transaction(desk.filled.runtime.sessions) as session:
+        statuses = set(
+            session.scalars(select(Delivery.status).where(Delivery.alert_id == alert)).all()
+        )
+        assert session.get(Alert, alert) is not None
+    assert statuses == {"pending"}
+
+
+def test_a_form_cannot_redirect_off_the_site(desk: Server) -> None:
+    browser, csrf = signed_in(desk)
+    answer = browser.post(
+        "/feedback",
+        data={"alert": "x", "verdict": "not-new", "csrf": csrf, "back": "//evil.example/"},
+    )
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/?")
+
+
+def test_reads_are_refused_to_other_machines_unless_public(desk: Server) -> None:
+    from starlette.testclient import TestClient  # noqa: PLC0415 - its client is "testclient"
+
+    environ = desk.filled.environ
+    closed = TestClient(create_app(desk_for(load_settings(environ, dotenv=False))))
+    assert closed.get("/api/stories").status_code == 403
+    assert closed.get("/").status_code == 403
+    public = load_settings({**environ, "STORYWATCH_WEB_PUBLIC_READS": "true"}, dotenv=False)
+    assert TestClient(create_app(desk_for(public))).get("/api/stories").status_code == 200
+
+
+def _text(value: str) -> str:
+    return " ".join(
+        value.replace("&#39;", "'").replace("&quot;", '"').replace("&amp;", "&").split()
+    )
+
+
+def test_json_is_json(desk: Server) -> None:
+    assert json.loads(desk.client().get("/api/alerts").text)
+
+
+def test_feedback_and_mute_from_the_terminal(desk: Server, tmp_path: Path) -> None:
+    env = {**os.environ, **desk.filled.environ}
+    alert = desk.filled.alerts[2]
+    given = storywatch(
+        "feedback", alert, "not-new", "--note", "known since May", cwd=tmp_path, env=env
+    )
+    assert given.returncode == 0, given.stderr
+    assert "recorded: not-new" in given.stdout
+    again = storywatch("feedback", alert, "not-new", cwd=tmp_path, env=env)
+    assert again.returncode == 0 and "already recorded" in again.stdout
+    missing = storywatch("feedback", "no-such-alert", "wrong-story", cwd=tmp_path, env=env)
+    assert missing.returncode == 1 and "no alert no-such-alert" in missing.stderr
+    story = desk.client().get("/api/stories").json()[-1]["id"]
+    muted = storywatch("mute", story, "--until", "2099-01-31", cwd=tmp_path, env=env)
+    assert muted.returncode == 0, muted.stderr
+    with transaction(desk.filled.runtime.sessions) as session:
+        row = session.get(StoryMute, story)
+        assert row is not None and row.until is not None and row.until.year == 2099
+    assert storywatch("mute", story, "--until", "someday", cwd=tmp_path, env=env).returncode == 2
+    assert storywatch("mute", "no-such-story", cwd=tmp_path, env=env).returncode == 1
+    off = storywatch("mute", story, "--off", cwd=tmp_path, env=env)
+    assert off.returncode == 0 and "unmuted" in off.stdout
+
+
+def test_verdicts_change_what_every_worker_knows(desk: Server) -> None:
+    from worker.store import knowledge  # noqa: PLC0415
+
+    runtime = desk.filled.runtime
+    client = desk.client(headers={"Authorization": f"Bearer {TOKEN}"})
+    alerts = {a["id"]: a for a in client.get("/api/alerts?limit=1000").json()}
+    alert = desk.filled.alerts[3]
+    story_id = alerts[alert]["story_id"]
+    with transaction(runtime.sessions) as session:
+        version = knowledge.stories_version(session)
+        article_id = session.scalar(
+            select(Development.article_id).join(Alert).where(Alert.id == alert)
+        )
+        assert session.scalars(select(StoryFact).where(StoryFact.article_id == article_id)).all()
+    answer = client.post("/api/feedback", json={"alert": alert, "verdict": "wrong-story"})
+    assert answer.status_code == 201
+    with transaction(runtime.sessions) as session:
+        assert knowledge.stories_version(session) != version
+        assert not session.scalars(
+            select(StoryFact).where(StoryFact.article_id == article_id)
+        ).all()
+        assert not session.scalars(
+            select(StoryReport).where(StoryReport.article_id == article_id)
+        ).all()
+        tracker = runtime.trackers.current(session)  # a worker's next item rebuilds it
+    assert story_id in tracker._rejected
+
+    # "This was a development" on a rehash: alerted now, to the story's destinations.
+    story = max(client.get("/api/stories").json(), key=lambda s: s["reports"])
+    reports = client.get(f"/api/stories/{story['id']}").json()["reports"]
+    rehash = next(r for r in reports if r["copy_of"] is None)
+    body = {"article": rehash["article_id"], "story": story["id"], "verdict": "development"}
+    answer = client.post("/api/feedback", json=body)
+    assert answer.status_code == 201, answer.text
+    made = answer.json()["alert_id"]
+    assert made and made in {a["id"] for a in client.get("/api/alerts?limit=1000").json()}
+    again = client.post("/api/feedback", json=body)
+    assert again.status_code == 400 and "already made a development" in again.json()["error"]
+    with transaction(runtime.sessions) as session:
+        assert session.scalars(select(Delivery).where(Delivery.alert_id == made)).all()
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("STORYWATCH_TEST_REQUIRE_SERVICES") == "1":
+            pytest.fail("chromium is not installed; .ci/run installs Debian's package")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    return found
+
+
+def _rendered(browser: str, url: str, tmp_path: Path) -> str:
+    """The page's DOM after a headless Chromium loaded it."""
+    result = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",  # CI runs as root, where Chromium's sandbox refuses to start
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_a_person_sees_the_stories_and_a_developments_fact_in_chromium(
+    desk: Server, tmp_path: Path
+) -> None:
+    browser = _chromium()
+    stories = desk.client().get("/api/stories").json()
+    home = _text(_rendered(browser, desk.url + "/", tmp_path))
+    assert "<h1>Stories</h1>" in home
+    for story in stories:
+        assert _text(story["title"]) in home
+    assert "Traceback" not in home and "Internal Server Error" not in home
+    story = max(stories, key=lambda s: s["developments"])
+    detail = desk.client().get(f"/api/stories/{story['id']}").json()
+    shown = _text(_rendered(browser, f"{desk.url}/stories/{story['id']}", tmp_path))
+    assert _text(detail["developments"][0]["new_facts"][0]) in shown
+    assert "Developments" in shown and "Traceback" not in shown

@@ -1,0 +1,248 @@
+"""What the story desk and its terminal twins change: feeds added by URL or OPML, verdicts
+on alerts and reports, mutes.
+
+What this module is for: the use cases behind `worker.web` writes and `storywatch
+feedback` / `storywatch mute`, each one transaction, each returning what happened in a
+value the caller shows. What it must not do: render, or know HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from urllib.parse import urlsplit
+
+from worker.decide.novelty import article_sentences
+from worker.errors import FeedParseError, FetchError
+from worker.feeds.discover import Outline, feed_links
+from worker.feeds.parse import parse_feed
+from worker.fetch.net import GuardedClient
+from worker.models import Decision, Match, Novelty
+from worker.pipeline.outbox import record_development
+from worker.pipeline.runtime import Runtime
+from worker.store import articles, desk, developments, feedback, feeds, knowledge
+from worker.store.engine import DbSession, DbSessions, transaction
+
+DEFAULT_EVERY_SECONDS = 900
+MAX_IMPORT = 5000  # feeds in one OPML import
+
+
+@dataclass(frozen=True, slots=True)
+class FeedAdded:
+    feed_id: str
+    url: str
+    title: str | None
+    discovered_from: str | None = None  # the page whose <link rel="alternate"> named it
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    added: tuple[FeedAdded, ...]
+    skipped: tuple[tuple[str, str], ...]  # (url, why) each
+
+
+def feed_id_for(url: str) -> str:
+    """A readable, stable id: `desk-<host>-<8 hex of the URL>`."""
+    host = re.sub(r"[^a-z0-9]+", "-", (urlsplit(url).hostname or "feed").lower()).strip("-")
+    return f"desk-{host[:40]}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"
+
+
+def _web_url(url: str) -> str | None:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return None
+    return url.strip()
+
+
+def add_feed(
+    sessions: DbSessions, client: GuardedClient, url: str, now: datetime
+) -> FeedAdded | Refused:
+    """Add a feed by its URL, or by a site's URL whose page names its feed. The URL is
+    fetched (through the SSRF guard) so that what is added is a feed that answers."""
+    checked = _web_url(url)
+    if checked is None:
+        return Refused(f"{url!r} is not an http(s) address")
+    with transaction(sessions) as session:
+        if checked in feeds.feed_urls(session):
+            return Refused(f"{checked} is already watched")
+    try:
+        found = _find_feed(client, checked)
+    except (FetchError, FeedParseError) as exc:
+        return Refused(str(exc))
+    if isinstance(found, Refused):
+        return found
+    with transaction(sessions) as session:
+        known = feeds.feed_urls(session)
+        if found.url in known:
+            return Refused(f"{found.url} is already watched (as {known[found.url]})")
+        feeds.add_desk_feed(
+            session, found.feed_id, found.url, found.title, DEFAULT_EVERY_SECONDS, now
+        )
+    return found
+
+
+def _find_feed(client: GuardedClient, url: str) -> FeedAdded | Refused:
+    result = client.get(
+        url,
+        accept="application/rss+xml, application/atom+xml, "
+        "application/feed+json, text/html;q=0.8, */*;q=0.5",
+    )
+    try:
+        parsed = parse_feed(result.body, url=result.url, headers=result.headers)
+        return FeedAdded(feed_id_for(url), url, parsed.title)
+    except FeedParseError:
+        pass
+    page = result.body.decode("utf-8", errors="replace")
+    links = feed_links(page, result.url)
+    if not links:
+        return Refused(f"{url} is neither a feed nor a page that names one")
+    feed = links[0]
+    answer = client.get(feed.url)
+    parsed = parse_feed(answer.body, url=answer.url, headers=answer.headers)
+    return FeedAdded(feed_id_for(feed.url), feed.url, parsed.title or feed.title, url)
+
+
+def import_outlines(sessions: DbSessions, outlines: list[Outline], now: datetime) -> Imported:
+    """Add every outline's feed not already watched, in one transaction; the rest are
+    reported, each with why. Not fetched here: the first poll (due now) checks each."""
+    added: list[FeedAdded] = []
+    skipped: list[tuple[str, str]] = []
+    with transaction(sessions) as session:
+        known = feeds.feed_urls(session)
+        for number, outline in enumerate(outlines):
+            url = _web_url(outline.url)
+            if number >= MAX_IMPORT:
+                skipped.append((outline.url, f"over the {MAX_IMPORT} feeds one import takes"))
+            elif url is None:
+                skipped.append((outline.url, "not an http(s) address"))
+            elif url in known:
+                skipped.append((url, f"already watched (as {known[url]})"))
+            else:
+                feed = FeedAdded(feed_id_for(url), url, outline.title)
+                feeds.add_desk_feed(
+                    session, feed.feed_id, url, feed.title, DEFAULT_EVERY_SECONDS, now
+                )
+                known[url] = feed.feed_id
+                added.append(feed)
+    return Imported(tuple(added), tuple(skipped))
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    story_id: str
+    article_id: int
+    verdict: str
+    new: bool  # False: the same verdict was given before (and changed nothing)
+    alert_id: str | None = None  # "development": the alert it made now
+
+
+def give_verdict(
+    runtime: Runtime,
+    *,
+    verdict: str,
+    alert_id: str | None = None,
+    article_id: int | None = None,
+    story_id: str | None = None,
+    note: str | None = None,
+) -> Recorded | Refused:
+    """Record a verdict and apply it, in one transaction:
+
+    - "wrong-story" (on an alert): the story unlearns the article (its facts and its
+      report) and rejects it: articles closer to it than to the story stop matching;
+    - "not-new" (on an alert): the story asks more of a claim (`Tracker.not_new`);
+    - "development" (on a report the story matched but did not alert): it is alerted
+      now, quoting the report's lead, to the story's destinations.
+
+    Every verdict makes each worker's tracker rebuild with it at its next item. The
+    development and alert a wrong verdict is about stay: decisions are history.
+    """
+    if verdict not in feedback.VERDICTS:
+        return Refused(f"unknown verdict {verdict!r}: one of {', '.join(feedback.VERDICTS)}")
+    now = runtime.clock()
+    with transaction(runtime.sessions) as session:
+        if alert_id is not None:
+            target = feedback.alert_target(session, alert_id)
+            if target is None:
+                return Refused(f"no alert {alert_id}")
+            story_id, article_id = target.story_id, target.article_id
+        if story_id is None or article_id is None:
+            return Refused("give an alert, or a report's article and story")
+        if verdict == "development" and developments.made_by(session, story_id, article_id):
+            return Refused(f"article {article_id} already made a development of {story_id}")
+        if verdict == "development" and not desk.reported(session, story_id, article_id):
+            return Refused(f"article {article_id} is not a report of {story_id}")
+        new = feedback.record(
+            session,
+            story_id=story_id,
+            article_id=article_id,
+            verdict=verdict,
+            now=now,
+            alert_id=alert_id,
+            note=note,
+        )
+        made = None
+        if new and verdict == "wrong-story":
+            knowledge.unlearn(session, story_id, article_id)
+        elif new and verdict == "not-new":
+            knowledge.bump_version(session)
+        elif new and verdict == "development":
+            made = _promote(runtime, session, story_id, article_id)
+            knowledge.bump_version(session)
+    return Recorded(story_id, article_id, verdict, new, made)
+
+
+def _promote(runtime: Runtime, session: DbSession, story_id: str, article_id: int) -> str | None:
+    """Alert a report a person says was a development; the story remembers it as one."""
+    article = articles.get(session, article_id)
+    if article is None:
+        return None
+    lead = tuple(s for s in article_sentences(article.title, article.text) if len(s.split()) >= 6)[
+        :3
+    ]
+    reason = "a person marked this report a development"
+    decision = Decision(
+        article_id=str(article_id),
+        match=Match(story_id, article.score or 0.0, (reason,)),
+        novelty=Novelty(is_new=True, new_facts=lead, score=0.0, reasons=(reason,), salient=lead),
+    )
+    return record_development(runtime, session, article, decision, runtime.trackers.story(story_id))
+
+
+def set_mute(
+    sessions: DbSessions, story_id: str, until: datetime | None, now: datetime
+) -> Refused | None:
+    """Mute a story until `until` (None: for good); the refusal, or None."""
+    if until is not None and until <= now:
+        return Refused(f"the mute would end before it starts ({until.isoformat()})")
+    with transaction(sessions) as session:
+        if not desk.story_exists(session, story_id):
+            return Refused(f"no story {story_id}")
+        feedback.mute(session, story_id, until, now)
+    return None
+
+
+def unmute(sessions: DbSessions, story_id: str) -> bool:
+    """False when the story was not muted."""
+    with transaction(sessions) as session:
+        return feedback.unmute(session, story_id)
+
+
+def parse_until(raw: str) -> datetime | str | None:
+    """A mute's end from YYYY-MM-DD (the day's end, UTC) or ISO 8601; "" is for good."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        if len(raw) == 10:
+            return datetime.combine(date.fromisoformat(raw), time.max, tzinfo=UTC)
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return f"not a date: {raw!r} (YYYY-MM-DD or ISO 8601)"
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,233 @@
+"""What the story desk (`worker.web`) shows: the stories with their latest development
+and daily reports, one story's timeline, and the reports folded under it.
+
+Reads only, inside the caller's session; every query is bounded (a limit, or one row per
+story), so a page costs the same with 10,000 items stored as with 100.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import func, select, true
+from sqlalchemy.orm import Session, aliased
+
+from worker.models import Story
+from worker.store.schema import (
+    Alert,
+    Article,
+    Development,
+    DevelopmentSource,
+    StoryReport,
+    StoryRow,
+)
+from worker.stories.stored import story_from_json
+
+SPARK_DAYS = 14  # the reports-per-day sparkline of each story
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    source: str | None
+    url: str | None
+    how: str  # "copy" | "rewrite"
+
+
+@dataclass(frozen=True, slots=True)
+class DevelopmentView:
+    id: int
+    story_id: str
+    article_id: int
+    title: str | None
+    url: str | None
+    source: str | None
+    published: datetime | None
+    detected_at: datetime
+    new_facts: tuple[str, ...]
+    reasons: tuple[str, ...]
+    alert_id: str | None
+    also_reported: tuple[Source, ...] = ()
+
+    @property
+    def when(self) -> datetime:
+        return self.published or self.detected_at
+
+
+@dataclass(frozen=True, slots=True)
+class ReportView:
+    """A matched report that made no development: a rehash, or a copy of another article."""
+
+    article_id: int
+    title: str | None
+    url: str | None
+    source: str | None
+    published: datetime | None
+    seen_at: datetime
+    copy_of: int | None
+    score: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoryOverview:
+    id: str
+    title: str
+    developments: int
+    reports: int
+    latest: DevelopmentView | None
+    reports_per_day: tuple[int, ...]  # the last SPARK_DAYS days, oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class StoryTimeline:
+    overview: StoryOverview
+    story: Story
+    developments: tuple[DevelopmentView, ...]  # newest first
+    reports: tuple[ReportView, ...]  # newest first, bounded
+
+
+def overviews(session: Session, today: date) -> tuple[StoryOverview, ...]:
+    """Every stored story, in corpus order, with its counts and latest development."""
+    rows = session.execute(select(StoryRow.id, StoryRow.title).order_by(StoryRow.position)).all()
+    developments = {
+        story_id: count
+        for story_id, count in session.execute(
+            select(Development.story_id, func.count()).group_by(Development.story_id)
+        )
+    }
+    reports = {
+        story_id: count
+        for story_id, count in session.execute(
+            select(StoryReport.story_id, func.count()).group_by(StoryReport.story_id)
+        )
+    }
+    latest_ids = select(func.max(Development.id)).group_by(Development.story_id)
+    latest = {d.story_id: d for d in _developments(session, Development.id.in_(latest_ids))}
+    spark = _reports_per_day(session, today)
+    return tuple(
+        StoryOverview(
+            id=story_id,
+            title=title,
+            developments=developments.get(story_id, 0),
+            reports=reports.get(story_id, 0),
+            latest=latest.get(story_id),
+            reports_per_day=spark.get(story_id, (0,) * SPARK_DAYS),
+        )
+        for story_id, title in rows
+    )
+
+
+def timeline(
+    session: Session, story_id: str, today: date, *, limit: int = 200
+) -> StoryTimeline | None:
+    """One story's developments (newest first, each with its other outlets) and the
+    reports that made none, or None when there is no such story."""
+    row = session.get(StoryRow, story_id)
+    if row is None:
+        return None
+    overview = next(o for o in overviews(session, today) if o.id == story_id)
+    developments = _developments(session, Development.story_id == story_id, limit=limit)
+    made = select(Development.article_id).where(Development.story_id == story_id)
+    reported = (
+        select(Article, StoryReport.id)
+        .join(StoryReport, StoryReport.article_id == Article.id)
+        .where(StoryReport.story_id == story_id, Article.id.not_in(made))
+        .order_by(StoryReport.id.desc())
+        .limit(limit)
+    )
+    reports = tuple(
+        ReportView(
+            article_id=article.id,
+            title=article.title,
+            url=article.url,
+            source=article.source,
+            published=article.published,
+            seen_at=article.created_at,
+            copy_of=article.duplicate_of,
+            score=article.score,
+        )
+        for article, _ in session.execute(reported)
+    )
+    return StoryTimeline(overview, story_from_json(row.data), developments, reports)
+
+
+def reported(session: Session, story_id: str, article_id: int) -> bool:
+    """The article was counted as a report of the story."""
+    return (
+        session.scalar(
+            select(StoryReport.id).where(
+                StoryReport.story_id == story_id, StoryReport.article_id == article_id
+            )
+        )
+        is not None
+    )
+
+
+def story_exists(session: Session, story_id: str) -> bool:
+    return session.get(StoryRow, story_id) is not None
+
+
+def latest_developments(session: Session, limit: int) -> tuple[DevelopmentView, ...]:
+    """The newest developments of every story."""
+    return _developments(session, true(), limit=limit)
+
+
+def _developments(
+    session: Session, where: object, *, limit: int | None = None
+) -> tuple[DevelopmentView, ...]:
+    query = (
+        select(Development, Article, Alert.id)
+        .join(Article, Article.id == Development.article_id)
+        .outerjoin(Alert, Alert.development_id == Development.id)
+        .where(where)  # type: ignore[arg-type]
+        .order_by(Development.id.desc())
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    found = session.execute(query).all()
+    sources: dict[int, list[Source]] = defaultdict(list)
+    if found:
+        copy = aliased(DevelopmentSource)
+        for development_id, source, url, how in session.execute(
+            select(copy.development_id, copy.source, copy.url, copy.how)
+            .where(copy.development_id.in_([d.id for d, _, _ in found]))
+            .order_by(copy.id)
+        ):
+            sources[development_id].append(Source(source, url, how))
+    return tuple(
+        DevelopmentView(
+            id=development.id,
+            story_id=development.story_id,
+            article_id=article.id,
+            title=article.title,
+            url=article.url,
+            source=article.source,
+            published=article.published,
+            detected_at=development.detected_at,
+            new_facts=tuple(str(f) for f in development.new_facts),
+            reasons=tuple(str(r) for r in development.reasons),
+            alert_id=alert_id,
+            also_reported=tuple(sources[development.id]),
+        )
+        for development, article, alert_id in found
+    )
+
+
+def _reports_per_day(session: Session, today: date) -> dict[str, tuple[int, ...]]:
+    """Reports per story per day over the last SPARK_DAYS days (by publication, else when
+    the article was stored)."""
+    first = today - timedelta(days=SPARK_DAYS - 1)
+    since = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    day = func.coalesce(StoryReport.published, Article.created_at)
+    rows = session.execute(
+        select(StoryReport.story_id, day)
+        .join(Article, Article.id == StoryReport.article_id)
+        .where(day >= since)
+    )
+    counts: dict[str, list[int]] = defaultdict(lambda: [0] * SPARK_DAYS)
+    for story_id, moment in rows:
+        offset = (moment.date() - first).days
+        if 0 <= offset < SPARK_DAYS:
+            counts[story_id][offset] += 1
+    return {story_id: tuple(days) for story_id, days in counts.items()}

@@ -1,0 +1,44 @@
+"""Who may read and who may write on the desk.
+
+Reads: loopback clients, or anyone when `public_reads`. Writes: the API wants
+`Authorization: Bearer <STORYWATCH_WEB_TOKEN>` (none: 401, another: 403); forms want the
+token in an HttpOnly, SameSite=Strict cookie set by /login, plus a CSRF field derived
+from the token (another site can neither read it nor make the browser send the cookie).
+With no token configured, every write is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+
+COOKIE = "storywatch_token"
+
+
+def is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def same_token(given: str | None, token: str | None) -> bool:
+    """Constant-time comparison; False when either is missing."""
+    if not given or not token:
+        return False
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+def csrf_value(token: str) -> str:
+    """The CSRF field of a signed-in browser: a keyed hash, never the token itself."""
+    return hmac.new(token.encode(), b"storywatch-csrf", hashlib.sha256).hexdigest()
+
+
+def bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None

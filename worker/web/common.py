@@ -1,0 +1,176 @@
+"""What every desk handler shares: the configuration, the read guard, the write guards,
+the database on the thread pool, and request bodies read within bounds."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from worker.fetch.net import GuardedClient
+from worker.pipeline.runtime import Runtime
+from worker.store.engine import DbSessions
+from worker.web import access
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+MAX_BODY_BYTES = 5_000_000  # an OPML file of thousands of feeds fits
+
+Handler = Callable[[Request], Awaitable[Response]]
+Enqueue = Callable[[tuple[str, ...]], str | None]  # alert ids -> the broker's error or None
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Desk:
+    """What the desk needs: the database, the token, and how to fetch and enqueue."""
+
+    runtime: Runtime  # the database, the stories' routing and the clock
+    token: str | None
+    public_reads: bool
+    client: GuardedClient
+    enqueue: Enqueue | None = None  # sends deliveries after a retry; None: the sweep will
+
+    @property
+    def sessions(self) -> DbSessions:
+        return self.runtime.sessions
+
+    def clock(self) -> datetime:
+        return self.runtime.clock()
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(session, *args)` in one read session, on the thread pool."""
+
+        def run() -> T:
+            with self.sessions() as session:
+                return fn(session, *args)
+
+        return await run_in_threadpool(run)
+
+    def signed_in(self, request: Request) -> bool:
+        return self.token is not None and access.same_token(
+            request.cookies.get(access.COOKIE), self.token
+        )
+
+
+def reads(desk: Desk, handler: Handler) -> Handler:
+    """Loopback clients only, unless reads are public."""
+
+    async def guarded(request: Request) -> Response:
+        client = request.client.host if request.client else None
+        if not desk.public_reads and not access.is_loopback(client):
+            return PlainTextResponse(
+                "the desk answers this machine only (STORYWATCH_WEB_PUBLIC_READS)", 403
+            )
+        return await handler(request)
+
+    return guarded
+
+
+def api_writes(desk: Desk, handler: Handler) -> Handler:
+    """The bearer token, else 401 (none given) or 403 (another, or writes are off)."""
+
+    async def guarded(request: Request) -> Response:
+        if desk.token is None:
+            return JSONResponse({"error": "writes are off: STORYWATCH_WEB_TOKEN is not set"}, 403)
+        given = access.bearer(request.headers.get("authorization"))
+        if given is None:
+            return JSONResponse(
+                {"error": "Authorization: Bearer <STORYWATCH_WEB_TOKEN> required"},
+                401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not access.same_token(given, desk.token):
+            return JSONResponse({"error": "wrong token"}, 403)
+        return await handler(request)
+
+    return guarded
+
+
+async def signed_form(desk: Desk, request: Request) -> dict[str, str] | Response:
+    """The posted form of a signed-in browser with its CSRF field, or the refusal."""
+    if desk.token is None:
+        return PlainTextResponse("writes are off: STORYWATCH_WEB_TOKEN is not set", 403)
+    if not desk.signed_in(request):
+        return PlainTextResponse("sign in first (/login)", 403)
+    form = await read_form(request)
+    if isinstance(form, Response):
+        return form
+    if not access.same_token(form.get("csrf"), access.csrf_value(desk.token)):
+        return PlainTextResponse("the form's CSRF field is missing or wrong", 403)
+    return form
+
+
+async def read_form(request: Request) -> dict[str, str] | Response:
+    """A posted form (urlencoded, or multipart with one file), bounded, the first value
+    of each name; a file's content is read as UTF-8 text."""
+    if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
+        return PlainTextResponse("the form is too large", 413)
+    try:
+        form = await request.form(max_files=1, max_fields=50, max_part_size=MAX_BODY_BYTES)
+    except (AssertionError, ValueError) as exc:  # Starlette's and python-multipart's refusals
+        return PlainTextResponse(f"unreadable form: {exc}", 400)
+    fields: dict[str, str] = {}
+    for name, value in form.multi_items():
+        if name in fields:
+            continue
+        if isinstance(value, UploadFile):
+            data = await value.read(MAX_BODY_BYTES + 1)
+            if len(data) > MAX_BODY_BYTES:
+                return PlainTextResponse("the file is too large", 413)
+            fields[name] = data.decode("utf-8", errors="replace")
+        else:
+            fields[name] = value
+    return fields
+
+
+async def json_body(request: Request) -> dict[str, Any] | Response:
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        return JSONResponse({"error": "the body is too large"}, 413)
+    try:
+        value = json.loads(body or b"{}")
+    except ValueError as exc:
+        return JSONResponse({"error": f"not JSON: {exc}"}, 400)
+    if not isinstance(value, dict):
+        return JSONResponse({"error": "expected a JSON object"}, 400)
+    return value
+
+
+def back(form: dict[str, str], message: str) -> Response:
+    """303 to the page the form came from (a path on this site only), with a message."""
+    target = form.get("back", "/")
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        target = "/"  # never an open redirect
+    separator = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{separator}message={quote(message)}", 303)
+
+
+def as_json(value: Any) -> Any:
+    """Dataclasses, tuples and datetimes as JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: as_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [as_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): as_json(v) for k, v in value.items()}
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def limit_of(raw: str | None, default: int) -> int:
+    try:
+        return max(1, min(int(raw), 1000)) if raw else default
+    except ValueError:
+        return default

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -70,6 +71,12 @@ def wait_for_quiet_ticks(log: Path, since: int, ticks: int = 2, timeout: float =
     wait_until(quiet, timeout, f"{ticks} quiet scheduler ticks", log)
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def service_env(config: Path, data: Path, **overrides: str) -> dict[str, str]:
     """The environment of a storywatch process under test: this process's environment
     without its STORYWATCH_* settings, then test defaults, then `overrides`."""
@@ -80,6 +87,7 @@ def service_env(config: Path, data: Path, **overrides: str) -> dict[str, str]:
         STORYWATCH_TICK_SECONDS="1",
         STORYWATCH_LOG_FORMAT="json",
         STORYWATCH_METRICS_PORT="0",  # several workers on one host: no port clash
+        STORYWATCH_WEB_PORT=str(free_port()),  # `run` serves the desk: not on 8080
         # Production backoffs (30 s, doubling) would outlast a test's patience when a
         # loaded machine makes one page fetch or delivery fail once; behaviour is the same.
         STORYWATCH_PAGE_RETRY_SECONDS="1",

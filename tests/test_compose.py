@@ -27,8 +27,8 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
 
 IMAGE = "storywatch:local"
-APP_SERVICES = ("init", "worker", "beat", "flower")
-STORYWATCH_SUBCOMMANDS = {"init", "worker", "beat", "run"}
+APP_SERVICES = ("init", "worker", "beat", "flower", "web")
+STORYWATCH_SUBCOMMANDS = {"init", "worker", "beat", "run", "web"}
 _INTERPOLATION = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
 
 
@@ -68,7 +68,11 @@ def test_app_services_get_the_configuration_contract() -> None:
     for name in APP_SERVICES:
         service = SERVICES[name]
         environment = {k: resolved(str(v)) for k, v in service["environment"].items()}
-        assert environment == expected, name
+        assert {k: environment.get(k) for k in expected} == expected, name
+        # Only the desk adds a setting of its own.
+        assert set(environment) - set(expected) <= (
+            {"STORYWATCH_WEB_PUBLIC_READS"} if name == "web" else set()
+        ), name
         assert service["env_file"] == [{"path": ".env", "required": False}], name
         assert "./config:/app/config:ro" in service["volumes"], name
         data_volume = next(v for v in service["volumes"] if v.endswith(":/data"))
@@ -221,3 +225,11 @@ def test_dockerignore_keeps_secrets_and_local_state_out_of_the_build() -> None:
     assert {".env", ".env.*", ".git", ".venv", "var"} <= ignored
     # The image needs the package, its metadata and the default config.
     assert not {"worker", "pyproject.toml", "config", "README.md"} & ignored
+
+
+def test_the_desk_is_published_on_loopback_with_public_reads_inside() -> None:
+    web = SERVICES["web"]
+    assert web["command"] == ["storywatch", "web", "--host", "0.0.0.0", "--port", "8080"]
+    assert web["ports"] == ["127.0.0.1:8080:8080"]
+    assert web["environment"]["STORYWATCH_WEB_PUBLIC_READS"] == "true"
+    assert web["restart"] == "unless-stopped"

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import create_engine, text
@@ -238,6 +239,11 @@ def test_embedded_service_alerts_once_for_a_new_development(
     try:
         _wait_for(settled, 120, "all items processed and alerts delivered", log, query)
         wait_for_quiet_ticks(log, log_size(log))  # nothing left that could alert again
+        # `run` serves the story desk beside the worker, on the same database.
+        desk = f"http://127.0.0.1:{env['STORYWATCH_WEB_PORT']}"
+        alerts = httpx.get(f"{desk}/api/alerts", timeout=10).json()
+        assert {a["id"] for a in alerts} == {str(row[0]) for row in query("select id from alerts")}
+        assert httpx.get(f"{desk}/", timeout=10).status_code == 200
     finally:
         stop([service])
     _check_outcome(query, receiver, concurrent=False)

@@ -353,3 +353,50 @@ def test_json_that_is_not_a_json_feed_is_a_parse_error():
         parse_feed(b'{"hello": "world"}', url="https://x.example/api")
     with pytest.raises(FeedParseError, match="invalid JSON"):
         parse_feed(b"{not json", url="https://x.example/feed.json")
+
+
+def test_a_page_names_its_feeds_resolved_against_its_base():
+    from worker.feeds.discover import feed_links  # noqa: PLC0415
+
+    page = """<html><head><base href="https://news.example.com/world/">
+    <link rel="stylesheet" href="/s.css">
+    <link rel="alternate" type="application/rss+xml" title="World" href="rss.xml">
+    <link rel="Alternate" type="application/atom+xml; charset=utf-8" href="/atom.xml">
+    <link rel="alternate" type="text/html" href="/fr/">
+    <link rel="alternate" type="application/feed+json" href="rss.xml">
+    <link rel="alternate" type="application/rss+xml" href="javascript:alert(1)">
+    </head><body></body></html>"""
+    links = feed_links(page, "https://news.example.com/index.html")
+    assert [(o.url, o.title) for o in links] == [
+        ("https://news.example.com/world/rss.xml", "World"),
+        ("https://news.example.com/atom.xml", None),
+    ]
+    assert feed_links("<html>no head at all", "https://x.example/") == []
+
+
+def test_opml_nested_folders_read_once_each_and_written_back():
+    from worker.feeds.discover import OpmlError, Outline, read_opml, write_opml  # noqa: PLC0415
+
+    document = b"""<?xml version="1.0"?><opml version="2.0"><head/><body>
+    <outline text="News"><outline text="A &amp; B" xmlUrl="https://a.example/rss"/>
+      <outline text="Deeper"><outline title="C" xmlUrl=" https://c.example/feed "/></outline>
+    </outline><outline text="A again" xmlUrl="https://a.example/rss"/>
+    <outline text="folder without feed"/></body></opml>"""
+    outlines = read_opml(document)
+    assert outlines == [
+        Outline("https://a.example/rss", "A & B"),
+        Outline("https://c.example/feed", "C"),
+    ]
+    assert read_opml(write_opml(outlines).encode()) == outlines
+    with pytest.raises(OpmlError, match="not well-formed"):
+        read_opml(b"<opml><body>")
+    with pytest.raises(OpmlError, match="not <opml>"):
+        read_opml(b"<rss/>")
+    bomb = b"""<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">
+    <!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">
+    <!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;"><!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;">
+    <!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;"><!ENTITY g "&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;">
+    <!ENTITY h "&g;&g;&g;&g;&g;&g;&g;&g;&g;&g;">]>
+    <opml><body><outline text="&h;" xmlUrl="https://x.example/"/></body></opml>"""
+    with pytest.raises(OpmlError):  # expat refuses the expansion (billion laughs)
+        read_opml(bomb)

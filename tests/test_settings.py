@@ -326,3 +326,24 @@ def test_check_fetches_with_the_configured_timeout_and_size_cap(tmp_path: Path) 
     )
     policy = settings.fetch_policy()
     assert (policy.read_timeout, policy.deadline_seconds, policy.max_bytes) == (3.0, 4.5, 20_000)
+
+
+def test_the_desk_settings_and_a_guessable_token_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    settings = load_settings(env_for(config, tmp_path), dotenv=False)
+    assert (settings.web_host, settings.web_port, settings.web_token) == ("127.0.0.1", 8080, None)
+    assert not settings.web_public_reads
+    with pytest.raises(ConfigError) as refused:
+        load_settings(
+            env_for(config, tmp_path, STORYWATCH_WEB_TOKEN="short", STORYWATCH_WEB_PORT="70000"),
+            dotenv=False,
+        )
+    message = str(refused.value)
+    assert "STORYWATCH_WEB_TOKEN: use at least 16 characters (it has 5)" in message
+    assert "STORYWATCH_WEB_PORT" in message
+    assert "short" not in message.replace("(it has 5)", "")  # the token itself is not shown
+    good = load_settings(
+        env_for(config, tmp_path, STORYWATCH_WEB_TOKEN="x" * 32, STORYWATCH_WEB_PORT="9000"),
+        dotenv=False,
+    )
+    assert (good.web_token, good.web_port) == ("x" * 32, 9000)

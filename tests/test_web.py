@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -22,6 +21,7 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
 from tests.desk_data import Filled, fill
+from tests.service import free_port
 from tests.test_cli import storywatch
 from worker.feeds.discover import read_opml
 from worker.settings import load_settings
@@ -40,12 +40,6 @@ from worker.web.app import create_app
 from worker.web.serve import desk_for
 
 TOKEN = "desk-token-for-tests-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -431,3 +425,15 @@ def test_a_person_sees_the_stories_and_a_developments_fact_in_chromium(
     shown = _text(_rendered(browser, f"{desk.url}/stories/{story['id']}", tmp_path))
     assert _text(detail["developments"][0]["new_facts"][0]) in shown
     assert "Developments" in shown and "Traceback" not in shown
+
+
+def test_the_desk_alone_refuses_a_database_without_the_schema(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "STORYWATCH_CONFIG_DIR": str(Path(__file__).resolve().parents[1] / "config"),
+        "STORYWATCH_DATA_DIR": str(tmp_path / "var"),
+    }
+    env.pop("STORYWATCH_DATABASE_URL", None)
+    result = storywatch("web", "--port", str(free_port()), cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert "run `storywatch init`" in result.stderr

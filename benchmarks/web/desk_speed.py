@@ -32,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import cycle, islice
 from pathlib import Path
@@ -162,6 +164,72 @@ def _quantile(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
 
 
+@contextmanager
+def _desk(environ: dict[str, str], scratch: Path) -> Iterator[tuple[str, httpx.Client]]:
+    """`storywatch web` on a free port, answering."""
+    port = _free_port()
+    env = {**os.environ, **environ, "PYTHONPATH": str(ROOT), "STORYWATCH_LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "worker", "web", "--port", str(port)],
+        env=env,
+        cwd=scratch,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for _ in range(200):
+                try:
+                    client.get("/api/stories")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            yield base, client
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _busiest(client: httpx.Client) -> str:
+    stories = client.get("/api/stories").json()
+    return str(max(stories, key=lambda s: s["reports"])["id"])
+
+
+def _measure(client: httpx.Client, story: str, requests: int) -> dict[str, dict[str, float]]:
+    paths = [
+        "/",
+        f"/stories/{story}",
+        "/feeds",
+        "/alerts",
+        "/api/stories",
+        f"/api/stories/{story}",
+        "/api/feeds",
+        "/api/alerts",
+        f"/stories/{story}/feed.xml",
+        "/alerts/feed.xml",
+    ]
+    results: dict[str, dict[str, float]] = {}
+    for path in paths:
+        assert client.get(path).status_code == 200, path  # warm
+        latencies = []
+        for _ in range(requests):
+            started = time.perf_counter()
+            answer = client.get(path)
+            latencies.append(time.perf_counter() - started)
+            assert answer.status_code == 200
+        results[path] = {
+            "p50_ms": _quantile(latencies, 0.5),
+            "p95_ms": _quantile(latencies, 0.95),
+            "max_ms": round(max(latencies) * 1000, 1),
+            "mean_ms": round(statistics.fmean(latencies) * 1000, 1),
+            "bytes": len(answer.content),
+        }
+        done = results[path]
+        print(f"{path:45s} p50 {done['p50_ms']:7.1f} ms  p95 {done['p95_ms']:7.1f} ms")
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=10_000)
@@ -172,66 +240,18 @@ def main() -> int:
     args = parser.parse_args()
     site = HTTPServer(host="127.0.0.1", port=0)
     site.start()
-    with tempfile.TemporaryDirectory() as tmp:
-        scratch = Path(tmp)
-        environ = _fill_dev(site, scratch, args.data, args.database)
-        counts = _pad(environ, args.items, args.data)
-        port = _free_port()
-        env = {**os.environ, **environ, "PYTHONPATH": str(ROOT), "STORYWATCH_LOG_LEVEL": "WARNING"}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "worker", "web", "--port", str(port)],
-            env=env,
-            cwd=scratch,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            client = httpx.Client(base_url=base, timeout=30)
-            for _ in range(100):
-                try:
-                    client.get("/api/stories")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            stories = client.get("/api/stories").json()
-            busiest = max(stories, key=lambda s: s["reports"])["id"]
-            paths = [
-                "/",
-                f"/stories/{busiest}",
-                "/feeds",
-                "/alerts",
-                "/api/stories",
-                f"/api/stories/{busiest}",
-                "/api/feeds",
-                "/api/alerts",
-                f"/stories/{busiest}/feed.xml",
-                "/alerts/feed.xml",
-            ]
-            results = {}
-            for path in paths:
-                assert client.get(path).status_code == 200, path  # warm
-                latencies = []
-                for _ in range(args.requests):
-                    started = time.perf_counter()
-                    answer = client.get(path)
-                    latencies.append(time.perf_counter() - started)
-                    assert answer.status_code == 200
-                results[path] = {
-                    "p50_ms": _quantile(latencies, 0.5),
-                    "p95_ms": _quantile(latencies, 0.95),
-                    "max_ms": round(max(latencies) * 1000, 1),
-                    "mean_ms": round(statistics.fmean(latencies) * 1000, 1),
-                    "bytes": len(answer.content),
-                }
-                done = results[path]
-                print(f"{path:45s} p50 {done['p50_ms']:7.1f} ms  p95 {done['p95_ms']:7.1f} ms")
-            if args.screenshots:
-                _screenshots(base, busiest, args.screenshots)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-            site.stop()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            scratch = Path(tmp)
+            environ = _fill_dev(site, scratch, args.data, args.database)
+            if args.screenshots:  # of the real articles only, before the padding
+                with _desk(environ, scratch) as (base, client):
+                    _screenshots(base, _busiest(client), args.screenshots)
+            counts = _pad(environ, args.items, args.data)
+            with _desk(environ, scratch) as (base, client):
+                results = _measure(client, _busiest(client), args.requests)
+    finally:
+        site.stop()
     worst = max(r["p95_ms"] for r in results.values())
     result = {
         "database": "postgresql" if args.database else "sqlite",

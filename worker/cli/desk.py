@@ -41,9 +41,24 @@ def _settings() -> Settings:
 
 
 def _web(args: argparse.Namespace, _extra: list[str]) -> int:
+    from worker.store import reader  # noqa: PLC0415
     from worker.web.serve import serve  # noqa: PLC0415
 
     settings = _settings()
+    # The desk reads what the service wrote: without its schema every page would fail.
+    problem = reader.unreachable(settings.database_url)
+    if problem is None:
+        with reader.snapshot(settings.database_url) as session:
+            state = reader.schema_state(session)
+        if state.revision != state.head:
+            problem = f"is at schema revision {state.revision}, not {state.head}"
+    if problem is not None:
+        shown = reader.shown(settings.database_url)
+        print(
+            f"storywatch: web: the database {shown} {problem}; run `storywatch init`",
+            file=sys.stderr,
+        )
+        return 2
     serve(
         settings,
         args.host or settings.web_host,

@@ -509,3 +509,13 @@ def test_stories_keep_their_known_as_of_in_the_database_and_a_new_date_rebuilds_
         finally:
             runtime.close()
         assert dated == {datetime.fromisoformat(f"{day}T23:59:59.999999+00:00")}
+
+
+def test_deliveries_share_one_client_per_process(runtime: Runtime) -> None:
+    # A new client per delivery built an SSL context each time (the CA bundle read and
+    # parsed): 7% of a worker's CPU in a burst of alerts.
+    client = runtime.delivery_client()
+    assert runtime.delivery_client() is client
+    assert not client.is_closed
+    runtime.close()
+    assert client.is_closed

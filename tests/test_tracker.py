@@ -2,6 +2,7 @@
 # ruff: noqa: E501  (fixture sentences are quoted whole, as news text reads)
 
 import dataclasses
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -293,3 +294,17 @@ def test_bounded_text_cuts_after_the_last_sentence_that_fits():
     assert cut.endswith("follows.") or cut.endswith("here.")
     assert len(cut) <= 100 and text.startswith(cut)
     assert bounded_text("short", 100) == "short"
+
+
+def test_match_alone_is_the_match_decide_makes(seed_stories):
+    """The service's first look (`match`, no lock held) names the story `decide` would."""
+    stream = Path(__file__).parent / "fixtures" / "followups" / "desk_items.json"
+    rows = json.loads(stream.read_text(encoding="utf-8"))["items"]
+    tracker = Tracker(seed_stories)
+    matched = 0
+    for article in read_articles(rows):
+        decision = tracker.decide(article)
+        assert tracker.match(article) == decision.match
+        matched += decision.match is not None
+        tracker.learn(article, decision)
+    assert 20 <= matched < len(rows)  # both kinds were asked

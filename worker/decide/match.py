@@ -291,9 +291,12 @@ def rank(
     title: str | None,
     text: str,
     config: MatchConfig,
+    *,
+    view: ArticleView | None = None,
 ) -> list[Candidate]:
-    """Every story scored against the article, best first (ties broken by story id)."""
-    view = article_view(title, text, config)
+    """Every story scored against the article, best first (ties broken by story id).
+    `view`: the article's view when the caller has it (`article_view` of the same)."""
+    view = article_view(title, text, config) if view is None else view
     stories = list(profiles)
     owned = affinities(stories, view, config)
     cores = [p.top_names(config.core_names) for p in stories]

@@ -20,13 +20,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from worker.decide.knowledge import KnowledgeBase
-from worker.decide.match import MatchConfig, article_view, decide_match, rank, without_rejected
+from worker.decide.match import (
+    ArticleView,
+    MatchConfig,
+    article_view,
+    decide_match,
+    rank,
+    without_rejected,
+)
 from worker.decide.novelty import NoveltyConfig, article_sentences, assess
 from worker.decide.profile import StoryProfile
 from worker.decide.repeats import RECENT, RecentDevelopment, new_terms, repeated_development
 from worker.decide.semantic import SemanticConfig, build_matcher
 from worker.decide.surge import ReportVolume, SurgeConfig, publication_day
-from worker.models import Article, Decision, Novelty, Story
+from worker.models import Article, Decision, Match, Novelty, Story
 from worker.text.specifics import sentence_features
 from worker.text.terms import MAX_ARTICLE_CHARS, bounded_text
 from worker.utc import as_utc
@@ -82,6 +89,7 @@ class Tracker:
         self._rejected: dict[str, StoryProfile] = {}
         # Per story, how many alerts people said were not new ("not new" feedback).
         self._not_new: dict[str, int] = {}
+        self._view_memo: tuple[str | None, str, ArticleView] | None = None
         self._knowledge: dict[str, KnowledgeBase] = {}
         self._developments: dict[str, deque[RecentDevelopment]] = {
             story.id: deque(maxlen=self.config.recent_developments) for story in stories
@@ -174,13 +182,15 @@ class Tracker:
         if published is not None:
             self._volume[story_id].add(publication_day(published))
 
-    def decide(self, article: Article) -> Decision:
-        """Match the article, judge novelty against the matched story, and tell whether it
-        reports one of the story's recent developments again. Changes no state."""
+    def match(self, article: Article) -> Match | None:
+        """The story the article is about, or None: `decide`'s first step alone (the
+        service's first look, before it locks that story and decides). No state changes."""
         article = self._bounded(article)
-        candidates = rank(self._profiles.values(), article.title, article.text, self.config.match)
+        view = self._view(article)
+        candidates = rank(
+            self._profiles.values(), article.title, article.text, self.config.match, view=view
+        )
         if self._rejected:
-            view = article_view(article.title, article.text, self.config.match)
             candidates = without_rejected(candidates, self._profiles, self._rejected, view)
         match = decide_match(candidates, self.config.match)
         if self._semantic is not None:
@@ -188,6 +198,24 @@ class Tracker:
                 candidates, match, article.title, article.text, self.config.match
             )
             match = review.match
+        return match
+
+    def _view(self, article: Article) -> ArticleView:
+        """The article's term vector, kept for the next call: the service asks `match`,
+        then `decide` under the story's lock, of the same article (a memo: the view
+        depends on the text and the config alone)."""
+        memo = self._view_memo
+        if memo is not None and memo[0] == article.title and memo[1] == article.text:
+            return memo[2]
+        view = article_view(article.title, article.text, self.config.match)
+        self._view_memo = (article.title, article.text, view)
+        return view
+
+    def decide(self, article: Article) -> Decision:
+        """Match the article, judge novelty against the matched story, and tell whether it
+        reports one of the story's recent developments again. Changes no state."""
+        article = self._bounded(article)
+        match = self.match(article)
         if match is None:
             return Decision(article_id=article.id, match=None, novelty=None)
         novelty = assess(

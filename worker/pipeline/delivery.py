@@ -73,68 +73,68 @@ def deliver_alert(runtime: Runtime, alert_id: str) -> DeliverySummary:
 
     destinations = {d.id: d for d in runtime.settings.destinations}
     counts = {"delivered": 0, "failed": 0, "dead": 0, "postponed": 0}
-    with runtime.delivery_client() as client:
-        for delivery_id, destination_id, kind in due:
-            message = update if kind == "update" and update is not None else content
-            # "console" always means the console, configured or not: stories.toml may
-            # route a story there by name.
-            destination = destinations.get(destination_id) or (
-                CONSOLE if destination_id == CONSOLE.id else None
+    client = runtime.delivery_client()
+    for delivery_id, destination_id, kind in due:
+        message = update if kind == "update" and update is not None else content
+        # "console" always means the console, configured or not: stories.toml may
+        # route a story there by name.
+        destination = destinations.get(destination_id) or (
+            CONSOLE if destination_id == CONSOLE.id else None
+        )
+        digest = destination is not None and bool(destination.digest_every_minutes)
+        # Claimed one at a time, just before its send: a lease taken for all of an
+        # alert's deliveries at once could run out while earlier ones are being sent.
+        claim = _claim(runtime, delivery_id, digest_of=destination_id if digest else None)
+        if claim is None:
+            continue  # another worker took it (or is sending its digest), or not due
+        attempt, lease = claim
+        postpone_until = _hold_back(runtime, destination) if destination else None
+        if postpone_until is not None:
+            _postpone(runtime, delivery_id, lease, postpone_until)
+            counts["postponed"] += 1
+            metrics.count_delivery(destination_id, "postponed")
+            continue
+        batch = [(delivery_id, attempt, lease)]
+        if destination is None:
+            outcome = DeliveryOutcome(
+                ok=False, permanent=True, error="destination is no longer configured"
             )
-            digest = destination is not None and bool(destination.digest_every_minutes)
-            # Claimed one at a time, just before its send: a lease taken for all of an
-            # alert's deliveries at once could run out while earlier ones are being sent.
-            claim = _claim(runtime, delivery_id, digest_of=destination_id if digest else None)
-            if claim is None:
-                continue  # another worker took it (or is sending its digest), or not due
-            attempt, lease = claim
-            postpone_until = _hold_back(runtime, destination) if destination else None
-            if postpone_until is not None:
-                _postpone(runtime, delivery_id, lease, postpone_until)
-                counts["postponed"] += 1
-                metrics.count_delivery(destination_id, "postponed")
-                continue
-            batch = [(delivery_id, attempt, lease)]
-            if destination is None:
-                outcome = DeliveryOutcome(
-                    ok=False, permanent=True, error="destination is no longer configured"
+        elif destination.digest_every_minutes and kind == "alert":
+            batch, outcome = _send_digest(runtime, client, destination, batch[0], content)
+        else:
+            with metrics.observe_stage("deliver"):
+                outcome = deliver(
+                    message,
+                    destination,
+                    client=client,
+                    timeout=runtime.settings.delivery_timeout_seconds,
                 )
-            elif destination.digest_every_minutes and kind == "alert":
-                batch, outcome = _send_digest(runtime, client, destination, batch[0], content)
-            else:
-                with metrics.observe_stage("deliver"):
-                    outcome = deliver(
-                        message,
-                        destination,
-                        client=client,
-                        timeout=runtime.settings.delivery_timeout_seconds,
-                    )
-            # One retry time for the whole batch, so a failed digest is retried as one.
-            delay = next_attempt_delay(
-                max(attempt for _, attempt, _ in batch),
-                retry_after=outcome.retry_after_seconds,
-                base=runtime.settings.delivery_retry_seconds,
+        # One retry time for the whole batch, so a failed digest is retried as one.
+        delay = next_attempt_delay(
+            max(attempt for _, attempt, _ in batch),
+            retry_after=outcome.retry_after_seconds,
+            base=runtime.settings.delivery_retry_seconds,
+        )
+        for member_id, member_attempt, member_lease in batch:
+            status = _record(
+                runtime, member_id, destination_id, member_attempt, member_lease, outcome, delay
             )
-            for member_id, member_attempt, member_lease in batch:
-                status = _record(
-                    runtime, member_id, destination_id, member_attempt, member_lease, outcome, delay
-                )
-                if status == "lost":
-                    continue  # the lease ran out mid-send; the new owner records its attempt
-                metrics.count_delivery(destination_id, status)
-                if member_id == delivery_id:
-                    counts[status] += 1
-            (log.info if outcome.ok else log.warning)(
-                "delivery.succeeded" if outcome.ok else "delivery.failed",
-                alert_id=alert_id,
-                kind=kind,
-                destination_id=destination_id,
-                attempt=attempt,
-                status=status,
-                status_code=outcome.status_code,
-                error=outcome.error,
-                retry_after=outcome.retry_after_seconds,
-            )
+            if status == "lost":
+                continue  # the lease ran out mid-send; the new owner records its attempt
+            metrics.count_delivery(destination_id, status)
+            if member_id == delivery_id:
+                counts[status] += 1
+        (log.info if outcome.ok else log.warning)(
+            "delivery.succeeded" if outcome.ok else "delivery.failed",
+            alert_id=alert_id,
+            kind=kind,
+            destination_id=destination_id,
+            attempt=attempt,
+            status=status,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            retry_after=outcome.retry_after_seconds,
+        )
     with transaction(runtime.sessions) as session:
         next_at = deliveries.next_attempt_at(session, alert_id)
     return DeliverySummary(

@@ -25,7 +25,7 @@ from worker.articles.dedupe import (
 from worker.articles.extract import extract_page
 from worker.articles.urls import canonicalize_url
 from worker.errors import ExtractionError, FetchError, TransientFetchError
-from worker.models import Article, Decision, ItemOutcome, Page
+from worker.models import Article, Decision, ItemOutcome, Match, Page
 from worker.observe import metrics
 from worker.observe.logs import get_logger
 from worker.pipeline.copies import article_by_url, find_copy, site_wall, storage_key
@@ -239,9 +239,10 @@ def _decide_and_record(
 ) -> ItemResult:
     trackers = runtime.trackers
     with trackers.lock:
-        tracker = trackers.current(session)
-        first = tracker.decide(article)
-        if first.match is None:
+        # A first look without a lock, to know which story to lock (most articles match
+        # none); then the decision itself, under that story's lock.
+        first = trackers.current(session).match(article)
+        if first is None:
             bound.info("item.unmatched")
             return _finish(session, item_id, "unmatched", article_id=row.id)
         decision = _decide_under_lock(session, trackers, article, first)
@@ -287,27 +288,28 @@ def _decide_and_record(
 
 
 def _decide_under_lock(
-    session: DbSession, trackers: TrackerCache, article: Article, first: Decision
+    session: DbSession, trackers: TrackerCache, article: Article, first: Match
 ) -> Decision:
-    """Decide again while holding the lock of the story the decision names.
+    """Decide while holding the lock of the story the first look matched.
 
     1. Lock the matched story's row, catch the tracker up with every fact committed before
-       the lock, and decide again.
+       the lock, and decide.
     2. Facts learned meanwhile may move the match to another story: then lock that one too
        and repeat. Locks are only added, so this ends; a story missing from the database
        (rebuilt under us) makes the tracker reload.
     """
     locked: set[str] = set()
-    decision = first
+    story_id: str | None = first.story_id
     for _ in range(MAX_LOCK_ROUNDS):
-        if decision.match is None or decision.match.story_id in locked:
-            return decision
-        story_id = decision.match.story_id
+        assert story_id is not None
         if not trackers.lock_story(session, story_id):
             trackers.invalidate()
         else:
             locked.add(story_id)
         decision = trackers.current(session).decide(article)
+        story_id = decision.story_id
+        if story_id is None or story_id in locked:
+            return decision
     raise OperationalError("deciding under story locks", None, RuntimeError("no stable story"))
 
 

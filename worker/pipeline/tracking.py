@@ -30,6 +30,9 @@ def _advance(cursors: dict[str, int], story_id: str, row_id: int | None) -> None
         cursors[story_id] = max(cursors[story_id], row_id)
 
 
+_VERSION = "storywatch_stories_version"  # Session.info key: the version this transaction read
+
+
 class TrackerCache:
     """The process's Tracker, synchronised with the database on demand.
 
@@ -57,7 +60,12 @@ class TrackerCache:
 
     def current(self, session: DbSession) -> Tracker:
         """The tracker as of this session's snapshot of stories and learned facts."""
-        version = knowledge.stories_version(session)
+        # Read once per transaction: an item asks for the tracker three or four times,
+        # and the version changes only when the corpus is rebuilt or a verdict is given
+        # (the next item sees it). The facts are caught up on every call.
+        version = session.info.get(_VERSION)
+        if version is None:
+            version = session.info[_VERSION] = knowledge.stories_version(session) or ""
         if self._tracker is None or version != self._version:
             stories = knowledge.stored_stories(session)
             self._stories = {story.id: story for story in stories}
@@ -106,6 +114,11 @@ class TrackerCache:
                 tracker.add_lead(report.story_id, *report.lead)
             self._report_cursors[report.story_id] = report.id
 
+    def _caught_up(self) -> Tracker:
+        if self._tracker is None:
+            raise RuntimeError("the tracker is learned into before it was read")
+        return self._tracker
+
     def lock_story(self, session: DbSession, story_id: str) -> bool:
         """Hold the story's row until the transaction ends; False when it is gone."""
         return knowledge.lock_story(session, story_id)
@@ -116,7 +129,9 @@ class TrackerCache:
         """The matched story learns the article: its new fact sentences and one report."""
         assert decision.match is not None
         story_id = decision.match.story_id
-        learned = self.current(session).learn(article, decision)
+        # No catching up first: the caller decided under the story's lock, after `current`
+        # caught up, and nobody else can add this story's facts until the commit.
+        learned = self._caught_up().learn(article, decision)
         last_fact = knowledge.add_facts(session, story_id, article_id, learned)
         # Counted as the tracker counted it (Tracker.learn): an undated report by when it
         # was first seen, so a restarted worker counts the same days.

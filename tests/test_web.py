@@ -437,3 +437,18 @@ def test_the_desk_alone_refuses_a_database_without_the_schema(tmp_path: Path) ->
     result = storywatch("web", "--port", str(free_port()), cwd=tmp_path, env=env)
     assert result.returncode == 2
     assert "run `storywatch init`" in result.stderr
+
+
+def test_pages_answer_while_a_worker_holds_the_write_lock(desk: Server) -> None:
+    """On SQLite the pipeline's transactions take the write lock (BEGIN IMMEDIATE): the
+    desk reads from snapshots that take none, so a page neither waits for an item's
+    transaction nor holds one up."""
+    from worker.store.schema import Meta  # noqa: PLC0415
+
+    with transaction(desk.filled.runtime.sessions) as session:
+        session.merge(Meta(key="test-write-lock", value="held"))
+        session.flush()  # the write lock is held until this transaction ends
+        started = time.monotonic()
+        answer = desk.client().get("/api/stories", timeout=5)
+        assert answer.status_code == 200 and answer.json()
+        assert time.monotonic() - started < 3

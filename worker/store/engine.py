@@ -90,8 +90,10 @@ def sqlite_file(url: str) -> Path | None:
     return Path(str(parsed.database)).resolve()
 
 
-def make_reader_engine(url: str) -> Engine:
-    """An unpooled engine that can only read, each transaction one consistent snapshot.
+def make_reader_engine(url: str, *, pooled: bool = False) -> Engine:
+    """An engine that can only read, each transaction one consistent snapshot; unpooled
+    unless `pooled` (PostgreSQL only: a long-lived reader such as the story desk keeps
+    its connections instead of opening one per request).
 
     1. SQLite opens the file with `mode=rw` (SQLite docs, "URI filenames": a missing file
        is an error instead of a new empty database) and `PRAGMA query_only` (no statement
@@ -109,9 +111,9 @@ def make_reader_engine(url: str) -> Engine:
         options = "-c default_transaction_read_only=on -c lock_timeout=5s"
         return create_engine(
             url,
-            poolclass=NullPool,
             isolation_level="REPEATABLE READ",
             connect_args={"options": options, "connect_timeout": 5},
+            **({"pool_pre_ping": True} if pooled else {"poolclass": NullPool}),
         )
     if path is None:
         raise ValueError(f"{url}: an in-memory SQLite database cannot be read from outside")

@@ -35,7 +35,8 @@ T = TypeVar("T")
 class Desk:
     """What the desk needs: the database, the token, and how to fetch and enqueue."""
 
-    runtime: Runtime  # the database, the stories' routing and the clock
+    runtime: Runtime  # writes, the stories' routing and the clock
+    readers: DbSessions  # reads: read-only snapshots that take no write lock
     token: str | None
     public_reads: bool
     client: GuardedClient
@@ -49,10 +50,12 @@ class Desk:
         return self.runtime.clock()
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(session, *args)` in one read session, on the thread pool."""
+        """`fn(session, *args)` in one read-only snapshot, on the thread pool. Not the
+        runtime's sessions: on SQLite each of their transactions takes the write lock
+        (BEGIN IMMEDIATE), and a page would wait for, and hold up, the worker's items."""
 
         def run() -> T:
-            with self.sessions() as session:
+            with self.readers() as session, session.begin():
                 return fn(session, *args)
 
         return await run_in_threadpool(run)

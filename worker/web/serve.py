@@ -14,6 +14,7 @@ from worker.fetch.net import GuardedClient
 from worker.observe.logs import get_logger
 from worker.pipeline.runtime import open_runtime
 from worker.settings import Settings
+from worker.store.engine import make_reader_engine, make_sessions
 from worker.web.app import create_app
 from worker.web.common import Desk
 
@@ -30,6 +31,7 @@ def desk_for(settings: Settings) -> Desk:
 
     return Desk(
         runtime=runtime,
+        readers=make_sessions(make_reader_engine(settings.database_url, pooled=True)),
         token=settings.web_token,
         public_reads=settings.web_public_reads,
         client=GuardedClient(settings.fetch_policy()),

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from storyeval.metrics import GoldItem, SystemItem, map_stories
+from storyeval.metrics import GoldItem, SystemItem, credit, map_stories
 from storyeval.sets import TrackingProtocol
 from worker.decide.tracker import Tracker, TrackerConfig
 from worker.models import Article, Decision
@@ -151,17 +151,7 @@ def _right(
 ) -> bool:
     """As `development_scores` credits an alert (mapping None: before any is known, the
     story maps to itself)."""
-    mapped = mapping.get(story) if mapping is not None else story
-    fresh = set(gold.developments) - credited
-    if (
-        gold.label == "new_development"
-        and gold.story is not None
-        and mapped == gold.story
-        and fresh
-    ):
-        credited |= fresh
-        return True
-    return False
+    return credit(gold, mapping.get(story) if mapping is not None else story, credited)
 
 
 def feedback_effect(

@@ -105,6 +105,21 @@ def tracking_scores(
     return _scores(correct, predicted, relevant)
 
 
+def credit(gold: GoldItem, mapped_story: str | None, credited: set[str]) -> bool:
+    """Is an alert on this item, whose system story maps to `mapped_story`, right? It is
+    when it brings a gold development not yet in `credited` (then added to it)."""
+    fresh = set(gold.developments) - credited
+    right = (
+        gold.label == "new_development"
+        and gold.story is not None
+        and mapped_story == gold.story
+        and bool(fresh)
+    )
+    if right:
+        credited |= fresh
+    return right
+
+
 def development_scores(
     system: Sequence[SystemItem],
     gold: Sequence[GoldItem],
@@ -123,15 +138,7 @@ def development_scores(
         if not (s.new_development and s.story is not None):
             continue
         alerts += 1
-        fresh = set(g.developments) - credited
-        if (
-            g.label == "new_development"
-            and g.story is not None
-            and mapping.get(s.story) == g.story
-            and fresh
-        ):
-            right += 1
-            credited |= fresh
+        right += credit(g, mapping.get(s.story), credited)
     all_developments = {d for g in gold for d in g.developments}
     precision = right / alerts if alerts else 0.0
     recall = len(credited) / len(all_developments) if all_developments else 0.0

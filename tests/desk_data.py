@@ -56,7 +56,6 @@ def fill(
     *,
     items: list[dict[str, object]] | None = None,
     database_url: str | None = None,
-    corpus: Path | None = None,
     **env: str,
 ) -> Filled:
     """Serve the dev items (by default the fixture's) as one feed and their pages, poll
@@ -85,11 +84,7 @@ def fill(
         f'[[destinations]]\nid = "hook"\nkind = "webhook"\nurl = "{site.url_for("/hook")}"\n'
         'secret_env = "DESK_SECRET"\n'
     )
-    config = (
-        write_config(tmp_path, feeds=feeds, destinations=destinations)
-        if corpus is None
-        else write_config(tmp_path, feeds=feeds, destinations=destinations, corpus=corpus)
-    )
+    config = write_config(tmp_path, feeds=feeds, destinations=destinations)
     environ = {
         "STORYWATCH_CONFIG_DIR": str(config),
         "STORYWATCH_DATA_DIR": str(tmp_path / "var"),

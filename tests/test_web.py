@@ -3,7 +3,6 @@ database filled by the pipeline from real dev-set articles."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -308,10 +307,6 @@ def _text(value: str) -> str:
     return " ".join(
         value.replace("&#39;", "'").replace("&quot;", '"').replace("&amp;", "&").split()
     )
-
-
-def test_json_is_json(desk: Server) -> None:
-    assert json.loads(desk.client().get("/api/alerts").text)
 
 
 def test_feedback_and_mute_from_the_terminal(desk: Server, tmp_path: Path) -> None:

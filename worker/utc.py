@@ -14,5 +14,14 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def parse_iso(text: str) -> datetime | None:
+    """ISO 8601 (a trailing "Z" included) as aware UTC, a time without a zone taken as
+    UTC; None when the text is no such time (or one out of range once converted)."""
+    try:
+        return as_utc(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
+    except (ValueError, OverflowError):  # OverflowError: "0001-01-01T00:00:00+05:00"
+        return None
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -24,6 +24,7 @@ from trafilatura.utils import decode_file, load_html
 
 from worker.errors import ExtractionError
 from worker.models import Page
+from worker.utc import parse_iso
 
 MIN_TEXT_CHARS = 200  # shorter "main text" is a teaser, a paywall stub or an index page
 
@@ -143,14 +144,8 @@ def _published_time(tree: Any) -> datetime | None:
     values = [str(v) for xpath in _PUBLISHED_XPATHS for v in tree.xpath(xpath)]
     for script in tree.xpath('//script[@type="application/ld+json"]/text()'):
         values.extend(_JSON_LD_PUBLISHED.findall(str(script)))
-    for value in values:
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-            # A stated time without a zone is taken as UTC: hours off at worst, never days.
-            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-        except (ValueError, OverflowError):  # OverflowError: "0001-01-01T00:00:00+05:00"
-            continue
-    return None
+    # A stated time without a zone is taken as UTC: hours off at worst, never days.
+    return next((moment for value in values if (moment := parse_iso(value))), None)
 
 
 def _canonical_url(tree: Any, url: str) -> str | None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from worker.decide.tracker import Tracker
 from worker.models import Article
+from worker.utc import parse_iso
 
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?$")
 
@@ -36,11 +37,7 @@ def parse_published(value: object) -> datetime | None:
             return datetime(year, month, day, tzinfo=UTC)
         except ValueError:
             return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_iso(text)
 
 
 def _text(value: object) -> str | None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from worker.errors import FeedParseError
 from worker.models import FeedItem
 from worker.text.html import html_to_text
+from worker.utc import parse_iso
 
 VERSION_PREFIX = "https://jsonfeed.org/version/"
 MAX_TEXT = 100_000  # characters of one item's content kept as its summary
@@ -92,10 +93,4 @@ def _plain(text: str) -> str | None:
 
 def _date(value: Any) -> datetime | None:
     """RFC 3339, as JSON Feed requires; an offset is converted, none is taken as UTC."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return parse_iso(value) if isinstance(value, str) and value.strip() else None

@@ -24,6 +24,7 @@ from worker.pipeline.outbox import record_development
 from worker.pipeline.runtime import Runtime
 from worker.store import articles, desk, developments, feedback, feeds, knowledge
 from worker.store.engine import DbSession, DbSessions, transaction
+from worker.utc import parse_iso
 
 DEFAULT_EVERY_SECONDS = 900
 MAX_IMPORT = 5000  # feeds in one OPML import
@@ -239,10 +240,9 @@ def parse_until(raw: str) -> datetime | str | None:
     raw = raw.strip()
     if not raw:
         return None
-    try:
-        if len(raw) == 10:
+    if len(raw) == 10:
+        try:
             return datetime.combine(date.fromisoformat(raw), time.max, tzinfo=UTC)
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        return f"not a date: {raw!r} (YYYY-MM-DD or ISO 8601)"
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    return parse_iso(raw) or f"not a date: {raw!r} (YYYY-MM-DD or ISO 8601)"

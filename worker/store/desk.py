@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select, true
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from worker.models import Story
 from worker.store.schema import (
@@ -188,11 +188,11 @@ def _developments(
     found = session.execute(query).all()
     sources: dict[int, list[Source]] = defaultdict(list)
     if found:
-        copy = aliased(DevelopmentSource)
+        other = DevelopmentSource
         for development_id, source, url, how in session.execute(
-            select(copy.development_id, copy.source, copy.url, copy.how)
-            .where(copy.development_id.in_([d.id for d, _, _ in found]))
-            .order_by(copy.id)
+            select(other.development_id, other.source, other.url, other.how)
+            .where(other.development_id.in_([d.id for d, _, _ in found]))
+            .order_by(other.id)
         ):
             sources[development_id].append(Source(source, url, how))
     return tuple(

@@ -13,7 +13,12 @@ from worker.pipeline.retention import PruneSummary, prune
 from worker.pipeline.retries import item_retry
 from worker.pipeline.runtime import Runtime, open_runtime
 from worker.pipeline.setup import initialise
-from worker.pipeline.sweep import StalledWork, find_stalled_work, note_item_retry
+from worker.pipeline.sweep import (
+    StalledWork,
+    find_stalled_work,
+    keep_statistics,
+    note_item_retry,
+)
 
 __all__ = [
     "DeliverySummary",
@@ -28,6 +33,7 @@ __all__ = [
     "find_stalled_work",
     "initialise",
     "item_retry",
+    "keep_statistics",
     "note_item_retry",
     "open_runtime",
     "poll_feed",

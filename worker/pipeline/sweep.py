@@ -12,10 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.exc import OperationalError
+
+from worker.observe.logs import get_logger
 from worker.pipeline.delivery import lease_for
 from worker.pipeline.runtime import Runtime
-from worker.store import queue
+from worker.store import queue, statistics
 from worker.store.engine import transaction
+
+log = get_logger(__name__)
 
 ITEM_STALL_AFTER = timedelta(minutes=5)
 
@@ -47,3 +52,21 @@ def note_item_retry(runtime: Runtime, item_id: int, *, error: str, retry_in: flo
     due = now + timedelta(seconds=retry_in) if retry_in is not None else None
     with transaction(runtime.sessions) as session:
         queue.note_item_error(session, item_id, error, due)
+
+
+def keep_statistics(runtime: Runtime) -> list[str]:
+    """Analyze the hot tables whose planner statistics fell behind (worker.store.statistics);
+    returns the tables analyzed. A no-op on SQLite."""
+    if runtime.engine.dialect.name != "postgresql":
+        return []
+    try:
+        with transaction(runtime.sessions) as session:
+            stale = statistics.stale_tables(session)
+            if not stale or not statistics.analyze(session, stale):
+                return []
+    except OperationalError as exc:
+        # Best effort: the tick's real work (polls, the sweep) is done; the next tick
+        # tries again.
+        log.warning("sweep.analyze_failed", error=str(exc)[:300])
+        return []
+    return stale

@@ -20,7 +20,8 @@ log = get_logger(__name__)
 
 @app.task(name="storywatch.poll_due_feeds", acks_late=False)
 def poll_due_feeds() -> dict[str, int]:
-    """Beat's tick: enqueue due feeds, and re-enqueue work whose message was lost."""
+    """Beat's tick: enqueue due feeds, re-enqueue work whose message was lost, and keep
+    the planner's statistics of the hot tables current."""
     rt = runtime()
     feeds = 0
     for batch in pipeline.due_feed_batches(rt):
@@ -34,6 +35,9 @@ def poll_due_feeds() -> dict[str, int]:
         deliver_alert.delay(alert_id)
     if stalled.item_ids:
         log.warning("sweep.requeued_items", items=len(stalled.item_ids))
+    analyzed = pipeline.keep_statistics(rt)
+    if analyzed:
+        log.info("sweep.analyzed", tables=analyzed)
     return {
         "feeds": feeds,
         "items": len(stalled.item_ids),

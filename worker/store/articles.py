@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from worker.store.schema import Article, ArticleBand, Item
@@ -49,14 +49,20 @@ def by_fingerprint(session: Session, fingerprint: str) -> int | None:
 
 def sharing_bands(session: Session, bands: list[str]) -> list[tuple[int, bytes | None]]:
     """(id, MinHash signature) of the articles that share a band, oldest first."""
-    rows = session.execute(
+    rows = session.execute(sharing_bands_query(bands))
+    return [(int(row[0]), row[1]) for row in rows]
+
+
+def sharing_bands_query(bands: list[str]) -> Select[int, bytes | None]:
+    """The lookup `sharing_bands` runs; fast only while PostgreSQL's statistics of
+    `article_bands` are current (worker.store.statistics)."""
+    return (
         select(Article.id, Article.signature)
         .join(ArticleBand, ArticleBand.article_id == Article.id)
         .where(ArticleBand.band.in_(bands))
         .distinct()
         .order_by(Article.id)
     )
-    return [(int(row[0]), row[1]) for row in rows]
 
 
 def copied_from(session: Session, article_id: int) -> int | None:

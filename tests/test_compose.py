@@ -8,6 +8,7 @@ start order, commands that exist, and no secret written into the files.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import re
 import subprocess
 import sys
@@ -19,6 +20,8 @@ import pytest
 import yaml
 from celery import Celery
 
+from worker.celery_app import DECIDE_QUEUE, QUEUES
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
 COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
@@ -27,7 +30,7 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
 
 IMAGE = "storywatch:local"
-APP_SERVICES = ("init", "worker", "beat", "flower", "web")
+APP_SERVICES = ("init", "worker", "decider", "beat", "flower", "web")
 STORYWATCH_SUBCOMMANDS = {"init", "worker", "beat", "run", "web"}
 _INTERPOLATION = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
 
@@ -112,7 +115,7 @@ def test_health_checks() -> None:
 def test_start_order_uses_health_and_completion_conditions() -> None:
     healthy = {"condition": "service_healthy"}
     assert SERVICES["init"]["depends_on"] == {"redis": healthy, "postgres": healthy}
-    for name in ("worker", "beat", "flower"):
+    for name in ("worker", "decider", "beat", "flower"):
         assert SERVICES[name]["depends_on"] == {
             "redis": healthy,
             "postgres": healthy,
@@ -127,7 +130,7 @@ def test_start_order_uses_health_and_completion_conditions() -> None:
 
 def test_init_is_one_shot_and_long_running_services_restart() -> None:
     assert SERVICES["init"]["restart"] == "no"
-    for name in ("redis", "postgres", "worker", "beat", "flower"):
+    for name in ("redis", "postgres", "worker", "decider", "beat", "flower"):
         assert SERVICES[name]["restart"] == "unless-stopped", name
 
 
@@ -147,11 +150,34 @@ def test_commands_are_storywatch_or_celery_with_the_app_module() -> None:
             assert command[1] in STORYWATCH_SUBCOMMANDS, name
         else:
             assert command[:3] == ["celery", "-A", "worker.celery_app"], name
-    assert [SERVICES[n]["command"] for n in ("init", "worker", "beat")] == [
+    assert [SERVICES[n]["command"] for n in ("init", "beat")] == [
         ["storywatch", "init"],
-        ["storywatch", "worker", "--hostname=celery@%h"],
         ["storywatch", "beat"],
     ]
+
+
+def _consumed(command: list[str]) -> set[str]:
+    """The queues a `storywatch worker` command consumes (Celery's -Q and -X)."""
+    queues = set(QUEUES)
+    for option, value in itertools.pairwise(command):
+        if option == "-Q":
+            queues = set(value.split(","))
+        elif option == "-X":
+            queues -= set(value.split(","))
+    return queues
+
+
+def test_every_queue_has_a_consumer_and_one_solo_worker_decides() -> None:
+    commands = {name: service.get("command", []) for name, service in SERVICES.items()}
+    workers = {name: command for name, command in commands.items() if command[1:2] == ["worker"]}
+    assert set(workers) == {"worker", "decider"}
+    for name, command in workers.items():
+        assert "--hostname=celery@%h" in command, name  # the node the health check pings
+        assert SERVICES[name]["healthcheck"]["test"] == SERVICES["worker"]["healthcheck"]["test"]
+    assert set().union(*(_consumed(c) for c in workers.values())) == set(QUEUES)
+    assert _consumed(workers["decider"]) == {DECIDE_QUEUE}
+    assert DECIDE_QUEUE not in _consumed(workers["worker"])
+    assert "--pool=solo" in workers["decider"]
 
 
 def test_flower_is_installed_in_the_image() -> None:

@@ -20,7 +20,7 @@ from werkzeug import Request, Response
 
 from tests.conftest import write_config
 from worker import pipeline
-from worker.errors import TransientFetchError
+from worker.errors import OriginalUndecided, TransientFetchError
 from worker.pipeline.runtime import Runtime
 from worker.settings import load_settings
 from worker.store.engine import transaction
@@ -415,6 +415,61 @@ def test_lost_messages_are_found_by_the_sweep(runtime: Runtime, httpserver: HTTP
     assert pipeline.find_stalled_work(runtime).item_ids == (item_id,)
     # Re-enqueued items are not reported again until they stall again.
     assert pipeline.find_stalled_work(runtime).item_ids == ()
+
+
+def test_an_item_stored_whose_decision_was_lost_is_decided_once_by_the_sweep(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    """The two steps are two tasks: a worker killed after storing leaves the item `new`
+    with its article; the sweep's run decides it without fetching or storing again."""
+    [item_id] = _development_setup(runtime, httpserver)
+    stored = pipeline.store_item(runtime, item_id)
+    assert isinstance(stored, pipeline.Stored)
+    fetches = len(httpserver.log)
+    later = runtime.clock() + timedelta(minutes=6)
+    runtime.clock = lambda: later
+    assert pipeline.find_stalled_work(runtime).item_ids == (item_id,)
+
+    assert pipeline.store_item(runtime, item_id) == stored  # stored already: nothing fetched
+    assert len(httpserver.log) == fetches
+    result = pipeline.decide_item(runtime, item_id)
+    assert result.outcome == "development" and result.alert_id is not None
+    assert pipeline.decide_item(runtime, item_id).outcome == "development"  # redelivered
+    with transaction(runtime.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(Article)) == 1
+        assert session.scalar(select(func.count()).select_from(Alert)) == 1
+
+
+def test_a_copy_waits_for_its_originals_decision_then_counts_for_its_story(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    """Stored by two workers, the copy can reach the decider first: it waits (a retry)
+    rather than be counted for no story."""
+    page = _page("article-development.html")
+    base = httpserver.url_for("").rstrip("/")
+    _feed_with(
+        httpserver,
+        ("Kazakhstan's final report on the AZAL crash", f"{base}/a/report", "g1", "s"),
+        ("Missile fragments brought down AZAL jet", f"{base}/b/copy", "g2", "s"),
+    )
+    httpserver.expect_request("/a/report").respond_with_data(page, content_type="text/html")
+    copy = page.replace("Caspian Wire", "Metro Herald")
+    httpserver.expect_request("/b/copy").respond_with_data(copy, content_type="text/html")
+    original_item, copy_item = pipeline.poll_feed(runtime, "local").new_item_ids
+    original = pipeline.store_item(runtime, original_item)
+    copied = pipeline.store_item(runtime, copy_item)
+    assert isinstance(original, pipeline.Stored) and isinstance(copied, pipeline.Stored)
+
+    with pytest.raises(OriginalUndecided):
+        pipeline.decide_item(runtime, copy_item)
+    planned = pipeline.item_retry(OriginalUndecided("x"), 1, runtime.settings)
+    assert planned is not None and planned[0].event == "item.wait_original"
+
+    assert pipeline.decide_item(runtime, original_item).outcome == "development"
+    assert pipeline.decide_item(runtime, copy_item).outcome == "duplicate"
+    with transaction(runtime.sessions) as session:
+        reports = session.scalars(select(StoryReport.article_id)).all()
+    assert sorted(reports) == [original.article_id, copied.article_id]
 
 
 @pytest.mark.postgres

@@ -1,4 +1,5 @@
-"""Which queue each task waits in: deliveries and polls never queue behind page fetches."""
+"""Which queue each task waits in: deliveries, polls and decisions never queue behind page
+fetches."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from pathlib import Path
 from celery import Celery
 
 from tests.conftest import write_config
-from worker.celery_app import DELIVERY_QUEUE, ITEMS_QUEUE, POLL_QUEUE, celery_config
+from worker.celery_app import (
+    DECIDE_QUEUE,
+    DELIVERY_QUEUE,
+    ITEMS_QUEUE,
+    POLL_QUEUE,
+    celery_config,
+)
 from worker.settings import load_settings
 
 
@@ -33,6 +40,7 @@ def test_each_task_has_its_queue_and_a_worker_consumes_all_of_them(tmp_path: Pat
             "storywatch.poll_feed",
             "storywatch.poll_due_feeds",
             "storywatch.process_item",
+            "storywatch.decide_item",
         )
     }
     assert routed == {
@@ -40,6 +48,7 @@ def test_each_task_has_its_queue_and_a_worker_consumes_all_of_them(tmp_path: Pat
         "storywatch.poll_feed": POLL_QUEUE,
         "storywatch.poll_due_feeds": POLL_QUEUE,
         "storywatch.process_item": ITEMS_QUEUE,
+        "storywatch.decide_item": DECIDE_QUEUE,
     }
     # A worker started without -Q consumes every declared queue (Celery: `task_queues`).
-    assert set(app.amqp.queues) == {DELIVERY_QUEUE, POLL_QUEUE, ITEMS_QUEUE}
+    assert set(app.amqp.queues) == {DELIVERY_QUEUE, POLL_QUEUE, DECIDE_QUEUE, ITEMS_QUEUE}

@@ -22,10 +22,14 @@ from worker.settings import Settings, load_settings
 
 app = Celery("storywatch", include=["worker.service.tasks"])
 
-ITEMS_QUEUE = "storywatch"  # process_item: page fetch, extraction, decision
+ITEMS_QUEUE = "storywatch"  # process_item: page fetch, extraction, copy check, storage
+# decide_item: match and judge. Any worker may take it; one worker taking it alone
+# (`storywatch worker -Q storywatch.decide --pool=solo`, the others `-X storywatch.decide`)
+# decides fastest: a second decider spends its time learning what the first learned.
+DECIDE_QUEUE = "storywatch.decide"
 POLL_QUEUE = "storywatch.poll"
 DELIVERY_QUEUE = "storywatch.deliver"
-QUEUES = (DELIVERY_QUEUE, POLL_QUEUE, ITEMS_QUEUE)
+QUEUES = (DELIVERY_QUEUE, POLL_QUEUE, DECIDE_QUEUE, ITEMS_QUEUE)
 PRUNE_EVERY_SECONDS = 24 * 3600.0
 
 _state_lock = threading.Lock()
@@ -83,12 +87,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "timezone": "UTC",
         "enable_utc": True,
         "task_default_queue": ITEMS_QUEUE,
-        # Three queues, each worker consuming all three (kombu takes from them in turn):
-        # an alert or a poll waits behind at most the task in hand, never behind a
-        # thousand page fetches queued before it.
+        # Four queues, each worker consuming all four unless told otherwise (kombu takes
+        # from them in turn): an alert, a poll or a decision waits behind at most the task
+        # in hand, never behind a thousand page fetches queued before it.
         "task_queues": tuple(Queue(name) for name in QUEUES),  # type: ignore[no-untyped-call]
         "task_routes": {
             "storywatch.deliver_alert": {"queue": DELIVERY_QUEUE},
+            "storywatch.decide_item": {"queue": DECIDE_QUEUE},
             "storywatch.poll_feed": {"queue": POLL_QUEUE},
             "storywatch.poll_due_feeds": {"queue": POLL_QUEUE},
         },

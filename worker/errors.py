@@ -70,6 +70,11 @@ class ExtractionError(StorywatchError):
     """No usable main text could be extracted from a page."""
 
 
+class OriginalUndecided(StorywatchError):
+    """A copy's original is stored but not decided yet: the copy is counted as one more
+    report of the original's story, so it waits (a retry) until that story is known."""
+
+
 def backoff_delay(
     failures: int,
     *,

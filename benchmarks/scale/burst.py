@@ -1,9 +1,11 @@
 """A burst of 1,000 new items across 20 feeds: how fast the service takes them, how soon
 alerts arrive, and whether its memory stays put.
 
-Distributed mode (PostgreSQL, Redis), one worker (prefork, 2 processes, every queue) and
-one beat, against servers on 127.0.0.1: 20 feeds of 50 items each, the items' pages
-(Timeline17 articles rendered with site furniture), and a signed-webhook receiver that
+Distributed mode (PostgreSQL, Redis) and one beat, with a worker storing items (prefork,
+2 processes) and one deciding them (solo pool, the decide queue alone); `--layout prefork`
+runs one worker (prefork, 2 processes, every queue) instead. Against servers on
+127.0.0.1: 20 feeds of 50 items each, the items' pages (Timeline17 articles rendered
+with site furniture), and a signed-webhook receiver that
 notes when each alert arrives. The stories are Timeline17's six tracked ones, from their
 first 10 articles; the burst is the next 1,000 articles of the stream, so alerts happen.
 
@@ -17,7 +19,7 @@ Measured, in one run:
 - resident memory of every storywatch process at idle, and after each of three bursts
   (each burst new items, the feeds swapped to the next 1,000 articles).
 
-    .venv/bin/python benchmarks/scale/burst.py [--bursts 3] [--items 1000]
+    .venv/bin/python benchmarks/scale/burst.py [--bursts 3] [--items 1000] [--layout L]
 
 Writes benchmarks/results/burst.json.
 """
@@ -61,6 +63,14 @@ FEEDS = 20
 QUIET_ITEMS = 60  # after the bursts: the latency of alerts on an idle system
 QUIET_EVERY = 1.5  # seconds between two of them
 SECRET = "whsec_" + "YnVyc3QtYmVuY2htYXJrLXJlY2VpdmVy"
+# The worker processes of each layout (storywatch worker ...).
+LAYOUTS: dict[str, tuple[tuple[str, list[str]], ...]] = {
+    "decider": (
+        ("worker", ["worker", "--concurrency=2", "-X", "storywatch.decide", "--hostname=w@%h"]),
+        ("decider", ["worker", "--pool=solo", "-Q", "storywatch.decide", "--hostname=d@%h"]),
+    ),
+    "prefork": (("worker", ["worker", "--concurrency=2", "--hostname=burst@%h"]),),
+}
 
 
 def _site(articles: list[Article], window: Any) -> None:
@@ -158,19 +168,11 @@ def _quantile(values: list[float], share: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))], 2) if values else 0.0
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--bursts", type=int, default=3)
-    parser.add_argument("--items", type=int, default=1_000)
-    parser.add_argument("--data", type=Path, default=default_data_dir())
-    args = parser.parse_args()
-
-    rows = list(read_jsonl(args.data / T17_ARTICLES))
-    split = _first_articles("t17", rows, T17_TRACKED, 10)
-    articles = list(split.stream[: args.items * args.bursts + QUIET_ITEMS])
-    scratch = Path(tempfile.mkdtemp(prefix="storywatch-burst-"))
+def write_config(scratch: Path, corpus: dict[str, list[dict[str, Any]]]) -> Path:
+    """The service's config folder: the tracked stories' first articles as dated corpus
+    files, the 20 local feeds, one signed-webhook destination (HOOK_URL, HOOK_SECRET)."""
     config = scratch / "config"
-    for story, first in split.corpus.items():
+    for story, first in corpus.items():
         folder = config / "corpus" / story.lower().replace("_", "-")
         folder.mkdir(parents=True)
         for row in first:
@@ -193,7 +195,28 @@ def main() -> int:
             for k in range(FEEDS)
         )
     )
+    return config
 
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bursts", type=int, default=3)
+    parser.add_argument("--items", type=int, default=1_000)
+    parser.add_argument("--data", type=Path, default=default_data_dir())
+    parser.add_argument(
+        "--layout",
+        choices=sorted(LAYOUTS),
+        default="decider",
+        help="decider: one worker stores items (prefork, 2), one decides (solo); "
+        "prefork: one worker (prefork, 2) does everything",
+    )
+    args = parser.parse_args()
+
+    rows = list(read_jsonl(args.data / T17_ARTICLES))
+    split = _first_articles("t17", rows, T17_TRACKED, 10)
+    articles = list(split.stream[: args.items * args.bursts + QUIET_ITEMS])
+    scratch = Path(tempfile.mkdtemp(prefix="storywatch-burst-"))
+    config = write_config(scratch, split.corpus)
     # The offline rate first, in this process: the same articles, burst by burst, as
     # replay decides them (the stories grow as they learn, in both).
     documents = read_corpus(config / "corpus")
@@ -250,10 +273,7 @@ def main() -> int:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        for name, command in (
-            ("worker", ["worker", "--concurrency=2", "--hostname=burst@%h"]),
-            ("beat", ["beat"]),
-        )
+        for name, command in (*LAYOUTS[args.layout], ("beat", ["beat"]))
     }
     bursts: list[dict[str, Any]] = []
     try:
@@ -338,7 +358,9 @@ def main() -> int:
     ]
     result = {
         "machine": {"cpus": os.cpu_count(), "load_average_1_5_15": [round(v, 2) for v in load]},
-        "worker": "prefork, --concurrency=2, all three queues; beat ticking every 2 s",
+        "layout": args.layout,
+        "workers": {name: " ".join(command) for name, command in LAYOUTS[args.layout]},
+        "beat": "ticking every 2 s",
         "bursts": bursts,
         "alerts": len(latencies),
         "alert_latency_seconds": {

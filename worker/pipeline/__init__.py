@@ -6,9 +6,11 @@ Celery tasks and CLI commands call these functions; they call the pure stages (`
 is idempotent: running it twice for the same id changes nothing the first run did not.
 """
 
+from worker.pipeline.deciding import decide_item
 from worker.pipeline.delivery import DeliverySummary, deliver_alert
 from worker.pipeline.polling import PollSummary, claim_due_feeds, due_feed_batches, poll_feed
-from worker.pipeline.processing import ItemResult, process_item
+from worker.pipeline.processing import process_item, store_item
+from worker.pipeline.results import ItemResult, Stored
 from worker.pipeline.retention import PruneSummary, prune
 from worker.pipeline.retries import item_retry
 from worker.pipeline.runtime import Runtime, open_runtime
@@ -27,7 +29,9 @@ __all__ = [
     "PruneSummary",
     "Runtime",
     "StalledWork",
+    "Stored",
     "claim_due_feeds",
+    "decide_item",
     "deliver_alert",
     "due_feed_batches",
     "find_stalled_work",
@@ -39,4 +43,5 @@ __all__ = [
     "poll_feed",
     "process_item",
     "prune",
+    "store_item",
 ]

@@ -1,4 +1,5 @@
-"""What a failed run of `process_item` does next: one table from exceptions to outcomes.
+"""What a failed run of `store_item` or `decide_item` does next: one table from exceptions
+to outcomes.
 
 The task asks `item_retry` and does what it says: retry after the delay (recording the
 error on the item first, unless the database itself failed), or record the error and
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from worker.errors import TransientFetchError, backoff_delay
+from worker.errors import OriginalUndecided, TransientFetchError, backoff_delay
 from worker.settings import Settings
 
 # Below the broker's visibility timeout (900 s, celery_app.py), past which an unacked
@@ -37,6 +38,8 @@ ITEM_RETRIES = (
     # Lock timeouts and a lost insert race with another worker: the next run sees the
     # winner's rows and finishes as a duplicate or rehash.
     RetryRule((OperationalError, IntegrityError), "item.retry_database", False, lambda _: 2.0, 1.0),
+    # A copy stored moments after its original, which the decider has not reached yet.
+    RetryRule((OriginalUndecided,), "item.wait_original", False, lambda _: 1.0, 1.0),
 )
 
 

@@ -55,26 +55,46 @@ def poll_feed(feed_id: str) -> dict[str, Any]:
 
 @app.task(bind=True, name="storywatch.process_item", max_retries=5)
 def process_item(self: Task, item_id: int) -> dict[str, Any]:
+    """Store the item's article; its decision is queued for the deciding worker."""
     rt = runtime()
     try:
-        result = pipeline.process_item(rt, item_id)
+        result = pipeline.store_item(rt, item_id)
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        planned = pipeline.item_retry(exc, self.request.retries + 1, rt.settings)
-        if planned is None:
-            # A bug or bad input: keep the real error on the item (the sweep retries it
-            # until MAX_ITEM_ATTEMPTS, then marks it failed with this error) and let
-            # Celery log it.
-            pipeline.note_item_retry(rt, item_id, error=error, retry_in=None)
-            raise
-        rule, delay = planned
-        if rule.note_on_item:
-            pipeline.note_item_retry(rt, item_id, error=error, retry_in=delay)
-        log.warning(rule.event, item_id=item_id, error=error[:300], retry_in=round(delay, 1))
-        raise self.retry(exc=exc, countdown=delay) from exc
+        raise _retry(self, rt, item_id, exc) from exc
+    if isinstance(result, pipeline.Stored):
+        decide_item.delay(item_id)
+        return {"item_id": item_id, "outcome": "stored", "article_id": result.article_id}
+    return {"item_id": item_id, "outcome": result.outcome}
+
+
+@app.task(bind=True, name="storywatch.decide_item", max_retries=8)
+def decide_item(self: Task, item_id: int) -> dict[str, Any]:
+    rt = runtime()
+    try:
+        result = pipeline.decide_item(rt, item_id)
+    except Exception as exc:
+        raise _retry(self, rt, item_id, exc) from exc
     if result.alert_id:
         deliver_alert.delay(result.alert_id)
     return {"item_id": item_id, "outcome": result.outcome, "alert_id": result.alert_id}
+
+
+def _retry(task: Task, rt: pipeline.Runtime, item_id: int, exc: Exception) -> BaseException:
+    """What an item task raises after `exc`: Celery's retry, as `pipeline.item_retry`
+    plans it, or the error itself (noted on the item, for the sweep)."""
+    error = f"{type(exc).__name__}: {exc}"
+    planned = pipeline.item_retry(exc, task.request.retries + 1, rt.settings)
+    if planned is None:
+        # A bug or bad input: keep the real error on the item (the sweep retries it until
+        # MAX_ITEM_ATTEMPTS, then marks it failed with this error) and let Celery log it.
+        pipeline.note_item_retry(rt, item_id, error=error, retry_in=None)
+        return exc
+    rule, delay = planned
+    if rule.note_on_item:
+        pipeline.note_item_retry(rt, item_id, error=error, retry_in=delay)
+    log.warning(rule.event, item_id=item_id, error=error[:300], retry_in=round(delay, 1))
+    retry: BaseException = task.retry(exc=exc, countdown=delay)
+    return retry
 
 
 @app.task(name="storywatch.deliver_alert")

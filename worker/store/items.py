@@ -1,5 +1,9 @@
-"""An item's run through `process_item`, as rows: taken up (one more attempt), and
-finished with its outcome. Each function runs inside the caller's transaction.
+"""An item's run through the pipeline, as rows: taken up (one more attempt), its article
+stored, then decided and finished with its outcome. Each function runs inside the
+caller's transaction.
+
+An item stays `new` until it is finished; one whose article is stored (`mark_stored`)
+waits for `worker.pipeline.processing.decide_item`.
 """
 
 from __future__ import annotations
@@ -7,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.models import ItemOutcome, item_outcome
@@ -27,6 +32,17 @@ class QueuedItem:
     key: str
     attempts: int  # this run included
     seen: datetime  # when a poll first saw the item
+    article_id: int | None  # stored by an earlier run, not decided yet
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """An item whose article is stored and waits for its decision."""
+
+    feed_id: str
+    url: str | None
+    article_id: int
+    seen: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +77,37 @@ def take_up(session: Session, item_id: int, max_attempts: int) -> QueuedItem | S
         key=item.key,
         attempts=item.attempts,
         seen=item.created_at,
+        article_id=item.article_id,
     )
+
+
+def mark_stored(session: Session, item_id: int, article_id: int, now: datetime) -> None:
+    """The item's article is stored: it waits for its decision. Queued now, so the
+    sweep gives the decision its own time before taking the item up again."""
+    item = session.get(Item, item_id)
+    if item is not None:
+        item.article_id = article_id
+        item.queued_at = now
+
+
+def to_decide(session: Session, item_id: int) -> StoredItem | Settled:
+    """The stored item to decide; or why there is nothing to decide (finished already,
+    or never stored: "missing")."""
+    item = session.get(Item, item_id)
+    if item is None or (item.status == "new" and item.article_id is None):
+        return Settled("missing")
+    if item.status != "new":
+        return Settled(item_outcome(item.outcome or item.status))
+    assert item.article_id is not None
+    return StoredItem(item.feed_id, item.url, item.article_id, item.created_at)
+
+
+def undecided(session: Session, article_id: int) -> bool:
+    """Whether an item that stored this article still waits for its decision."""
+    waiting = session.scalar(
+        select(Item.id).where(Item.article_id == article_id, Item.status == "new").limit(1)
+    )
+    return waiting is not None
 
 
 def finish(

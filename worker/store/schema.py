@@ -114,7 +114,9 @@ class Item(Base):
     # When the item was last handed to the broker: the sweeper re-enqueues items whose
     # message was lost (worker killed between commit and send, broker restarted empty).
     queued_at: Mapped[datetime | None] = mapped_column(index=True)
-    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    # Set when the article is stored (`store_item`), before it is decided: an item still
+    # `new` with an article is waiting for `decide_item`.
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     processed_at: Mapped[datetime | None]
 

@@ -1,0 +1,194 @@
+"""Decide a stored item (the second step; worker.pipeline.processing stores it): a copy
+counts as one more report of its original's story; any other article is matched and, when
+it matches, judged new or not, and the development, its alert and the alert's deliveries
+are written in one transaction.
+
+Deciding needs the story tracker and its locks, so it is its own task and may run in one
+process while pages are fetched in others: two deciding processes each spend the time
+to learn what the other learned, and wait for each other's story locks.
+
+The decision "is this new for story S" runs under a lock on story S (a row lock on
+PostgreSQL, the database write lock on SQLite) after the tracker has caught up with every
+fact committed before the lock was taken: two workers holding two copies of one
+development therefore produce exactly one alert.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import OperationalError
+from structlog.typing import FilteringBoundLogger
+
+from worker.errors import OriginalUndecided
+from worker.models import Article, Decision, Match
+from worker.observe import metrics
+from worker.observe.logs import get_logger
+from worker.pipeline.corroborate import FollowUps, follow_ups, record_copy, record_repeat
+from worker.pipeline.outbox import record_development
+from worker.pipeline.results import ItemResult, finish_item
+from worker.pipeline.runtime import Runtime
+from worker.pipeline.tracking import TrackerCache
+from worker.store import articles, items
+from worker.store.articles import ArticleRow
+from worker.store.engine import DbSession, transaction
+from worker.store.items import Settled
+from worker.utc import as_utc
+
+log = get_logger(__name__)
+
+MAX_LOCK_ROUNDS = 4
+
+
+def decide_item(runtime: Runtime, item_id: int) -> ItemResult:
+    """Decide a stored item: a copy counts as one more report of its original's story;
+    any other article is matched and, when it matches, judged new or not, and the
+    development, its alert and the alert's deliveries written, in one transaction.
+
+    Raises OriginalUndecided for a copy whose original waits for its own decision.
+    """
+    # The tracker learns in memory before the commit: hold its lock until the commit is
+    # done, and forget what it learned if anything (the commit included) fails.
+    with runtime.trackers.lock:
+        try:
+            with transaction(runtime.sessions) as session:
+                waiting = items.to_decide(session, item_id)
+                if isinstance(waiting, Settled):
+                    return ItemResult(item_id, waiting.outcome)
+                row = articles.get(session, waiting.article_id)
+                assert row is not None  # the item's foreign key
+                bound = log.bind(item_id=item_id, feed_id=waiting.feed_id, url=waiting.url)
+                if row.duplicate_of is not None:
+                    return _decide_copy(runtime, session, item_id, row, bound)
+                article = Article(
+                    id=str(row.id),
+                    title=row.title,
+                    text=row.text,
+                    url=row.url,
+                    source=row.source,
+                    published=row.published,
+                    # An undated report is dated by the poll that first saw it
+                    # (Article.seen).
+                    seen=as_utc(waiting.seen),
+                )
+                with metrics.observe_stage("decide"):
+                    return _decide_and_record(runtime, session, row, article, item_id, bound)
+        except BaseException:
+            runtime.trackers.invalidate()
+            raise
+
+
+def _decide_copy(
+    runtime: Runtime,
+    session: DbSession,
+    item_id: int,
+    row: ArticleRow,
+    bound: FilteringBoundLogger,
+) -> ItemResult:
+    assert row.duplicate_of is not None
+    original = articles.get(session, row.duplicate_of)
+    if original is not None and original.story_id is None and items.undecided(session, original.id):
+        raise OriginalUndecided(f"article {original.id}, which article {row.id} copies")
+    bound.info("item.duplicate", duplicate_of=row.duplicate_of)
+    if original is not None and original.canonical_url != row.canonical_url:
+        # another outlet, same text
+        record_copy(session, row, row.duplicate_of, _follow_ups(runtime))
+    if original is not None and original.story_id is not None:
+        _count_report(runtime, session, original.story_id, row)
+    return finish_item(session, item_id, "duplicate", article_id=row.id)
+
+
+def _count_report(runtime: Runtime, session: DbSession, story_id: str, row: ArticleRow) -> None:
+    """A copy is never decided, but it is one more report of its original's story: the
+    wave of syndicated copies is what a surge (worker.decide.surge) counts. Under the story's
+    lock, so report ids follow the order in which trackers count them."""
+    with runtime.trackers.lock:
+        if not runtime.trackers.lock_story(session, story_id):
+            return  # the story was removed from the corpus
+        runtime.trackers.count_report(session, story_id, row.id, row.published)
+
+
+def _decide_and_record(
+    runtime: Runtime,
+    session: DbSession,
+    row: ArticleRow,
+    article: Article,
+    item_id: int,
+    bound: FilteringBoundLogger,
+) -> ItemResult:
+    trackers = runtime.trackers
+    with trackers.lock:
+        # A first look without a lock, to know which story to lock (most articles match
+        # none); then the decision itself, under that story's lock.
+        first = trackers.current(session).match(article)
+        if first is None:
+            bound.info("item.unmatched")
+            return finish_item(session, item_id, "unmatched", article_id=row.id)
+        decision = _decide_under_lock(session, trackers, article, first)
+        if decision.match is None:
+            return finish_item(session, item_id, "unmatched", article_id=row.id)
+        trackers.learn(session, article, decision, row.id)
+    row.story_id, row.score = decision.match.story_id, decision.match.score
+    story = trackers.story(decision.match.story_id)
+    if not decision.new_development:
+        repeated = (
+            record_repeat(
+                session, row, decision.match.story_id, decision.repeats, _follow_ups(runtime)
+            )
+            if decision.repeats
+            else None
+        )
+        bound.info(
+            "item.rehash",
+            story_id=decision.match.story_id,
+            score=round(decision.match.score, 3),
+            repeats_development=repeated,
+            new_facts_repeated=bool(decision.novelty and decision.novelty.is_new),
+        )
+        return finish_item(
+            session, item_id, "rehash", article_id=row.id, story_id=decision.match.story_id
+        )
+    alert = record_development(runtime, session, row, decision, story)
+    bound.info(
+        "item.development",
+        story_id=decision.match.story_id,
+        alert_id=alert,
+        score=round(decision.match.score, 3),
+        new_facts=len(decision.novelty.new_facts) if decision.novelty else 0,
+    )
+    return finish_item(
+        session,
+        item_id,
+        "development",
+        article_id=row.id,
+        story_id=decision.match.story_id,
+        alert=alert,
+    )
+
+
+def _decide_under_lock(
+    session: DbSession, trackers: TrackerCache, article: Article, first: Match
+) -> Decision:
+    """Decide while holding the lock of the story the first look matched.
+
+    1. Lock the matched story's row, catch the tracker up with every fact committed before
+       the lock, and decide.
+    2. Facts learned meanwhile may move the match to another story: then lock that one too
+       and repeat. Locks are only added, so this ends; a story missing from the database
+       (rebuilt under us) makes the tracker reload.
+    """
+    locked: set[str] = set()
+    story_id: str | None = first.story_id
+    for _ in range(MAX_LOCK_ROUNDS):
+        assert story_id is not None
+        if not trackers.lock_story(session, story_id):
+            trackers.invalidate()
+        else:
+            locked.add(story_id)
+        decision = trackers.current(session).decide(article)
+        story_id = decision.story_id
+        if story_id is None or story_id in locked:
+            return decision
+    raise OperationalError("deciding under story locks", None, RuntimeError("no stable story"))
+
+
+def _follow_ups(runtime: Runtime) -> FollowUps:
+    return follow_ups(runtime.settings.destinations, runtime.clock())

@@ -1,0 +1,47 @@
+"""What a run of an item ends with, shared by its two steps (worker.pipeline.processing
+stores, worker.pipeline.deciding decides)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from worker.models import ItemOutcome
+from worker.observe import metrics
+from worker.store import items
+from worker.store.engine import DbSession
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    item_id: int
+    outcome: ItemOutcome
+    story_id: str | None = None
+    alert_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The item's article is stored; its decision is the next step (`decide_item`)."""
+
+    item_id: int
+    article_id: int
+
+
+def finish_item(
+    session: DbSession,
+    item_id: int,
+    outcome: ItemOutcome,
+    *,
+    article_id: int | None = None,
+    story_id: str | None = None,
+    alert: str | None = None,
+    error: str | None = None,
+) -> ItemResult:
+    items.finish(session, item_id, outcome, article_id, error)
+    # Counted here, the last step before commit, so a redelivered item is not counted twice.
+    metrics.count_item(outcome)
+    if story_id is not None:
+        metrics.count_match(story_id)
+        if outcome == "development":
+            metrics.count_development(story_id)
+    return ItemResult(item_id, outcome, story_id, alert)

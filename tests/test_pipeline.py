@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from werkzeug import Request, Response
 
 from tests.conftest import write_config
 from worker import pipeline
+from worker.decide.tracker import Tracker
 from worker.errors import OriginalUndecided, TransientFetchError
 from worker.pipeline.runtime import Runtime
 from worker.settings import load_settings
@@ -470,6 +472,57 @@ def test_a_copy_waits_for_its_originals_decision_then_counts_for_its_story(
     with transaction(runtime.sessions) as session:
         reports = session.scalars(select(StoryReport.article_id)).all()
     assert sorted(reports) == [original.article_id, copied.article_id]
+
+
+def test_a_warm_worker_reads_what_another_learned_and_nothing_when_nothing_changed(
+    tmp_path: Path, httpserver: HTTPServer, feed_toml: str
+) -> None:
+    """A tracker reads the rows of a story only when its change count moved: the second
+    worker, warmed up before the first decides, still knows the development after."""
+    base = httpserver.url_for("").rstrip("/")
+    page = _page("article-development.html")
+    _feed_with(
+        httpserver,
+        ("Report", f"{base}/a/report", "g1", "s"),
+        ("Rewritten", f"{base}/b/rewrite", "g2", "s"),
+    )
+    rewritten = page.replace(
+        "Kazakhstan's Transport Ministry on Thursday published the final report",
+        "The final report, released on Thursday by the transport ministry of Kazakhstan, is out",
+    )
+    httpserver.expect_request("/a/report").respond_with_data(page, content_type="text/html")
+    httpserver.expect_request("/b/rewrite").respond_with_data(rewritten, content_type="text/html")
+    first = make_runtime(tmp_path / "one", feed_toml)
+    database = first.settings.database_url
+    second = make_runtime(tmp_path / "two", feed_toml, database_url=database)
+    try:
+        with transaction(second.sessions) as session:
+            warm = second.trackers.current(session)  # loaded before the first decides
+        report, rewrite = pipeline.poll_feed(first, "local").new_item_ids
+        assert pipeline.process_item(first, report).outcome == "development"
+
+        stored = pipeline.store_item(second, rewrite)
+        assert isinstance(stored, pipeline.Stored)
+        reads: list[str] = []
+        read_rows = second.trackers._read_rows
+
+        def counted(session: Session, tracker: Tracker, changed: list[str]) -> None:
+            reads.extend(changed)
+            read_rows(session, tracker, changed)
+
+        second.trackers._read_rows = counted  # type: ignore[method-assign]
+        assert pipeline.decide_item(second, rewrite).outcome in ("rehash", "duplicate")
+        assert reads  # the first worker's rows, read past the second's cursors
+        with transaction(second.sessions) as session:
+            assert second.trackers.current(session) is warm  # synced, not rebuilt
+            reads.clear()
+            second.trackers.current(session)
+        assert reads == []  # nothing changed since: no rows read
+        with transaction(first.sessions) as session:
+            assert session.scalar(select(func.count()).select_from(Alert)) == 1
+    finally:
+        first.close()
+        second.close()
 
 
 @pytest.mark.postgres

@@ -49,7 +49,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.scale.feeds_10k import POSTGRES_URL, REDIS_URL, _database  # noqa: E402
+from benchmarks.scale.feeds_10k import (  # noqa: E402
+    POSTGRES_URL,
+    REDIS_URL,
+    _database,
+    _machine_cpu,
+    _tree_cpu,
+)
 from benchmarks.speed.decide_speed import render_page  # noqa: E402
 from storyeval.report import default_data_dir  # noqa: E402
 from storyeval.sets import T17_ARTICLES, T17_TRACKED, _first_articles, read_jsonl  # noqa: E402
@@ -280,6 +286,8 @@ def main() -> int:
         time.sleep(30)  # started, the feeds polled once (empty), idle
         memory = {"idle": _memory(processes)}
         for number in range(args.bursts):
+            cpu_before = {name: _tree_cpu(p.pid) for name, p in processes.items()}
+            machine_before, wall_before = _machine_cpu(), time.monotonic()
             window[0], window[1] = number * args.items, args.items
             done_before = number * args.items
             deadline = time.time() + 900
@@ -292,6 +300,12 @@ def main() -> int:
                 scalar(f"select min(created_at) from items where id > {done_before}"),
                 scalar(f"select max(processed_at) from items where id > {done_before}"),
             )
+            # CPU from the burst's start to its last item (before the wait for deliveries):
+            # which process the machine's two cores were busy with.
+            cpu = {
+                name: round(_tree_cpu(p.pid) - cpu_before[name], 1) for name, p in processes.items()
+            }
+            machine = (_machine_cpu() - machine_before) / (time.monotonic() - wall_before)
             time.sleep(5)  # the last alerts' deliveries
             seconds = (last_done - first_seen).total_seconds()
             bursts.append(
@@ -301,6 +315,8 @@ def main() -> int:
                     "items_per_second": round(args.items / seconds, 1),
                     "offline_items_per_second": round(offline_rates[number], 1),
                     "service_to_offline": round(args.items / seconds / offline_rates[number], 3),
+                    "cpu_seconds": cpu,
+                    "machine_busy_cores": round(machine, 2),
                 }
             )
             memory[f"after_burst_{number + 1}"] = _memory(processes)

@@ -6,7 +6,9 @@ and reports other workers committed are read past per-story cursors
 (worker.store.knowledge). The three ways a worker changes what stories know (`learn`,
 `count_report`, `add_development`) write the rows and move the tracker and its cursors in
 one step, so the cache never re-reads what it already holds and never misses what another
-worker committed.
+worker committed. Each of those writes also counts one more change of the story
+(`stories.changes`): a tracker reads a story's rows only when that count moved, so a
+lone decider spends one small query per look instead of three that find nothing.
 
 The tracker keys articles by text (a corpus document is named by its file); stored
 articles have integer ids, turned into text here and nowhere else.
@@ -48,6 +50,9 @@ class TrackerCache:
         self._fact_cursors: dict[str, int] = {}
         self._development_cursors: dict[str, int] = {}
         self._report_cursors: dict[str, int] = {}
+        # Each story's change count (knowledge.touch) as of what the tracker holds: a story
+        # whose count is unchanged has nothing to read.
+        self._changes: dict[str, int] = {}
         self._stories: dict[str, Story] = {}
         self.lock = threading.RLock()
 
@@ -82,20 +87,34 @@ class TrackerCache:
             self._fact_cursors = {story.id: 0 for story in stories}
             self._development_cursors = {story.id: 0 for story in stories}
             self._report_cursors = {story.id: 0 for story in stories}
+            self._changes = {}
         if not self._fact_cursors:
             return self._tracker
         self._sync(session, self._tracker)
         return self._tracker
 
     def _sync(self, session: DbSession, tracker: Tracker) -> None:
+        # Counts first: a row counted here was committed before, so the reads below see it.
+        # Rows committed in between are read too, and read past next time by the cursors.
+        changes = knowledge.story_changes(session)
+        changed = [s for s in self._fact_cursors if changes.get(s) != self._changes.get(s)]
+        if not changed:
+            return
+        self._read_rows(session, tracker, changed)
+        self._changes.update({story_id: changes[story_id] for story_id in changed})
+
+    def _read_rows(self, session: DbSession, tracker: Tracker, changed: list[str]) -> None:
+        facts_after = {story_id: self._fact_cursors[story_id] for story_id in changed}
+        developments_after = {s: self._development_cursors[s] for s in changed}
+        reports_after = {story_id: self._report_cursors[story_id] for story_id in changed}
         pending: dict[str, list[knowledge.LearnedFact]] = {}
-        for fact in knowledge.facts_after(session, self._fact_cursors):
+        for fact in knowledge.facts_after(session, facts_after):
             pending.setdefault(fact.story_id, []).append(fact)
         for story_id, facts in pending.items():
             tracker.add_facts(story_id, [fact.text for fact in facts])
             self._fact_cursors[story_id] = facts[-1].id
         # Developments other workers recorded, so this one recognises reports of them.
-        for development in knowledge.developments_after(session, self._development_cursors):
+        for development in knowledge.developments_after(session, developments_after):
             tracker.add_development(
                 development.story_id,
                 str(development.article_id),
@@ -108,7 +127,7 @@ class TrackerCache:
         # and with embeddings on, the leads of the articles they decided (a copy is
         # counted, never decided, so it adds no lead: as `Tracker.learn` saw them).
         with_leads = self.config.semantic.enabled
-        for report in knowledge.reports_after(session, self._report_cursors, with_leads=with_leads):
+        for report in knowledge.reports_after(session, reports_after, with_leads=with_leads):
             tracker.add_report(report.story_id, report.published)
             if report.lead is not None:
                 tracker.add_lead(report.story_id, *report.lead)
@@ -138,6 +157,7 @@ class TrackerCache:
         report = knowledge.add_report(session, story_id, article_id, article.when)
         _advance(self._fact_cursors, story_id, last_fact)
         _advance(self._report_cursors, story_id, report)
+        self._touch(session, story_id)
 
     def count_report(
         self, session: DbSession, story_id: str, article_id: int, published: datetime | None
@@ -147,6 +167,7 @@ class TrackerCache:
         report = knowledge.add_report(session, story_id, article_id, published)
         tracker.add_report(story_id, published)
         _advance(self._report_cursors, story_id, report)
+        self._touch(session, story_id)
 
     def add_development(
         self, session: DbSession, decision: Decision, article_id: int, detected_at: datetime
@@ -156,4 +177,12 @@ class TrackerCache:
         assert decision.match is not None
         development = knowledge.add_development(session, decision, article_id, detected_at)
         _advance(self._development_cursors, decision.match.story_id, development)
+        self._touch(session, decision.match.story_id)
         return development
+
+    def _touch(self, session: DbSession, story_id: str) -> None:
+        """Count the change just written. The caller holds the story's lock and the tracker
+        caught up after taking it, so the count before this one was already ours."""
+        changes = knowledge.touch(session, story_id)
+        if changes is not None and story_id in self._changes:
+            self._changes[story_id] = changes

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from worker.models import Decision, Story
@@ -153,6 +153,26 @@ def reports_after(
     for report_id, story_id, published, title, text, duplicate_of in rows:
         lead = (title, text or "") if duplicate_of is None else None
         yield CountedReport(report_id, story_id, published, lead)
+
+
+_CHANGES = select(StoryRow.id, StoryRow.changes)
+
+
+def story_changes(session: Session) -> dict[str, int]:
+    """Each story's count of knowledge changes (`touch`)."""
+    return {story_id: changes for story_id, changes in session.execute(_CHANGES)}
+
+
+def touch(session: Session, story_id: str) -> int | None:
+    """Count one more change of the story's knowledge, in the transaction that holds its
+    lock and wrote the change; the new count (None: the story is gone)."""
+    return session.scalar(
+        update(StoryRow)
+        .where(StoryRow.id == story_id)
+        .values(changes=StoryRow.changes + 1)
+        .returning(StoryRow.changes)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def add_facts(session: Session, story_id: str, article_id: int, texts: Sequence[str]) -> int | None:

@@ -9,6 +9,7 @@ any number of processes store at once while decisions queue for the deciding one
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -59,22 +60,12 @@ def store_item(runtime: Runtime, item_id: int, *, page_attempts: int = 3) -> Ite
     later; after that, and at once for permanent failures, the feed's summary stands in
     for the page.
     """
-    snapshot = _take_up(runtime, item_id)
-    if isinstance(snapshot, ItemResult):
-        return snapshot
-    if snapshot.article_id is not None:  # stored by an earlier run, whose decision was lost
-        return Stored(item_id, snapshot.article_id)
+    taken = _take_up(runtime, item_id)
+    if not isinstance(taken, _Taken):
+        return taken
+    snapshot, canonical = taken.snapshot, taken.canonical
     allow_fallback = snapshot.attempts >= page_attempts
     bound = log.bind(item_id=item_id, feed_id=snapshot.feed_id, url=snapshot.url)
-    canonical = storage_key(
-        canonicalize_url(snapshot.url)
-        if snapshot.url
-        else f"urn:storywatch:{snapshot.feed_id}:{snapshot.key}"
-    )
-    with transaction(runtime.sessions) as session:
-        existing = article_by_url(session, canonical)
-        if existing is not None:
-            return finish_item(session, item_id, "duplicate", article_id=existing)
 
     with metrics.observe_stage("fetch_extract"):
         page, extraction = _obtain_text(runtime, snapshot, allow_fallback=allow_fallback, log=bound)
@@ -154,14 +145,32 @@ def _not_after(published: datetime | None, now: datetime) -> datetime | None:
     return min(published, now) if published is not None else None
 
 
-def _take_up(runtime: Runtime, item_id: int) -> QueuedItem | ItemResult:
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    snapshot: QueuedItem
+    canonical: str  # the key its article will be stored under
+
+
+def _take_up(runtime: Runtime, item_id: int) -> ItemResult | Stored | _Taken:
+    """One more attempt at the item, in one transaction; or why it needs none: settled
+    already, stored by an earlier run whose decision was lost, or a link already stored."""
     with transaction(runtime.sessions) as session:
         snapshot = items.take_up(session, item_id, MAX_ITEM_ATTEMPTS)
-        if not isinstance(snapshot, Settled):
-            return snapshot
-        if snapshot.error is None:
-            return ItemResult(item_id, snapshot.outcome)  # counted when it settled
-        return finish_item(session, item_id, snapshot.outcome, error=snapshot.error)
+        if isinstance(snapshot, Settled):
+            if snapshot.error is None:
+                return ItemResult(item_id, snapshot.outcome)  # counted when it settled
+            return finish_item(session, item_id, snapshot.outcome, error=snapshot.error)
+        if snapshot.article_id is not None:
+            return Stored(item_id, snapshot.article_id)
+        canonical = storage_key(
+            canonicalize_url(snapshot.url)
+            if snapshot.url
+            else f"urn:storywatch:{snapshot.feed_id}:{snapshot.key}"
+        )
+        existing = article_by_url(session, canonical)
+        if existing is not None:
+            return finish_item(session, item_id, "duplicate", article_id=existing)
+        return _Taken(snapshot, canonical)
 
 
 def _obtain_text(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from worker.models import ItemOutcome, item_outcome
@@ -84,10 +84,12 @@ def take_up(session: Session, item_id: int, max_attempts: int) -> QueuedItem | S
 def mark_stored(session: Session, item_id: int, article_id: int, now: datetime) -> None:
     """The item's article is stored: it waits for its decision. Queued now, so the
     sweep gives the decision its own time before taking the item up again."""
-    item = session.get(Item, item_id)
-    if item is not None:
-        item.article_id = article_id
-        item.queued_at = now
+    session.execute(
+        update(Item)
+        .where(Item.id == item_id)
+        .values(article_id=article_id, queued_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def to_decide(session: Session, item_id: int) -> StoredItem | Settled:

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from worker.models import Decision, Story
@@ -176,11 +176,15 @@ def touch(session: Session, story_id: str) -> int | None:
 
 
 def add_facts(session: Session, story_id: str, article_id: int, texts: Sequence[str]) -> int | None:
-    """Store the fact sentences a story learned from an article; the last new id."""
-    facts = [StoryFact(story_id=story_id, text=text, article_id=article_id) for text in texts]
-    session.add_all(facts)
-    session.flush()
-    return facts[-1].id if facts else None
+    """Store the fact sentences a story learned from an article; the last new id. One bulk
+    INSERT, in learning order."""
+    if not texts:
+        return None
+    rows = [{"story_id": story_id, "text": text, "article_id": article_id} for text in texts]
+    ids = session.scalars(
+        insert(StoryFact).returning(StoryFact.id, sort_by_parameter_order=True), rows
+    ).all()
+    return ids[-1]
 
 
 def add_report(session: Session, story_id: str, article_id: int, published: datetime | None) -> int:

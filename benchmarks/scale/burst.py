@@ -13,7 +13,9 @@ Measured, in one run:
 - items/s of the service (first poll that saw an item to the last item done) against
   the offline decide rate of the same articles in this process (decide and learn, as
   `storywatch replay`, one tracker carried across the bursts as the service's stories
-  are), burst by burst, the ratio being the figure of merit;
+  are), burst by burst, the ratio being the figure of merit. The offline rate is measured
+  before the service starts and again after it stops, and the ratio taken to their mean;
+- CPU seconds of each process group during each burst, and the machine's busy cores;
 - alert latency: from the poll that saw the item to the receiver, p50/p95/p99, under the
   bursts and, after them, for 60 new items on an idle system;
 - resident memory of every storywatch process at idle, and after each of three bursts
@@ -204,6 +206,19 @@ def write_config(scratch: Path, corpus: dict[str, list[dict[str, Any]]]) -> Path
     return config
 
 
+def _offline_rates(config: Path, articles: list[Article], bursts: int, items: int) -> list[float]:
+    """Articles per CPU second of one tracker deciding and learning the bursts' articles,
+    burst by burst, as replay does (the stories grow as they learn, as the service's do)."""
+    tracker = Tracker(build_stories(read_corpus(config / "corpus")))
+    rates = []
+    for number in range(bursts):
+        started = time.process_time()
+        for article in articles[number * items : (number + 1) * items]:
+            tracker.learn(article, tracker.decide(article))
+        rates.append(items / (time.process_time() - started))
+    return rates
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bursts", type=int, default=3)
@@ -223,16 +238,10 @@ def main() -> int:
     articles = list(split.stream[: args.items * args.bursts + QUIET_ITEMS])
     scratch = Path(tempfile.mkdtemp(prefix="storywatch-burst-"))
     config = write_config(scratch, split.corpus)
-    # The offline rate first, in this process: the same articles, burst by burst, as
-    # replay decides them (the stories grow as they learn, in both).
-    documents = read_corpus(config / "corpus")
-    tracker = Tracker(build_stories(documents))
-    offline_rates = []
-    for number in range(args.bursts):
-        started = time.process_time()
-        for article in articles[number * args.items : (number + 1) * args.items]:
-            tracker.learn(article, tracker.decide(article))
-        offline_rates.append(args.items / (time.process_time() - started))
+    # The offline rate, in this process, before the service runs and again after it: this
+    # machine's speed drifts by tens of percent over minutes, and a ratio against one
+    # measurement taken minutes away inherits the drift.
+    offline_before = _offline_rates(config, articles, args.bursts, args.items)
 
     window = multiprocessing.Array("i", [0, 0])
     site = multiprocessing.Process(target=_site, args=(articles, window), daemon=True)
@@ -313,8 +322,7 @@ def main() -> int:
                     "items": args.items,
                     "seconds": round(seconds, 1),
                     "items_per_second": round(args.items / seconds, 1),
-                    "offline_items_per_second": round(offline_rates[number], 1),
-                    "service_to_offline": round(args.items / seconds / offline_rates[number], 3),
+                    "service_seconds": seconds,
                     "cpu_seconds": cpu,
                     "machine_busy_cores": round(machine, 2),
                 }
@@ -361,7 +369,14 @@ def main() -> int:
         site.terminate()
         receiver.shutdown()
         _database(POSTGRES_URL, database, create=False)
-        shutil.rmtree(scratch, ignore_errors=True)
+    offline_after = _offline_rates(config, articles, args.bursts, args.items)
+    shutil.rmtree(scratch, ignore_errors=True)
+    for burst, before, after in zip(bursts, offline_before, offline_after, strict=True):
+        rate = args.items / burst.pop("service_seconds")
+        offline = (before + after) / 2
+        burst["offline_items_per_second"] = round(offline, 1)
+        burst["offline_before_and_after"] = [round(before, 1), round(after, 1)]
+        burst["service_to_offline"] = round(rate / offline, 3)
     latencies = [
         arrived - seen[alert][0]
         for alert, arrived in ARRIVALS.items()

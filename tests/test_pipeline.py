@@ -474,11 +474,9 @@ def test_a_copy_waits_for_its_originals_decision_then_counts_for_its_story(
     assert sorted(reports) == [original.article_id, copied.article_id]
 
 
-def test_a_warm_worker_reads_what_another_learned_and_nothing_when_nothing_changed(
-    tmp_path: Path, httpserver: HTTPServer, feed_toml: str
-) -> None:
-    """A tracker reads the rows of a story only when its change count moved: the second
-    worker, warmed up before the first decides, still knows the development after."""
+def _report_and_rewrite(httpserver: HTTPServer) -> None:
+    """A feed of two items: the development report, and a rewrite of it under another link,
+    different enough (another lead paragraph) to pass the near-duplicate check."""
     base = httpserver.url_for("").rstrip("/")
     page = _page("article-development.html")
     _feed_with(
@@ -492,6 +490,14 @@ def test_a_warm_worker_reads_what_another_learned_and_nothing_when_nothing_chang
     )
     httpserver.expect_request("/a/report").respond_with_data(page, content_type="text/html")
     httpserver.expect_request("/b/rewrite").respond_with_data(rewritten, content_type="text/html")
+
+
+def test_a_warm_worker_reads_what_another_learned_and_nothing_when_nothing_changed(
+    tmp_path: Path, httpserver: HTTPServer, feed_toml: str
+) -> None:
+    """A tracker reads the rows of a story only when its change count moved: the second
+    worker, warmed up before the first decides, still knows the development after."""
+    _report_and_rewrite(httpserver)
     first = make_runtime(tmp_path / "one", feed_toml)
     database = first.settings.database_url
     second = make_runtime(tmp_path / "two", feed_toml, database_url=database)
@@ -530,20 +536,7 @@ def test_two_workers_with_two_copies_make_one_alert_on_postgres(
     tmp_path: Path, httpserver: HTTPServer, feed_toml: str, postgres_url: str
 ) -> None:
     """Two runtimes (as two processes would have) race on two copies of one development."""
-    base = httpserver.url_for("").rstrip("/")
-    page = _page("article-development.html")
-    _feed_with(
-        httpserver,
-        ("Report", f"{base}/a/report", "g1", "s"),
-        ("Syndicated", f"{base}/b/copy", "g2", "s"),
-    )
-    # Different enough to pass the near-duplicate check: another lead paragraph.
-    rewritten = page.replace(
-        "Kazakhstan's Transport Ministry on Thursday published the final report",
-        "The final report, released on Thursday by the transport ministry of Kazakhstan, is out",
-    )
-    httpserver.expect_request("/a/report").respond_with_data(page, content_type="text/html")
-    httpserver.expect_request("/b/copy").respond_with_data(rewritten, content_type="text/html")
+    _report_and_rewrite(httpserver)
     first = make_runtime(tmp_path / "one", feed_toml, database_url=postgres_url)
     second = make_runtime(tmp_path / "two", feed_toml, database_url=postgres_url)
     ids = pipeline.poll_feed(first, "local").new_item_ids

@@ -39,12 +39,8 @@ MAX_LOCK_ROUNDS = 4
 
 
 def decide_item(runtime: Runtime, item_id: int) -> ItemResult:
-    """Decide a stored item: a copy counts as one more report of its original's story;
-    any other article is matched and, when it matches, judged new or not, and the
-    development, its alert and the alert's deliveries written, in one transaction.
-
-    Raises OriginalUndecided for a copy whose original waits for its own decision.
-    """
+    """Decide a stored item, idempotently (see the module's docstring). Raises
+    OriginalUndecided for a copy whose original waits for its own decision."""
     # The tracker learns in memory before the commit: hold its lock until the commit is
     # done, and forget what it learned if anything (the commit included) fails.
     with runtime.trackers.lock:

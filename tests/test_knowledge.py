@@ -3,16 +3,21 @@ forgets no word the story has seen, and a restart that relearns the facts folds 
 # ruff: noqa: E501  (fixture sentences are quoted whole, as news text reads)
 
 import dataclasses
+import math
+from collections import defaultdict
 from pathlib import Path
+from random import Random
 
 import pytest
 
+from worker.decide.knowledge import KnowledgeBase
 from worker.decide.novelty import NoveltyConfig, known_from
 from worker.decide.tracker import Tracker, TrackerConfig
 from worker.models import Article, Story
 from worker.stories.corpus import build_stories
 from worker.stories.folder import read_corpus
-from worker.text.specifics import sentence_features
+from worker.text.specifics import SentenceFeatures, sentence_features
+from worker.text.terms import term_weight
 
 CONFIG = NoveltyConfig()
 CORPUS = Path(__file__).resolve().parents[1] / "config" / "corpus"
@@ -143,3 +148,96 @@ def test_restoring_more_facts_than_one_article_may_teach_restores_them_all(seed_
     restored = Tracker(seed_stories, config)
     restored.add_facts(aktau, stored)
     assert texts(restored._knowledge[aktau]) == texts(live._knowledge[aktau])
+
+
+def _brute_coverage(knowledge, features) -> float:
+    """Coverage by brute force: every known sentence, its indexed terms shared in full."""
+    weights = {t: term_weight(t) for t in knowledge.spelled_as_known(features.terms)}
+    total = math.fsum(weights.values())
+    shared = (
+        math.fsum(w for t, w in weights.items() if w >= 1.5 and t in known.terms)
+        for known in knowledge.sentences
+    )
+    return max(shared, default=0.0) / total
+
+
+def _loop_coverage(knowledge, features) -> float:
+    """`KnowledgeBase.coverage` as a plain Python loop (as it was before its sums moved
+    to numpy): posting lists read shortest first up to the floor, each capped at its
+    last 256 entries, then the candidates completed from their own term sets."""
+    weights = {t: term_weight(t) for t in knowledge.spelled_as_known(features.terms)}
+    total = math.fsum(weights.values())
+    if total == 0.0:
+        return 1.0
+    indexed = sorted(
+        (t for t, w in weights.items() if w >= 1.5 and t in knowledge.index),
+        key=lambda t: (min(len(knowledge.index[t]), 256), t),
+    )
+    remaining = sum(weights[t] for t in indexed)
+    overlap: dict[int, float] = defaultdict(float)
+    read = 0
+    for term in indexed:
+        if remaining < 0.4 * total:
+            break
+        for number in knowledge.index[term][-256:]:
+            overlap[number] += weights[term]
+        remaining -= weights[term]
+        read += 1
+    unread = frozenset(indexed[read:])
+    best = max(overlap.values(), default=0.0)
+    if unread:
+        bar = max(best, 0.4 * total) - remaining
+        for number, partial in overlap.items():
+            if partial > bar:
+                shared = unread & knowledge.sentences[number].terms
+                completed = partial + math.fsum(weights[t] for t in shared)
+                if completed > best:
+                    best = completed
+                    bar = max(bar, best - remaining)
+    return best / total
+
+
+def _invented_story(random: Random, sentences: int) -> tuple[KnowledgeBase, list[str]]:
+    """Sentences of 6 out of 30 invented names (8 random letters: no two are spelling
+    variants of each other)."""
+    names = ["".join(random.choices("bdfgkmptvwxz", k=8)) for _ in range(30)]
+    assert all(
+        sum(a != b for a, b in zip(x, y, strict=True)) > 2 for x in names for y in names if x != y
+    )
+    knowledge = known_from([], CONFIG)
+    for _ in range(sentences):
+        knowledge.add(" ".join(random.sample(names, 6)) + ".", CONFIG)
+    return knowledge, names
+
+
+def _probes(random: Random, names: list[str]) -> list[SentenceFeatures]:
+    return [
+        sentence_features(" ".join([*random.sample(names, random.randint(3, 9)), "investigators"]))
+        for _ in range(300)
+    ]
+
+
+def test_coverage_is_exact_above_its_floor_and_a_lower_bound_under_it():
+    random = Random(7)
+    knowledge, names = _invented_story(random, 300)
+    assert max(len(knowledge.index[name]) for name in names) < 256
+    exact = 0
+    for features in _probes(random, names):
+        found, brute = knowledge.coverage(features), _brute_coverage(knowledge, features)
+        if brute >= 0.4:
+            assert found == pytest.approx(brute, rel=1e-12)
+            exact += 1
+        else:
+            assert found <= brute + 1e-12
+    assert exact > 100
+
+
+def test_coverage_sums_in_numpy_to_the_last_bit_of_a_python_loop():
+    """Every name is in more sentences than a posting list's cap, so old sentences are
+    found only by completing them from the whole lists, in a loop for a few candidates
+    and vectorised for many: both must give the loop's double exactly."""
+    random = Random(11)
+    knowledge, names = _invented_story(random, 2000)
+    assert min(len(knowledge.index[name]) for name in names) > 256
+    for features in _probes(random, names):
+        assert knowledge.coverage(features) == _loop_coverage(knowledge, features)

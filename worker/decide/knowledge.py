@@ -11,10 +11,14 @@ What it must not do: decide novelty (`worker.decide.novelty` does), or do I/O.
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict, deque
+from array import array
+from collections import Counter, defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from worker.text.specifics import SentenceFeatures, sentence_features
 from worker.text.terms import term_weight
@@ -28,8 +32,13 @@ _COVERAGE_FLOOR = 0.4
 # Each term remembers the latest sentences that carry it, not all of them: a story that
 # learned thousands of articles would otherwise make every lookup scan thousands of
 # sentences. Copies and rehashes repeat recent sentences, and rare words (names,
-# figures) have short lists that the cap never cuts.
+# figures) have short lists that the cap never cuts. A list is a C array of sentence
+# numbers (4 bytes each, where a Python int in a deque costs 36) and keeps every sentence:
+# overlaps are summed from the last `_POSTINGS_CAP` entries, and the whole list answers
+# only "does this sentence hold the term" (`KnowledgeBase._completed`).
 _POSTINGS_CAP = 256
+# Fewer candidates than this are completed in a Python loop (see `_completed`).
+_FEW_CANDIDATES = 8
 # Spelling variants are only looked for among rare words of five letters or more.
 _VARIANT_MIN_LENGTH = 5
 _VARIANT_WEIGHT = 3.0
@@ -67,9 +76,7 @@ class KnowledgeBase:
     sentences: list[SentenceFeatures] = field(default_factory=list)
     # The first `pinned` sentences are the user's corpus: `fold` never drops them.
     pinned: int = 0
-    index: dict[str, deque[int]] = field(
-        default_factory=lambda: defaultdict(lambda: deque(maxlen=_POSTINGS_CAP))
-    )
+    index: dict[str, array[int]] = field(default_factory=lambda: defaultdict(lambda: array("i")))
     specifics: Counter[str] = field(default_factory=Counter)
     terms: Counter[str] = field(default_factory=Counter)
     # Rare words filed under themselves and under each of their one-letter deletions, so
@@ -139,33 +146,76 @@ class KnowledgeBase:
             return 1.0
         indexed = sorted(
             (t for t, w in weights.items() if w >= _INDEXED_WEIGHT and t in self.index),
-            key=lambda t: (len(self.index[t]), t),
+            key=lambda t: (min(len(self.index[t]), _POSTINGS_CAP), t),
         )
         remaining = sum(weights[t] for t in indexed)
-        overlap: dict[int, float] = defaultdict(float)
         read = 0
         for term in indexed:
             if remaining < _COVERAGE_FLOOR * total:
                 break
-            weight = weights[term]
-            for number in self.index[term]:
-                overlap[number] += weight
-            remaining -= weight
+            remaining -= weights[term]
             read += 1
-        unread = frozenset(indexed[read:])
-        best = max(overlap.values(), default=0.0)
+        # The lists read are summed per sentence in C: np.bincount adds the weights in
+        # the order given (term by term, as a Python loop would), so each partial overlap
+        # is the same double to the last bit.
+        postings = array("i")
+        lengths = []
+        for term in indexed[:read]:
+            kept = self.index[term][-_POSTINGS_CAP:]
+            postings.extend(kept)
+            lengths.append(len(kept))
+        if not postings:
+            return 0.0
+        numbers = np.frombuffer(postings, dtype=np.int32)
+        term_weights = np.repeat(np.array([weights[t] for t in indexed[:read]]), lengths)
+        # (float64 already: the astype only tells the type checker so)
+        overlap = np.bincount(numbers, weights=term_weights).astype(np.float64, copy=False)
+        best = float(overlap.max())
+        unread = indexed[read:]
         if unread:
             # Only sentences whose partial overlap plus every unread term could beat the
-            # best so far are completed: usually a handful.
+            # best so far are completed, with the unread terms they hold.
             bar = max(best, _COVERAGE_FLOOR * total) - remaining
-            for number, partial in overlap.items():
-                if partial > bar:
-                    shared = unread & self.sentences[number].terms
-                    completed = partial + math.fsum(weights[t] for t in shared)
-                    if completed > best:
-                        best = completed
-                        bar = max(bar, best - remaining)
+            candidates = np.flatnonzero(overlap > bar)
+            if candidates.size:
+                best = max(best, self._completed(candidates, overlap[candidates], unread, weights))
         return best / total
+
+    def _completed(
+        self,
+        candidates: npt.NDArray[np.intp],
+        partials: npt.NDArray[np.float64],
+        unread: list[str],
+        weights: dict[str, float],
+    ) -> float:
+        """The largest partial overlap plus the weight of the unread terms its sentence
+        holds. Membership comes from each term's whole posting list (sorted, since
+        sentences are numbered as they are learned), looked up in C; the added weight is
+        an fsum per combination of terms held, so every sum is the double a sentence-by-
+        sentence loop over its term set computes.
+        """
+        if candidates.size <= _FEW_CANDIDATES or len(unread) > 62:
+            # A few: a Python loop is cheaper than numpy's calls. Over 62 terms: a
+            # combination would not fit one int64's bits.
+            held_terms = frozenset(unread)
+            numbers: list[int] = candidates.tolist()
+            known: list[float] = partials.tolist()
+            return max(
+                partial + math.fsum(weights[t] for t in held_terms & self.sentences[number].terms)
+                for number, partial in zip(numbers, known, strict=True)
+            )
+        held = np.zeros(candidates.size, dtype=np.int64)
+        for bit, term in enumerate(unread):
+            # A view, not a copy: nothing appends to the list while the view lives.
+            postings = np.frombuffer(self.index[term], dtype=np.int32)
+            found = postings.take(postings.searchsorted(candidates), mode="clip")
+            held[found == candidates] |= 1 << bit
+        codes = held.tolist()
+        added = {
+            code: math.fsum(weights[t] for bit, t in enumerate(unread) if code >> bit & 1)
+            for code in set(codes)
+        }
+        return float((partials + np.array([added[code] for code in codes])).max())
 
     def retold(self, features: SentenceFeatures, candidates: int = 20) -> float:
         """Share of the sentence's term weight that two known sentences together hold.
@@ -184,7 +234,7 @@ class KnowledgeBase:
         overlap: dict[int, float] = defaultdict(float)
         for term, weight in sorted(weights.items()):
             if weight >= _INDEXED_WEIGHT:
-                for number in self.index.get(term, ()):
+                for number in self.index.get(term, array("i"))[-_POSTINGS_CAP:]:
                     overlap[number] += weight
         best = sorted(overlap, key=lambda n: (-overlap[n], n))[:candidates]
         if not best:

@@ -11,9 +11,10 @@ What it must not do: decide novelty (`worker.decide.novelty` does), or do I/O.
 from __future__ import annotations
 
 import math
+import sys
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -73,7 +74,10 @@ class Learning(Protocol):
 class KnowledgeBase:
     """The known facts of one story, indexed. Mutable: only `add` changes it."""
 
-    sentences: list[SentenceFeatures] = field(default_factory=list)
+    # Each known sentence as the only thing asked of it: its terms, sorted and interned.
+    # A tuple of shared strings is a fifth of a frozenset's size and a story keeps up to
+    # tens of thousands of them (with its text and specifics, it was 1.7 KB a sentence).
+    sentences: list[tuple[str, ...]] = field(default_factory=list)
     # The first `pinned` sentences are the user's corpus: `fold` never drops them.
     pinned: int = 0
     index: dict[str, array[int]] = field(default_factory=lambda: defaultdict(lambda: array("i")))
@@ -122,7 +126,7 @@ class KnowledgeBase:
             if filed != term:
                 self.shared.setdefault(key, {filed}).add(term)
 
-    def spelled_as_known(self, terms: frozenset[str]) -> frozenset[str]:
+    def spelled_as_known(self, terms: Iterable[str]) -> frozenset[str]:
         """The terms with rare words respelled as the story spells them ("Zelenskiy" as
         "Zelensky"), so a transliteration still overlaps the sentence that reported it."""
         return frozenset(
@@ -201,7 +205,8 @@ class KnowledgeBase:
             numbers: list[int] = candidates.tolist()
             known: list[float] = partials.tolist()
             return max(
-                partial + math.fsum(weights[t] for t in held_terms & self.sentences[number].terms)
+                partial
+                + math.fsum(weights[t] for t in held_terms.intersection(self.sentences[number]))
                 for number, partial in zip(numbers, known, strict=True)
             )
         held = np.zeros(candidates.size, dtype=np.int64)
@@ -240,7 +245,7 @@ class KnowledgeBase:
         if not best:
             return 0.0
         terms = frozenset(weights)
-        held = [terms & self.spelled_as_known(self.sentences[n].terms) for n in best]
+        held = [terms & self.spelled_as_known(self.sentences[n]) for n in best]
 
         def told(shared: frozenset[str]) -> float:
             return math.fsum(weights[t] for t in sorted(shared))
@@ -256,7 +261,7 @@ class KnowledgeBase:
         features = sentence_features(sentence)
         if not features.terms or (self.sentences and self.coverage(features) >= config.duplicate):
             return False
-        self._index_sentence(features)
+        self._index_sentence(tuple(sorted(sys.intern(t) for t in features.terms)))
         self.specifics.update(features.specifics)
         self.terms.update(features.terms)
         for entity in features.entities:
@@ -273,10 +278,10 @@ class KnowledgeBase:
                 self._file_variant(term)
         return True
 
-    def _index_sentence(self, features: SentenceFeatures) -> None:
+    def _index_sentence(self, terms: tuple[str, ...]) -> None:
         number = len(self.sentences)
-        self.sentences.append(features)
-        for term in features.terms:
+        self.sentences.append(terms)
+        for term in terms:
             if term_weight(term) >= _INDEXED_WEIGHT:
                 self.index[term].append(number)
 
@@ -299,13 +304,13 @@ class KnowledgeBase:
         if excess <= 0:
             return 0
         holders: Counter[str] = Counter()
-        for features in self.sentences:
-            holders.update(t for t in features.terms if term_weight(t) >= _VARIANT_WEIGHT)
+        for terms in self.sentences:
+            holders.update(t for t in terms if term_weight(t) >= _VARIANT_WEIGHT)
         folded: set[int] = set()
         for number in range(self.pinned, len(self.sentences)):
             if len(folded) == excess:
                 break
-            rare = [t for t in self.sentences[number].terms if term_weight(t) >= _VARIANT_WEIGHT]
+            rare = [t for t in self.sentences[number] if term_weight(t) >= _VARIANT_WEIGHT]
             if all(holders[t] > 1 for t in rare):
                 folded.add(number)
                 holders.subtract(rare)
@@ -316,6 +321,6 @@ class KnowledgeBase:
         kept = [f for n, f in enumerate(self.sentences) if n not in folded]
         self.sentences = []
         self.index.clear()
-        for features in kept:
-            self._index_sentence(features)
+        for terms in kept:
+            self._index_sentence(terms)
         return excess

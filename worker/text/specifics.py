@@ -87,7 +87,8 @@ def extract_entities(sentence: str) -> set[str]:
     return set(_extract_entities(sentence))
 
 
-@lru_cache(maxsize=32768)
+# Bounded like `sentence_features` (the reuse is within an article).
+@lru_cache(maxsize=4096)
 def _extract_entities(sentence: str) -> frozenset[str]:
     entities: set[str] = set()
     for found in _ENTITY.finditer(sentence):
@@ -277,12 +278,14 @@ class SentenceFeatures:
         return self.numbers | self.dates | self.entities
 
 
-@lru_cache(maxsize=32768)
+@lru_cache(maxsize=4096)
 def sentence_features(sentence: str) -> SentenceFeatures:
     """Features of one sentence (terms stemmed, specifics canonicalised).
 
-    Memoised: `decide` and `learn` look at the same sentences one after the other, and
-    syndicated copies repeat them; the value is immutable, so sharing it is safe.
+    Memoised: `decide` and `learn` look at the same sentences one after the other; the
+    value is immutable, so sharing it is safe. The reuse is within an article, so a few
+    thousand entries do: over the Timeline17 stream 4,096 missed 136,244 times and
+    32,768 missed 135,609 times, for 45 MiB more of a deciding process's memory.
     """
     return SentenceFeatures(
         text=sentence,

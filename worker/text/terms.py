@@ -178,8 +178,9 @@ def content_terms(text: str) -> list[str]:
 
 
 # A sentence is read by the matcher, by novelty and, when learned, by both again: the
-# cache makes that one tokenization instead of four.
-@lru_cache(maxsize=32768)
+# cache makes that one tokenization instead of four. Within an article, so a few thousand
+# entries do (see `sentence_features`).
+@lru_cache(maxsize=4096)
 def _content_terms(text: str) -> tuple[str, ...]:
     return tuple(
         stem(token)

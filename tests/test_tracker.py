@@ -308,3 +308,15 @@ def test_match_alone_is_the_match_decide_makes(seed_stories):
         matched += decision.match is not None
         tracker.learn(article, decision)
     assert 20 <= matched < len(rows)  # both kinds were asked
+
+
+def test_a_memoised_match_is_asked_again_once_the_tracker_changed(seed_stories):
+    """`match` then `decide` of one article match once; any change in between (here a
+    "wrong story" verdict on the article itself) is seen by the next look."""
+    tracker = Tracker(seed_stories)
+    first = tracker.match(DEVELOPMENT)
+    assert first is not None
+    assert tracker.decide(DEVELOPMENT).match == first
+    tracker.reject(first.story_id, DEVELOPMENT.title, DEVELOPMENT.text)
+    assert tracker.match(DEVELOPMENT) is None
+    assert tracker.decide(DEVELOPMENT).match is None

@@ -23,7 +23,7 @@ Measured, in one run:
 
     .venv/bin/python benchmarks/scale/burst.py [--bursts 3] [--items 1000] [--layout L]
 
-Writes benchmarks/results/burst.json.
+Writes benchmarks/results/burst.json (--output).
 """
 
 from __future__ import annotations
@@ -78,6 +78,15 @@ LAYOUTS: dict[str, tuple[tuple[str, list[str]], ...]] = {
         ("decider", ["worker", "--pool=solo", "-Q", "storywatch.decide", "--hostname=d@%h"]),
     ),
     "prefork": (("worker", ["worker", "--concurrency=2", "--hostname=burst@%h"]),),
+    # Two deciding processes: each relearns what the other learned and waits for its
+    # story locks, but neither core idles while the decide queue has a backlog.
+    "deciders": (
+        ("worker", ["worker", "--concurrency=2", "-X", "storywatch.decide", "--hostname=w@%h"]),
+        (
+            "decider",
+            ["worker", "--concurrency=2", "-Q", "storywatch.decide", "--hostname=d@%h"],
+        ),
+    ),
 }
 
 
@@ -229,7 +238,11 @@ def main() -> int:
         choices=sorted(LAYOUTS),
         default="decider",
         help="decider: one worker stores items (prefork, 2), one decides (solo); "
+        "deciders: the same with two deciding processes (prefork, 2); "
         "prefork: one worker (prefork, 2) does everything",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=ROOT / "benchmarks" / "results" / "burst.json"
     )
     args = parser.parse_args()
 
@@ -409,8 +422,7 @@ def main() -> int:
         },
         "resident_mib": memory,
     }
-    out = ROOT / "benchmarks" / "results" / "burst.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0
 

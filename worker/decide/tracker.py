@@ -90,6 +90,10 @@ class Tracker:
         # Per story, how many alerts people said were not new ("not new" feedback).
         self._not_new: dict[str, int] = {}
         self._view_memo: tuple[str | None, str, ArticleView] | None = None
+        # Bumped by every change of what the tracker knows, so a memoised match is known
+        # to be still the answer (the service asks `match`, then `decide`, of one article).
+        self._changes = 0
+        self._match_memo: tuple[str | None, str, int, Match | None] | None = None
         self._knowledge: dict[str, KnowledgeBase] = {}
         self._developments: dict[str, deque[RecentDevelopment]] = {
             story.id: deque(maxlen=self.config.recent_developments) for story in stories
@@ -132,12 +136,14 @@ class Tracker:
         surge: bool = False,
     ) -> None:
         """Remember an alerted development (as `decide` described it), in detection order."""
+        self._changes += 1
         development = RecentDevelopment(key, frozenset(specifics), published, surge)
         self._developments[story_id].append(development)
 
     def add_lead(self, story_id: str, title: str | None, text: str) -> None:
         """Restore an accepted article's lead into the story's embedding (as `learn` does
         with embeddings on; nothing otherwise)."""
+        self._changes += 1
         if self._semantic is not None:
             self._semantic.learn(story_id, title, text)
 
@@ -146,6 +152,7 @@ class Tracker:
         closer to the rejected ones than to the story no longer match it
         (`worker.decide.match.without_rejected`). The caller also unlearns the article
         (the service rebuilds the tracker without its facts)."""
+        self._changes += 1
         profile = self._rejected.get(story_id)
         if profile is None:
             profile = StoryProfile.for_config(f"{story_id}:rejected", self.config.match)
@@ -159,6 +166,7 @@ class Tracker:
         story learned that article's facts already; what it learns here is to ask more
         of a claim: each such verdict asks one more new specific (figure, rare name),
         and that much more unseen weight, of a sentence before it counts as new."""
+        self._changes += 1
         self._not_new[story_id] = self._not_new.get(story_id, 0) + 1
 
     def _novelty_config(self, story_id: str) -> NoveltyConfig:
@@ -179,6 +187,7 @@ class Tracker:
 
     def add_report(self, story_id: str, published: datetime | None) -> None:
         """Count a report of the story (as `learn` does for every matched article)."""
+        self._changes += 1
         if published is not None:
             self._volume[story_id].add(publication_day(published))
 
@@ -186,6 +195,19 @@ class Tracker:
         """The story the article is about, or None: `decide`'s first step alone (the
         service's first look, before it locks that story and decides). No state changes."""
         article = self._bounded(article)
+        memo = self._match_memo
+        if (
+            memo is not None
+            and memo[2] == self._changes
+            and memo[0] == article.title
+            and memo[1] == article.text
+        ):
+            return memo[3]
+        match = self._match(article)
+        self._match_memo = (article.title, article.text, self._changes, match)
+        return match
+
+    def _match(self, article: Article) -> Match | None:
         view = self._view(article)
         candidates = rank(
             self._profiles.values(), article.title, article.text, self.config.match, view=view
@@ -337,6 +359,7 @@ class Tracker:
     def _learn_sentences(
         self, story_id: str, sentences: Sequence[str], *, limit: int | None
     ) -> tuple[str, ...]:
+        self._changes += 1
         knowledge = self._knowledge[story_id]
         profile = self._profiles[story_id]
         most = self.config.max_known_sentences

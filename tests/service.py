@@ -47,10 +47,10 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, log: Pa
     pytest.fail(f"timed out waiting for {what}; log tail:\n{log.read_text()[-4000:]}")
 
 
-# The scheduler's tick ran the sweep and found no item or delivery to enqueue again.
+# The scheduler's tick ran the sweep and found no item, decision or delivery to enqueue again.
 _QUIET_TICK = re.compile(
     r"Task storywatch\.poll_due_feeds\[[^\]]+\] succeeded in [^:]+: "
-    r"\{'feeds': \d+, 'items': 0, 'alerts': 0\}"
+    r"\{'feeds': \d+, 'items': 0, 'decisions': 0, 'alerts': 0\}"
 )
 
 

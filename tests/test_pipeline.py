@@ -430,7 +430,8 @@ def test_an_item_stored_whose_decision_was_lost_is_decided_once_by_the_sweep(
     fetches = len(httpserver.log)
     later = runtime.clock() + timedelta(minutes=6)
     runtime.clock = lambda: later
-    assert pipeline.find_stalled_work(runtime).item_ids == (item_id,)
+    stalled = pipeline.find_stalled_work(runtime)
+    assert (stalled.item_ids, stalled.decide_ids) == ((), (item_id,))  # to the decider
 
     assert pipeline.store_item(runtime, item_id) == stored  # stored already: nothing fetched
     assert len(httpserver.log) == fetches
@@ -440,6 +441,55 @@ def test_an_item_stored_whose_decision_was_lost_is_decided_once_by_the_sweep(
     with transaction(runtime.sessions) as session:
         assert session.scalar(select(func.count()).select_from(Article)) == 1
         assert session.scalar(select(func.count()).select_from(Alert)) == 1
+
+
+def test_waiting_for_a_decider_that_is_down_costs_a_stored_item_no_attempt(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    """A decider down for 48 minutes: each sweep sends the stored item to the decide
+    queue again (its message may be lost), never back through a store run that would
+    count an attempt, so the item is decided when the decider is back, not failed."""
+    [item_id] = _development_setup(runtime, httpserver)
+    assert isinstance(pipeline.store_item(runtime, item_id), pipeline.Stored)
+    now = runtime.clock()
+    for sweep in range(1, 9):
+        at = now + timedelta(minutes=6 * sweep)
+        runtime.clock = lambda at=at: at
+        stalled = pipeline.find_stalled_work(runtime)
+        assert (stalled.item_ids, stalled.decide_ids) == ((), (item_id,))
+        for again in stalled.item_ids:  # what the tick's process_item runs would do
+            pipeline.store_item(runtime, again)
+    result = pipeline.decide_item(runtime, item_id)
+    assert result.outcome == "development" and result.alert_id is not None
+
+
+def test_a_decision_that_fails_every_run_fails_the_item_after_its_attempts(
+    runtime: Runtime, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Failed decisions are counted (as the task notes them), so a bug in deciding one
+    article cannot have the sweep retry it forever; the article stays stored."""
+    [item_id] = _development_setup(runtime, httpserver)
+    stored = pipeline.store_item(runtime, item_id)
+    assert isinstance(stored, pipeline.Stored)
+
+    def broken(self: object, article: object) -> None:
+        raise ValueError("a bug in matching")
+
+    monkeypatch.setattr(Tracker, "match", broken)
+    runs, result = 0, None
+    while result is None and runs < 20:  # unbounded, this would go on for ever
+        try:
+            result = pipeline.decide_item(runtime, item_id)
+        except ValueError as exc:
+            runs += 1
+            pipeline.note_item_retry(runtime, item_id, error=repr(exc), retry_in=None)
+    assert result is not None and result.outcome == "failed"
+    assert runs == pipeline.MAX_ITEM_ATTEMPTS - 1  # the store run was the first attempt
+    with transaction(runtime.sessions) as session:
+        item = session.get(Item, item_id)
+        assert item is not None and item.status == "failed"
+        assert item.error is not None and "a bug in matching" in item.error
+        assert item.article_id == stored.article_id
 
 
 def test_a_copy_waits_for_its_originals_decision_then_counts_for_its_story(

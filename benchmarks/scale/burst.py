@@ -185,9 +185,12 @@ def _quantile(values: list[float], share: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))], 2) if values else 0.0
 
 
-def write_config(scratch: Path, corpus: dict[str, list[dict[str, Any]]]) -> Path:
+def write_config(
+    scratch: Path, corpus: dict[str, list[dict[str, Any]]], poll_every: int = 10
+) -> Path:
     """The service's config folder: the tracked stories' first articles as dated corpus
-    files, the 20 local feeds, one signed-webhook destination (HOOK_URL, HOOK_SECRET)."""
+    files, the 20 local feeds (each polled every `poll_every` seconds), one signed-webhook
+    destination (HOOK_URL, HOOK_SECRET)."""
     config = scratch / "config"
     for story, first in corpus.items():
         folder = config / "corpus" / story.lower().replace("_", "-")
@@ -208,7 +211,7 @@ def write_config(scratch: Path, corpus: dict[str, list[dict[str, Any]]]) -> Path
     (config / "feeds.toml").write_text(
         "".join(
             f'[[feeds]]\nid = "f{k}"\nurl = "http://127.0.0.1:8765/feed/{k}.xml"\n'
-            "poll_every_seconds = 10\n"
+            f"poll_every_seconds = {poll_every}\n"
             for k in range(FEEDS)
         )
     )
@@ -242,6 +245,13 @@ def main() -> int:
         "prefork: one worker (prefork, 2) does everything",
     )
     parser.add_argument(
+        "--poll-every",
+        type=int,
+        default=10,
+        help="seconds between two polls of a feed: a burst is seen over this long, which "
+        "a short burst's rate includes",
+    )
+    parser.add_argument(
         "--output", type=Path, default=ROOT / "benchmarks" / "results" / "burst.json"
     )
     args = parser.parse_args()
@@ -250,7 +260,7 @@ def main() -> int:
     split = _first_articles("t17", rows, T17_TRACKED, 10)
     articles = list(split.stream[: args.items * args.bursts + QUIET_ITEMS])
     scratch = Path(tempfile.mkdtemp(prefix="storywatch-burst-"))
-    config = write_config(scratch, split.corpus)
+    config = write_config(scratch, split.corpus, args.poll_every)
     # The offline rate, in this process, before the service runs and again after it: this
     # machine's speed drifts by tens of percent over minutes, and a ratio against one
     # measurement taken minutes away inherits the drift.
@@ -405,6 +415,7 @@ def main() -> int:
         "layout": args.layout,
         "workers": {name: " ".join(command) for name, command in LAYOUTS[args.layout]},
         "beat": "ticking every 2 s",
+        "feeds_polled_every_seconds": args.poll_every,
         "bursts": bursts,
         "alerts": len(latencies),
         "alert_latency_seconds": {

@@ -16,7 +16,10 @@ Three measurements on the same machine and run, so their ratios mean something:
    numbers: a set difference against every known term, once per sentence (fixed in
    eafd9c0), cost 3.3 ms per sentence at 32k against 0.9 ms now.
 
-    .venv/bin/python benchmarks/speed/decide_speed.py [--data DIR] [--stride N]
+    .venv/bin/python benchmarks/speed/decide_speed.py [--data DIR] [--stride N] [--profile]
+
+`--profile` instead writes where the replay's time goes (cProfile, cumulative, the
+functions that take most) to benchmarks/results/decide_profile.txt.
 
 `--stride 4` replays every 4th stream article (about 1 minute); the replay target is
 checked on the full stream only (about 5 minutes in all). Writes
@@ -26,9 +29,12 @@ benchmarks/results/speed.json; exits 1 when the target is missed.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import html
+import io
 import json
 import platform
+import pstats
 import resource
 import sys
 import time
@@ -71,6 +77,26 @@ def render_page(title: str, text: str) -> str:
     paragraphs = (" ".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3))
     body = "\n".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
     return _PAGE.format(title=html.escape(title), paragraphs=body)
+
+
+def profile_decide(data_dir: Path, stride: int, output: Path) -> None:
+    """The replay of `measure_decide` under cProfile (slower than unprofiled: the rate
+    in the header is not the benchmark's)."""
+    protocol = subsample(t17_protocol(data_dir), stride)
+    tracker = Tracker(protocol.stories, TrackerConfig())
+    profiler = cProfile.Profile()
+    started = time.process_time()
+    profiler.enable()
+    for article in protocol.stream:
+        tracker.learn(article, tracker.decide(article))
+    profiler.disable()
+    cpu = time.process_time() - started
+    report = io.StringIO()
+    pstats.Stats(profiler, stream=report).sort_stats("cumulative").print_stats(40)
+    count = len(protocol.stream)
+    header = f"{count} articles {cpu:.1f} cpu s {count / cpu:.1f} /s (profiled, stride {stride})"
+    output.write_text(header + "\n" + report.getvalue(), encoding="utf-8")
+    print(f"wrote {output}")
 
 
 def measure_extract(articles: list[tuple[str, str]]) -> dict[str, Any]:
@@ -145,11 +171,15 @@ def main() -> int:
     parser.add_argument(
         "--output", type=Path, default=ROOT / "benchmarks" / "results" / "speed.json"
     )
+    parser.add_argument("--profile", action="store_true", help="profile the replay instead")
     args = parser.parse_args()
     data_dir = args.data
     if not (data_dir / T17_ARTICLES).is_file():
         print(f"decide_speed: no {T17_ARTICLES} in {data_dir} (--data)", file=sys.stderr)
         return 2
+    if args.profile:
+        profile_decide(data_dir, args.stride, args.output.with_name("decide_profile.txt"))
+        return 0
 
     # Decide first, in a fresh process: the other two measurements leave large heaps and
     # full caches behind that would slow the replay down and blur its number.

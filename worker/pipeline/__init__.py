@@ -10,7 +10,7 @@ from worker.pipeline.deciding import decide_item
 from worker.pipeline.delivery import DeliverySummary, deliver_alert
 from worker.pipeline.polling import PollSummary, claim_due_feeds, due_feed_batches, poll_feed
 from worker.pipeline.processing import process_item, store_item
-from worker.pipeline.results import ItemResult, Stored
+from worker.pipeline.results import MAX_ITEM_ATTEMPTS, ItemResult, Stored
 from worker.pipeline.retention import PruneSummary, prune
 from worker.pipeline.retries import item_retry
 from worker.pipeline.runtime import Runtime, open_runtime
@@ -23,6 +23,7 @@ from worker.pipeline.sweep import (
 )
 
 __all__ = [
+    "MAX_ITEM_ATTEMPTS",
     "DeliverySummary",
     "ItemResult",
     "PollSummary",

@@ -29,7 +29,7 @@ from worker.observe import metrics
 from worker.observe.logs import get_logger
 from worker.pipeline.copies import article_by_url, find_copy, site_wall, storage_key
 from worker.pipeline.deciding import decide_item
-from worker.pipeline.results import ItemResult, Stored, finish_item
+from worker.pipeline.results import MAX_ITEM_ATTEMPTS, ItemResult, Stored, finish_item
 from worker.pipeline.runtime import Runtime
 from worker.store import articles, items
 from worker.store.engine import transaction
@@ -38,7 +38,6 @@ from worker.text.terms import bounded_text
 
 log = get_logger(__name__)
 
-MAX_ITEM_ATTEMPTS = 6
 MIN_SUMMARY_CHARS = 40  # a summary shorter than this carries no fact worth deciding on
 
 

@@ -10,6 +10,10 @@ from worker.observe import metrics
 from worker.store import items
 from worker.store.engine import DbSession
 
+# Runs of one item at most: a store run counts when it starts (worker.store.items.take_up),
+# a decision when it fails (worker.store.queue.note_item_error). Past it, the item fails.
+MAX_ITEM_ATTEMPTS = 6
+
 
 @dataclass(frozen=True, slots=True)
 class ItemResult:

@@ -27,8 +27,11 @@ ITEM_STALL_AFTER = timedelta(minutes=5)
 
 @dataclass(frozen=True, slots=True)
 class StalledWork:
-    item_ids: tuple[int, ...]
+    item_ids: tuple[int, ...]  # to run from the start (process_item)
     alert_ids: tuple[str, ...]
+    # Stored, waiting for their decision (decide_item): a decider that is down or far
+    # behind leaves them so, and waiting costs them no attempt.
+    decide_ids: tuple[int, ...] = ()
 
 
 def find_stalled_work(
@@ -36,9 +39,9 @@ def find_stalled_work(
 ) -> StalledWork:
     now = runtime.clock()
     with transaction(runtime.sessions) as session:
-        item_ids = queue.claim_stalled_items(session, now, item_stall_after, limit)
+        item_ids, decide_ids = queue.claim_stalled_items(session, now, item_stall_after, limit)
         alert_ids = queue.claim_due_deliveries(session, now, lease_for(runtime), limit)
-    return StalledWork(item_ids, alert_ids)
+    return StalledWork(item_ids, alert_ids, decide_ids)
 
 
 def note_item_retry(runtime: Runtime, item_id: int, *, error: str, retry_in: float | None) -> None:

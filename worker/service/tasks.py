@@ -31,16 +31,21 @@ def poll_due_feeds() -> dict[str, int]:
     stalled = pipeline.find_stalled_work(rt)
     for item_id in stalled.item_ids:
         process_item.delay(item_id)
+    for item_id in stalled.decide_ids:
+        decide_item.delay(item_id)
     for alert_id in stalled.alert_ids:
         deliver_alert.delay(alert_id)
-    if stalled.item_ids:
-        log.warning("sweep.requeued_items", items=len(stalled.item_ids))
+    if stalled.item_ids or stalled.decide_ids:
+        log.warning(
+            "sweep.requeued_items", items=len(stalled.item_ids), decisions=len(stalled.decide_ids)
+        )
     analyzed = pipeline.keep_statistics(rt)
     if analyzed:
         log.info("sweep.analyzed", tables=analyzed)
     return {
         "feeds": feeds,
         "items": len(stalled.item_ids),
+        "decisions": len(stalled.decide_ids),
         "alerts": len(stalled.alert_ids),
     }
 

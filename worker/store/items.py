@@ -51,6 +51,7 @@ class Settled:
 
     outcome: ItemOutcome
     error: str | None = None
+    article_id: int | None = None  # a stored item's article, kept when it fails
 
 
 def take_up(session: Session, item_id: int, max_attempts: int) -> QueuedItem | Settled:
@@ -92,14 +93,18 @@ def mark_stored(session: Session, item_id: int, article_id: int, now: datetime) 
     )
 
 
-def to_decide(session: Session, item_id: int) -> StoredItem | Settled:
+def to_decide(session: Session, item_id: int, max_attempts: int) -> StoredItem | Settled:
     """The stored item to decide; or why there is nothing to decide (finished already,
-    or never stored: "missing")."""
+    never stored: "missing", or out of attempts: "failed", with the error to record)."""
     item = session.get(Item, item_id)
     if item is None or (item.status == "new" and item.article_id is None):
         return Settled("missing")
     if item.status != "new":
         return Settled(item_outcome(item.outcome or item.status))
+    if item.attempts >= max_attempts:
+        # A decision that fails on every run (note_item_error counted each) stops here.
+        error = f"too many attempts; last error: {item.error}" if item.error else None
+        return Settled("failed", error or "too many attempts", item.article_id)
     assert item.article_id is not None
     return StoredItem(item.feed_id, item.url, item.article_id, item.created_at)
 

@@ -19,8 +19,9 @@ from worker.store.schema import Delivery, Item
 
 def claim_stalled_items(
     session: Session, now: datetime, stall_after: timedelta, limit: int
-) -> tuple[int, ...]:
-    """Ids of items still `new` `stall_after` past their queueing, queued again now."""
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Items still `new` `stall_after` past their queueing, queued again now: (those to
+    run from the start, those stored already that wait for their decision)."""
     items = session.scalars(
         select(Item)
         .where(Item.status == "new", Item.queued_at < now - stall_after)
@@ -30,7 +31,10 @@ def claim_stalled_items(
     ).all()
     for item in items:
         item.queued_at = now
-    return tuple(item.id for item in items)
+    return (
+        tuple(item.id for item in items if item.article_id is None),
+        tuple(item.id for item in items if item.article_id is not None),
+    )
 
 
 def claim_due_deliveries(
@@ -57,10 +61,15 @@ def claim_due_deliveries(
 
 
 def note_item_error(session: Session, item_id: int, error: str, due: datetime | None) -> None:
-    """Keep why an item's run failed; with `due`, the sweep leaves it alone until then."""
+    """Keep why an item's run failed; with `due`, the sweep leaves it alone until then.
+
+    A stored item's failed run was a decision: it counts as an attempt here, since
+    deciding counts none when it starts (waiting for the decider is not an attempt)."""
     item = session.get(Item, item_id)
     if item is None or item.status != "new":
         return
     item.error = error[:2000]
+    if item.article_id is not None:
+        item.attempts += 1
     if due is not None:
         item.queued_at = due

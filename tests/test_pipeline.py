@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug import Request, Response
 
@@ -24,6 +25,7 @@ from worker import pipeline
 from worker.decide.tracker import Tracker
 from worker.errors import OriginalUndecided, TransientFetchError
 from worker.pipeline.runtime import Runtime
+from worker.service import tasks
 from worker.settings import load_settings
 from worker.store.engine import transaction
 from worker.store.schema import Alert, Article, Delivery, Feed, Item, StoryReport
@@ -255,7 +257,8 @@ def test_page_timeout_retries_then_falls_back_to_the_summary(
         assert result.outcome in {"development", "rehash", "unmatched"}
         with transaction(runtime.sessions) as session:
             item = session.get(Item, item_id)
-            assert item is not None and item.status == "done" and item.attempts == 2
+            # Stored on the second run: from there, attempts count failed decisions.
+            assert item is not None and item.status == "done" and item.attempts == 0
     finally:
         runtime.close()
 
@@ -484,12 +487,55 @@ def test_a_decision_that_fails_every_run_fails_the_item_after_its_attempts(
             runs += 1
             pipeline.note_item_retry(runtime, item_id, error=repr(exc), retry_in=None)
     assert result is not None and result.outcome == "failed"
-    assert runs == pipeline.MAX_ITEM_ATTEMPTS - 1  # the store run was the first attempt
+    assert runs == pipeline.MAX_ITEM_ATTEMPTS  # failed decisions alone: storing is not one
     with transaction(runtime.sessions) as session:
         item = session.get(Item, item_id)
         assert item is not None and item.status == "failed"
         assert item.error is not None and "a bug in matching" in item.error
         assert item.article_id == stored.article_id
+
+
+def test_a_store_that_took_every_attempt_leaves_its_decision_all_of_its_own(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    """Store runs and failed decisions do not share one budget: an item stored on its
+    last store attempt is decided, and another store run of it counts nothing."""
+    [item_id] = _development_setup(runtime, httpserver)
+    with transaction(runtime.sessions) as session:
+        item = session.get(Item, item_id)
+        assert item is not None
+        item.attempts = pipeline.MAX_ITEM_ATTEMPTS - 1  # five failed store runs
+    assert isinstance(pipeline.store_item(runtime, item_id), pipeline.Stored)
+    assert isinstance(pipeline.store_item(runtime, item_id), pipeline.Stored)  # a repeat
+    with transaction(runtime.sessions) as session:
+        item = session.get(Item, item_id)
+        assert item is not None and item.attempts == 0
+    result = pipeline.decide_item(runtime, item_id)
+    assert result.outcome == "development" and result.alert_id is not None
+
+
+def test_a_decision_failing_past_celerys_retries_counts_one_attempt(
+    runtime: Runtime, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retryable failure (here the database's) is not noted on the item while Celery
+    retries it, but the last retry is: each sweep's round then costs the item one
+    attempt, so a decision that always fails so ends instead of looping."""
+    [item_id] = _development_setup(runtime, httpserver)
+    assert isinstance(pipeline.store_item(runtime, item_id), pipeline.Stored)
+
+    def failing(self: object, article: object) -> None:
+        raise OperationalError("deciding under story locks", None, RuntimeError("no stable story"))
+
+    monkeypatch.setattr(Tracker, "match", failing)
+    monkeypatch.setattr(tasks, "runtime", lambda: runtime)
+    # Run eagerly, a task's retries run at once: one apply is one sweep's round, the
+    # first run and its eight retries.
+    for attempts in (1, 2):
+        outcome = tasks.decide_item.apply(args=[item_id], throw=False)
+        assert not outcome.successful()
+        with transaction(runtime.sessions) as session:
+            item = session.get(Item, item_id)
+            assert item is not None and item.status == "new" and item.attempts == attempts
 
 
 def test_a_copy_waits_for_its_originals_decision_then_counts_for_its_story(

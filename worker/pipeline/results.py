@@ -10,8 +10,9 @@ from worker.observe import metrics
 from worker.store import items
 from worker.store.engine import DbSession
 
-# Runs of one item at most: a store run counts when it starts (worker.store.items.take_up),
-# a decision when it fails (worker.store.queue.note_item_error). Past it, the item fails.
+# Runs of one item at most, for each of its two steps: a store run counts when it starts
+# (worker.store.items.take_up); once stored, a decision counts when it fails
+# (worker.store.queue.note_item_error). Past it, the item fails.
 MAX_ITEM_ATTEMPTS = 6
 
 

@@ -95,7 +95,10 @@ def _retry(task: Task, rt: pipeline.Runtime, item_id: int, exc: Exception) -> Ba
         pipeline.note_item_retry(rt, item_id, error=error, retry_in=None)
         return exc
     rule, delay = planned
-    if rule.note_on_item:
+    # Celery's last retry: the item is left to the sweep, and noting the error counts the
+    # run (a decision that fails so on every sweep must end, as a store run's count does).
+    exhausted = task.max_retries is not None and task.request.retries >= task.max_retries
+    if rule.note_on_item or exhausted:
         pipeline.note_item_retry(rt, item_id, error=error, retry_in=delay)
     log.warning(rule.event, item_id=item_id, error=error[:300], retry_in=round(delay, 1))
     retry: BaseException = task.retry(exc=exc, countdown=delay)

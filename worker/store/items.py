@@ -55,18 +55,21 @@ class Settled:
 
 
 def take_up(session: Session, item_id: int, max_attempts: int) -> QueuedItem | Settled:
-    """Count one more attempt at a `new` item and read it; or say why it needs no run."""
+    """Count one more attempt at a `new` item and read it; or say why it needs no run.
+    An item stored already is read without counting: its attempts are its decision's
+    (`to_decide`)."""
     item = session.get(Item, item_id)
     if item is None:
         return Settled("missing")
     if item.status != "new":
         # Redelivered message (acks_late) or a sweep that raced the first run.
         return Settled(item_outcome(item.outcome or item.status))
-    if item.attempts >= max_attempts:
+    if item.article_id is None and item.attempts >= max_attempts:
         # A poison item (one that crashes every run) must not be retried forever.
         error = f"too many attempts; last error: {item.error}" if item.error else None
         return Settled("failed", error or "too many attempts")
-    item.attempts += 1
+    if item.article_id is None:
+        item.attempts += 1
     feed = session.get(Feed, item.feed_id)
     return QueuedItem(
         feed_id=item.feed_id,
@@ -84,11 +87,13 @@ def take_up(session: Session, item_id: int, max_attempts: int) -> QueuedItem | S
 
 def mark_stored(session: Session, item_id: int, article_id: int, now: datetime) -> None:
     """The item's article is stored: it waits for its decision. Queued now, so the
-    sweep gives the decision its own time before taking the item up again."""
+    sweep gives the decision its own time before taking the item up again. Its attempts
+    start again at 0: from here on they count failed decisions (`to_decide`), so a store
+    that took several runs leaves the decision all of its own."""
     session.execute(
         update(Item)
         .where(Item.id == item_id)
-        .values(article_id=article_id, queued_at=now)
+        .values(article_id=article_id, queued_at=now, attempts=0, error=None)
         .execution_options(synchronize_session=False)
     )
 

@@ -24,7 +24,7 @@ from worker.observe import metrics
 from worker.observe.logs import get_logger
 from worker.pipeline.corroborate import FollowUps, follow_ups, record_copy, record_repeat
 from worker.pipeline.outbox import record_development
-from worker.pipeline.results import MAX_ITEM_ATTEMPTS, ItemResult, finish_item
+from worker.pipeline.results import MAX_ITEM_ATTEMPTS, ItemResult, finish_item, finish_settled
 from worker.pipeline.runtime import Runtime
 from worker.pipeline.tracking import TrackerCache
 from worker.store import articles, items
@@ -48,15 +48,7 @@ def decide_item(runtime: Runtime, item_id: int) -> ItemResult:
             with transaction(runtime.sessions) as session:
                 waiting = items.to_decide(session, item_id, MAX_ITEM_ATTEMPTS)
                 if isinstance(waiting, Settled):
-                    if waiting.error is None:
-                        return ItemResult(item_id, waiting.outcome)
-                    return finish_item(
-                        session,
-                        item_id,
-                        waiting.outcome,
-                        article_id=waiting.article_id,
-                        error=waiting.error,
-                    )
+                    return finish_settled(session, item_id, waiting)
                 row = articles.get(session, waiting.article_id)
                 assert row is not None  # the item's foreign key
                 bound = log.bind(item_id=item_id, feed_id=waiting.feed_id, url=waiting.url)

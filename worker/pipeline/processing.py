@@ -29,7 +29,13 @@ from worker.observe import metrics
 from worker.observe.logs import get_logger
 from worker.pipeline.copies import article_by_url, find_copy, site_wall, storage_key
 from worker.pipeline.deciding import decide_item
-from worker.pipeline.results import MAX_ITEM_ATTEMPTS, ItemResult, Stored, finish_item
+from worker.pipeline.results import (
+    MAX_ITEM_ATTEMPTS,
+    ItemResult,
+    Stored,
+    finish_item,
+    finish_settled,
+)
 from worker.pipeline.runtime import Runtime
 from worker.store import articles, items
 from worker.store.engine import transaction
@@ -156,9 +162,7 @@ def _take_up(runtime: Runtime, item_id: int) -> ItemResult | Stored | _Taken:
     with transaction(runtime.sessions) as session:
         snapshot = items.take_up(session, item_id, MAX_ITEM_ATTEMPTS)
         if isinstance(snapshot, Settled):
-            if snapshot.error is None:
-                return ItemResult(item_id, snapshot.outcome)  # counted when it settled
-            return finish_item(session, item_id, snapshot.outcome, error=snapshot.error)
+            return finish_settled(session, item_id, snapshot)
         if snapshot.article_id is not None:
             return Stored(item_id, snapshot.article_id)
         canonical = storage_key(

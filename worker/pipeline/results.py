@@ -50,3 +50,14 @@ def finish_item(
         if outcome == "development":
             metrics.count_development(story_id)
     return ItemResult(item_id, outcome, story_id, alert)
+
+
+def finish_settled(session: DbSession, item_id: int, settled: items.Settled) -> ItemResult:
+    """The result of an item that needs no run: as it was settled (counted then), or,
+    out of attempts, recorded as failed now with its error (a stored item keeps its
+    article)."""
+    if settled.error is None:
+        return ItemResult(item_id, settled.outcome)
+    return finish_item(
+        session, item_id, settled.outcome, article_id=settled.article_id, error=settled.error
+    )

@@ -10,6 +10,7 @@ the good one must not stop the worker.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -22,12 +23,13 @@ from pathlib import Path
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from standardwebhooks import Webhook
 from werkzeug import Request, Response
 
 from tests.conftest import SEED_CORPUS, write_config
 from tests.service import log_size, service_env, start, stop, wait_for_quiet_ticks
+from worker import pipeline
 from worker.stories.corpus import build_stories
 from worker.stories.folder import read_corpus
 
@@ -249,28 +251,34 @@ def test_embedded_service_alerts_once_for_a_new_development(
     _check_outcome(query, receiver, concurrent=False)
 
 
-@pytest.mark.redis
-@pytest.mark.postgres
-def test_distributed_service_on_redis_with_two_workers(
-    tmp_path: Path, site: HTTPServer, receiver: Receiver, redis_url: str, postgres_url: str
-) -> None:
-    env = _service_env(tmp_path, site, receiver)
-    env.update(STORYWATCH_REDIS_URL=redis_url, STORYWATCH_DATABASE_URL=postgres_url)
-    log = tmp_path / "service.log"
-    engine = create_engine(postgres_url)
+@dataclass
+class Distributed:
+    """The distributed service's shared parts for a test: its environment (Redis and
+    PostgreSQL, the database initialised) and reads of its database."""
 
-    def query(sql: str) -> list[tuple[object, ...]]:
-        with engine.connect() as connection:
+    env: dict[str, str]
+    engine: Engine
+
+    def query(self, sql: str) -> list[tuple[object, ...]]:
+        with self.engine.connect() as connection:
             return [tuple(row) for row in connection.execute(text(sql))]
 
-    def settled() -> bool:
-        pending = query("select count(*) from items where status = 'new'")[0][0]
-        seen = query("select count(*) from items where feed_id = 'fixture-news'")[0][0]
-        undelivered = query(
+    def settled(self) -> bool:
+        """Every item of the fixture feed judged and every alert delivered."""
+        pending = self.query("select count(*) from items where status = 'new'")[0][0]
+        seen = self.query("select count(*) from items where feed_id = 'fixture-news'")[0][0]
+        undelivered = self.query(
             "select count(*) from deliveries where kind = 'alert' and status != 'delivered'"
         )[0][0]
         return seen == 4 and pending == 0 and undelivered == 0
 
+
+@pytest.fixture
+def distributed(
+    tmp_path: Path, site: HTTPServer, receiver: Receiver, redis_url: str, postgres_url: str
+) -> Iterator[Distributed]:
+    env = _service_env(tmp_path, site, receiver)
+    env.update(STORYWATCH_REDIS_URL=redis_url, STORYWATCH_DATABASE_URL=postgres_url)
     init = subprocess.run(  # noqa: PLW1510 - the return code is asserted below
         [sys.executable, "-m", "worker", "init"],
         env=env,
@@ -279,12 +287,24 @@ def test_distributed_service_on_redis_with_two_workers(
         timeout=120,
     )
     assert init.returncode == 0, init.stderr.decode(errors="replace")[-3000:]
+    engine = create_engine(postgres_url)
+    yield Distributed(env, engine)
+    engine.dispose()
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_distributed_service_on_redis_with_two_workers(
+    tmp_path: Path, receiver: Receiver, distributed: Distributed
+) -> None:
+    env, query = distributed.env, distributed.query
+    log = tmp_path / "service.log"
     processes = [
         start(["worker", "--concurrency=1", f"--hostname=w{n}@%h"], env, tmp_path) for n in (1, 2)
     ]
     processes.append(start(["beat"], env, tmp_path))
     try:
-        _wait_for(settled, 150, "all items processed and alerts delivered", log, query)
+        _wait_for(distributed.settled, 150, "all items processed and alerts delivered", log, query)
         wait_for_quiet_ticks(log, log_size(log))  # nothing left that could alert again
         workers = {
             json.loads(line).get("worker")
@@ -293,7 +313,71 @@ def test_distributed_service_on_redis_with_two_workers(
         }
     finally:
         stop(processes)
-        engine.dispose()
     _check_outcome(query, receiver, concurrent=True)
     # Both worker processes took tasks from the shared Redis queue.
     assert {w.split("@")[0] for w in workers if w} == {"w1", "w2"}
+
+
+# Fault injection for the next test, loaded by the worker's interpreter at start: deciding
+# the rehash article ends its process at once, as the kernel's out-of-memory killer or a
+# crash in a C extension would. Nothing else changes.
+_KILLING_DECISION = """
+import os
+
+from worker.pipeline import deciding
+
+_decide = deciding._decide_and_record
+
+
+def _killing(runtime, session, row, article, item_id, bound):
+    if "azal-explainer" in (article.url or ""):
+        os._exit(70)
+    return _decide(runtime, session, row, article, item_id, bound)
+
+
+deciding._decide_and_record = _killing
+"""
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_a_decision_that_kills_its_process_fails_its_item_and_stalls_nothing(
+    tmp_path: Path, receiver: Receiver, distributed: Distributed
+) -> None:
+    """The broker hands a message back when the process running it dies (acks_late,
+    reject_on_worker_lost), with no error recorded anywhere. Each run of a decision is
+    counted before it starts, so the one article whose decision kills its process ends
+    `failed` after its attempts, with its article kept, instead of killing the worker's
+    processes for ever; every other item is decided and the development alerted once."""
+    env, query = distributed.env, distributed.query
+    injected = tmp_path / "inject"
+    injected.mkdir()
+    (injected / "sitecustomize.py").write_text(_KILLING_DECISION)
+    log = tmp_path / "service.log"
+    paths = [str(injected), *filter(None, [env.get("PYTHONPATH")])]
+    worker_env = {**env, "PYTHONPATH": os.pathsep.join(paths)}
+    processes = [
+        start(["worker", "--concurrency=1", "--hostname=w@%h"], worker_env, tmp_path),
+        start(["beat"], env, tmp_path),
+    ]
+    try:
+        _wait_for(
+            distributed.settled, 180, "every item settled and the alert delivered", log, query
+        )
+        alive = all(process.poll() is None for process in processes)
+    finally:
+        stop(processes)
+    assert alive  # the worker's main process outlived every killed pool process
+    [(status, outcome, attempts, error, article)] = query(
+        "select status, outcome, attempts, error, article_id from items"
+        " where key = 'guid:digest-azal-explainer'"
+    )
+    assert (status, outcome) == ("failed", "failed"), (status, outcome, error)
+    assert attempts == pipeline.MAX_ITEM_ATTEMPTS + 1  # six runs, the seventh refused
+    assert error is not None and "no decision run finished" in str(error)
+    assert article is not None  # stored, and kept
+    outcomes = dict(query("select key, outcome from items where feed_id = 'fixture-news'"))
+    assert outcomes["guid:north-cargo-crash-bethel"] == "unmatched"
+    copies = ("guid:caspian-azal-final-report", "guid:syndicated-azal-report")
+    assert sorted(str(outcomes[k]) for k in copies) == ["development", "duplicate"]
+    assert len(receiver.requests) == 1

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug import Request, Response
@@ -257,8 +257,8 @@ def test_page_timeout_retries_then_falls_back_to_the_summary(
         assert result.outcome in {"development", "rehash", "unmatched"}
         with transaction(runtime.sessions) as session:
             item = session.get(Item, item_id)
-            # Stored on the second run: from there, attempts count failed decisions.
-            assert item is not None and item.status == "done" and item.attempts == 0
+            # Stored on the second run: from there, attempts count decision runs (one).
+            assert item is not None and item.status == "done" and item.attempts == 1
     finally:
         runtime.close()
 
@@ -469,8 +469,8 @@ def test_waiting_for_a_decider_that_is_down_costs_a_stored_item_no_attempt(
 def test_a_decision_that_fails_every_run_fails_the_item_after_its_attempts(
     runtime: Runtime, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Failed decisions are counted (as the task notes them), so a bug in deciding one
-    article cannot have the sweep retry it forever; the article stays stored."""
+    """Decision runs are counted, so a bug in deciding one article cannot have the sweep
+    retry it forever; the article stays stored."""
     [item_id] = _development_setup(runtime, httpserver)
     stored = pipeline.store_item(runtime, item_id)
     assert isinstance(stored, pipeline.Stored)
@@ -517,9 +517,9 @@ def test_a_store_that_took_every_attempt_leaves_its_decision_all_of_its_own(
 def test_a_decision_failing_past_celerys_retries_counts_one_attempt(
     runtime: Runtime, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A retryable failure (here the database's) is not noted on the item while Celery
-    retries it, but the last retry is: each sweep's round then costs the item one
-    attempt, so a decision that always fails so ends instead of looping."""
+    """A retryable failure (here the database's) continues the run it interrupted: Celery's
+    retries count no attempt, and each sweep's round (a new run) costs the item one, so
+    a decision that always fails so ends instead of looping."""
     [item_id] = _development_setup(runtime, httpserver)
     assert isinstance(pipeline.store_item(runtime, item_id), pipeline.Stored)
 
@@ -661,6 +661,56 @@ def test_two_workers_with_two_copies_make_one_alert_on_postgres(
     second.close()
     assert alerts == 1
     assert sorted(results.values()) in (["development", "duplicate"], ["development", "rehash"])
+
+
+@pytest.mark.postgres
+def test_one_item_given_to_two_deciders_at_once_is_decided_once_on_postgres(
+    tmp_path: Path, httpserver: HTTPServer, feed_toml: str, postgres_url: str
+) -> None:
+    """A decision's message delivered twice (a redelivery and the sweep's resend) reaches
+    two deciding processes at once. The second waits on the item's row for the first's
+    commit and finds it decided; it does not decide it again behind the story's lock
+    (a second report counted, the outcome overwritten with "rehash")."""
+    first = make_runtime(tmp_path / "one", feed_toml, database_url=postgres_url)
+    second = make_runtime(tmp_path / "two", feed_toml, database_url=postgres_url)
+    engine = create_engine(postgres_url)
+    results: list[str] = []
+    try:
+        [item_id] = _development_setup(first, httpserver)
+        assert isinstance(pipeline.store_item(first, item_id), pipeline.Stored)
+        for rt in (first, second):  # both trackers loaded, as running deciders' are
+            with transaction(rt.sessions) as session:
+                rt.trackers.current(session)
+        holder = engine.connect()
+        holder.begin()
+        holder.execute(text("select id from stories for update"))  # another decision's
+
+        def decide(rt: Runtime) -> None:
+            results.append(pipeline.decide_item(rt, item_id).outcome)
+
+        threads = [threading.Thread(target=decide, args=(rt,)) for rt in (first, second)]
+        for thread in threads:
+            thread.start()
+        waiting = "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+        deadline = time.monotonic() + 30
+        with engine.connect() as probe:
+            while probe.execute(text(waiting)).scalar() != 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        holder.rollback()  # both deciders wait on a lock: let them go
+        holder.close()
+        for thread in threads:
+            thread.join(timeout=60)
+        with transaction(first.sessions) as session:
+            item = session.get(Item, item_id)
+            assert item is not None and item.outcome == "development"
+            article_reports = select(func.count()).where(StoryReport.article_id == item.article_id)
+            assert session.scalar(article_reports) == 1
+            assert session.scalar(select(func.count()).select_from(Alert)) == 1
+    finally:
+        first.close()
+        second.close()
+        engine.dispose()
+    assert results == ["development", "development"]
 
 
 def test_a_scheduled_page_retry_is_not_swept_before_it_is_due(

@@ -252,6 +252,12 @@ def main() -> int:
         "a short burst's rate includes",
     )
     parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run the storing worker at this niceness (the deciding one stays at 0)",
+    )
+    parser.add_argument(
         "--output", type=Path, default=ROOT / "benchmarks" / "results" / "burst.json"
     )
     args = parser.parse_args()
@@ -304,7 +310,11 @@ def main() -> int:
     log = (scratch / "service.log").open("ab")
     processes = {
         name: subprocess.Popen(
-            [*python, *command],
+            [
+                *(["nice", "-n", str(args.nice)] if args.nice and name == "worker" else []),
+                *python,
+                *command,
+            ],
             env=env,
             cwd=scratch,
             stdout=log,
@@ -413,6 +423,7 @@ def main() -> int:
     result = {
         "machine": {"cpus": os.cpu_count(), "load_average_1_5_15": [round(v, 2) for v in load]},
         "layout": args.layout,
+        "storing_worker_niceness": args.nice,
         "workers": {name: " ".join(command) for name, command in LAYOUTS[args.layout]},
         "beat": "ticking every 2 s",
         "feeds_polled_every_seconds": args.poll_every,

@@ -16,18 +16,23 @@ The remainder (5 minus 1-4) is the cost of being a service. With perfect use of 
 core, no broker and no waiting, a service cannot decide faster than cores / pipeline CPU
 per item: its ratio to the offline rate is bounded by that, whatever the task layout.
 
-    .venv/bin/python benchmarks/scale/pipeline_cost.py [--items 1000]
+    .venv/bin/python benchmarks/scale/pipeline_cost.py [--items 1000] [--profile]
 
-Writes benchmarks/results/pipeline_cost.json.
+Writes benchmarks/results/pipeline_cost.json. `--profile` also writes where step 5's time
+goes (cProfile, cumulative) to benchmarks/results/pipeline_profile.txt; its timings are
+then the profiler's, slower than unprofiled.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
+import io
 import json
 import multiprocessing
 import os
+import pstats
 import shutil
 import sys
 import tempfile
@@ -65,7 +70,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=1_000)
     parser.add_argument("--data", type=Path, default=default_data_dir())
+    parser.add_argument("--profile", action="store_true", help="profile step 5 too")
     args = parser.parse_args()
+    profiler = cProfile.Profile() if args.profile else None
 
     rows = list(read_jsonl(args.data / T17_ARTICLES))
     split = _first_articles("t17", rows, T17_TRACKED, 10)
@@ -125,10 +132,14 @@ def main() -> int:
             item for k in range(FEEDS) for item in pipeline.poll_feed(runtime, f"f{k}").new_item_ids
         )
         started, started_wall = time.process_time(), time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
         for count, item_id in enumerate(item_ids, start=1):
             pipeline.process_item(runtime, item_id)
             if count % ANALYZE_EVERY == 0:
                 pipeline.keep_statistics(runtime)
+        if profiler is not None:
+            profiler.disable()
         full = time.process_time() - started
         full_wall = time.perf_counter() - started_wall
     finally:
@@ -163,6 +174,14 @@ def main() -> int:
         "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
     }
     out = ROOT / "benchmarks" / "results" / "pipeline_cost.json"
+    if profiler is not None:
+        report = io.StringIO()
+        profiler.dump_stats(str(out.with_name("pipeline_profile.pstats")))
+        stats = pstats.Stats(profiler, stream=report)
+        stats.sort_stats("cumulative").print_stats(60)
+        stats.sort_stats("tottime").print_stats(30)
+        out.with_name("pipeline_profile.txt").write_text(report.getvalue())
+        out = out.with_name("pipeline_cost_profiled.json")
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0

@@ -38,9 +38,15 @@ log = get_logger(__name__)
 MAX_LOCK_ROUNDS = 4
 
 
-def decide_item(runtime: Runtime, item_id: int) -> ItemResult:
+def decide_item(runtime: Runtime, item_id: int, *, new_run: bool = True) -> ItemResult:
     """Decide a stored item, idempotently (see the module's docstring). Raises
-    OriginalUndecided for a copy whose original waits for its own decision."""
+    OriginalUndecided for a copy whose original waits for its own decision.
+
+    A `new_run` counts one attempt first, committed on its own (`items.start_decision`);
+    a retry of the same run after a passing error (the database, a lock) is not one."""
+    if new_run:
+        with transaction(runtime.sessions) as session:
+            items.start_decision(session, item_id)
     # The tracker learns in memory before the commit: hold its lock until the commit is
     # done, and forget what it learned if anything (the commit included) fails.
     with runtime.trackers.lock:

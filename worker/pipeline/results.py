@@ -10,9 +10,9 @@ from worker.observe import metrics
 from worker.store import items
 from worker.store.engine import DbSession
 
-# Runs of one item at most, for each of its two steps: a store run counts when it starts
-# (worker.store.items.take_up); once stored, a decision counts when it fails
-# (worker.store.queue.note_item_error). Past it, the item fails.
+# Runs of one item at most, for each of its two steps, each counted when it starts: a
+# store run by worker.store.items.take_up, a decision run by items.start_decision (not
+# its retries of a passing error). Past it, the item fails.
 MAX_ITEM_ATTEMPTS = 6
 
 

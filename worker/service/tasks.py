@@ -75,8 +75,13 @@ def process_item(self: Task, item_id: int) -> dict[str, Any]:
 @app.task(bind=True, name="storywatch.decide_item", max_retries=8)
 def decide_item(self: Task, item_id: int) -> dict[str, Any]:
     rt = runtime()
+    # A new run of the decision, which counts one of the item's attempts: a first run,
+    # or one the broker handed back because the run before never answered (its process
+    # died mid-decision). Celery's retries after a passing error continue the same run.
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    new_run = self.request.retries == 0 or redelivered
     try:
-        result = pipeline.decide_item(rt, item_id)
+        result = pipeline.decide_item(rt, item_id, new_run=new_run)
     except Exception as exc:
         raise _retry(self, rt, item_id, exc) from exc
     if result.alert_id:
@@ -95,8 +100,8 @@ def _retry(task: Task, rt: pipeline.Runtime, item_id: int, exc: Exception) -> Ba
         pipeline.note_item_retry(rt, item_id, error=error, retry_in=None)
         return exc
     rule, delay = planned
-    # Celery's last retry: the item is left to the sweep, and noting the error counts the
-    # run (a decision that fails so on every sweep must end, as a store run's count does).
+    # Celery's last retry: the item is left to the sweep with its error noted (the run was
+    # counted when it started, so a decision that fails so on every sweep ends).
     exhausted = task.max_retries is not None and task.request.retries >= task.max_retries
     if rule.note_on_item or exhausted:
         pipeline.note_item_retry(rt, item_id, error=error, retry_in=delay)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from worker.models import ItemOutcome, item_outcome
@@ -98,18 +98,48 @@ def mark_stored(session: Session, item_id: int, article_id: int, now: datetime) 
     )
 
 
+def start_decision(session: Session, item_id: int) -> None:
+    """Count one more run of a stored, undecided item's decision, in a transaction of its
+    own committed before the run. A decision that kills its process leaves nothing else
+    behind, and the broker hands its message back (acks_late): counted here, it ends
+    `failed` after its attempts instead of killing a deciding process for ever.
+
+    Not durable on PostgreSQL (synchronous_commit off for this transaction alone): a
+    count lost with the database's crash costs nothing, and the decider, which is the
+    service's one serial stage, does not wait for a disk flush before every decision."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    session.execute(
+        update(Item)
+        .where(Item.id == item_id, Item.status == "new", Item.article_id.is_not(None))
+        .values(attempts=Item.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def to_decide(session: Session, item_id: int, max_attempts: int) -> StoredItem | Settled:
     """The stored item to decide; or why there is nothing to decide (finished already,
-    never stored: "missing", or out of attempts: "failed", with the error to record)."""
-    item = session.get(Item, item_id)
+    never stored: "missing", or out of attempts: "failed", with the error to record).
+
+    Holds the item's row (on PostgreSQL) until the decision commits: two deciders given
+    the same item at once (a redelivery and the sweep's resend) decide it once, the
+    second finding it settled, instead of both deciding behind the story's lock."""
+    item = session.get(Item, item_id, with_for_update=True)
     if item is None or (item.status == "new" and item.article_id is None):
         return Settled("missing")
     if item.status != "new":
         return Settled(item_outcome(item.outcome or item.status))
-    if item.attempts >= max_attempts:
-        # A decision that fails on every run (note_item_error counted each) stops here.
-        error = f"too many attempts; last error: {item.error}" if item.error else None
-        return Settled("failed", error or "too many attempts", item.article_id)
+    if item.attempts > max_attempts:
+        # Past its runs (`start_decision` counted each): a decision that fails, or kills
+        # its process, on every run stops here.
+        error = (
+            f"too many attempts; last error: {item.error}"
+            if item.error
+            # No run failed with an error: each ended with its process (out of memory, a
+            # crash in C, a kill).
+            else "too many attempts; no decision run finished (its process died or stopped)"
+        )
+        return Settled("failed", error, item.article_id)
     assert item.article_id is not None
     return StoredItem(item.feed_id, item.url, item.article_id, item.created_at)
 

@@ -62,14 +62,11 @@ def claim_due_deliveries(
 
 def note_item_error(session: Session, item_id: int, error: str, due: datetime | None) -> None:
     """Keep why an item's run failed; with `due`, the sweep leaves it alone until then.
-
-    A stored item's failed run was a decision: it counts as an attempt here, since
-    deciding counts none when it starts (waiting for the decider is not an attempt)."""
+    Counts nothing: a store run counts when it starts (`items.take_up`), a decision run
+    too (`items.start_decision`)."""
     item = session.get(Item, item_id)
     if item is None or item.status != "new":
         return
     item.error = error[:2000]
-    if item.article_id is not None:
-        item.attempts += 1
     if due is not None:
         item.queued_at = due

@@ -7,6 +7,7 @@ ones marked `postgres` repeat the decisive paths on PostgreSQL.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -22,13 +23,24 @@ from werkzeug import Request, Response
 
 from tests.conftest import write_config
 from worker import pipeline
+from worker.decide import tracker as tracker_module
+from worker.decide.match import ArticleView, MatchConfig
 from worker.decide.tracker import Tracker
 from worker.errors import OriginalUndecided, TransientFetchError
 from worker.pipeline.runtime import Runtime
+from worker.pipeline.tracking import TrackerCache
 from worker.service import tasks
 from worker.settings import load_settings
 from worker.store.engine import transaction
-from worker.store.schema import Alert, Article, Delivery, Feed, Item, StoryReport
+from worker.store.schema import (
+    Alert,
+    Article,
+    Delivery,
+    Feed,
+    Item,
+    PreparedView,
+    StoryReport,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "site"
 RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>Local</title>
@@ -444,6 +456,50 @@ def test_an_item_stored_whose_decision_was_lost_is_decided_once_by_the_sweep(
     with transaction(runtime.sessions) as session:
         assert session.scalar(select(func.count()).select_from(Article)) == 1
         assert session.scalar(select(func.count()).select_from(Alert)) == 1
+
+
+def test_the_decider_takes_the_term_vector_the_storing_process_prepared(
+    runtime: Runtime, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Storing writes the article's term vector; the decision reads and deletes it and
+    computes none of its own (here it could not: computing one raises)."""
+    [item_id] = _development_setup(runtime, httpserver)
+    stored = pipeline.store_item(runtime, item_id)
+    assert isinstance(stored, pipeline.Stored)
+    with transaction(runtime.sessions) as session:
+        assert session.get(PreparedView, stored.article_id) is not None
+
+    def computed(*_args: object) -> None:
+        raise AssertionError("the decider computed a term vector")
+
+    monkeypatch.setattr(tracker_module, "article_view", computed)
+    result = pipeline.decide_item(runtime, item_id)
+    assert result.outcome == "development" and result.alert_id is not None
+    with transaction(runtime.sessions) as session:
+        assert session.get(PreparedView, stored.article_id) is None
+
+
+def test_a_view_prepared_under_other_knobs_is_not_used(
+    runtime: Runtime, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decider whose knobs differ from the storing process's (a rolling upgrade)
+    computes its own view: the prepared one would not be the one its tracker makes."""
+    [item_id] = _development_setup(runtime, httpserver)
+    assert isinstance(pipeline.store_item(runtime, item_id), pipeline.Stored)
+    config = runtime.trackers.config
+    runtime.trackers = TrackerCache(
+        dataclasses.replace(config, match=dataclasses.replace(config.match, lead_weight=2.5))
+    )
+    calls: list[str] = []
+    compute = tracker_module.article_view
+
+    def counted(title: str | None, text: str, match: MatchConfig) -> ArticleView:
+        calls.append(text)
+        return compute(title, text, match)
+
+    monkeypatch.setattr(tracker_module, "article_view", counted)
+    assert pipeline.decide_item(runtime, item_id).outcome == "development"
+    assert len(calls) == 1
 
 
 def test_waiting_for_a_decider_that_is_down_costs_a_stored_item_no_attempt(

@@ -81,6 +81,31 @@ def test_prune_keeps_the_decisions_and_drops_what_only_served_them(
         assert after[kept] == before[kept], kept
 
 
+def test_a_prepared_view_no_decision_took_goes_with_its_articles_text(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    """A stored article's term vector waits for its decision; if none ever takes it (the
+    item failed), retention deletes it with the article's text."""
+    base = serve_ten_outlets(httpserver)
+    config = write_config(tmp_path, feeds=f'[[feeds]]\nid = "wire"\nurl = "{base}/feed.xml"\n')
+    runtime = _embedded_runtime(tmp_path, config)
+
+    def views() -> int:
+        with transaction(runtime.sessions) as session:
+            return int(session.scalar(select(func.count()).select_from(schema.PreparedView)) or 0)
+
+    try:
+        item_id = pipeline.poll_feed(runtime, "wire").new_item_ids[0]
+        assert isinstance(pipeline.store_item(runtime, item_id), pipeline.Stored)
+        assert views() == 1
+        start = runtime.clock()
+        runtime.clock = lambda: start + timedelta(days=100)
+        assert pipeline.prune(runtime).articles_trimmed == 1
+        assert views() == 0
+    finally:
+        runtime.close()
+
+
 def test_the_prune_command_runs_on_the_configured_database(
     tmp_path: Path, httpserver: HTTPServer
 ) -> None:

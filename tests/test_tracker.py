@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.surge_reports import SURGE_REPORTS
+from worker.decide.prepared import decode_view, encode_view, prepare_view, view_fingerprint
 from worker.decide.replay import read_articles, replay
 from worker.decide.tracker import Tracker, TrackerConfig
 from worker.models import Article, Story
@@ -320,3 +321,50 @@ def test_a_memoised_match_is_asked_again_once_the_tracker_changed(seed_stories):
     tracker.reject(first.story_id, DEVELOPMENT.title, DEVELOPMENT.text)
     assert tracker.match(DEVELOPMENT) is None
     assert tracker.decide(DEVELOPMENT).match is None
+
+
+def _stream() -> list[Article]:
+    """Every outlet rewrite and a follow-up, then the corpus documents again (each read
+    as a new article: long, dated, matched and known)."""
+    start = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    stream = [
+        outlet_article(path.name, start + timedelta(hours=n))
+        for n, path in enumerate(sorted(OUTLETS.glob("*.txt")))
+    ]
+    stream.append(DEVELOPMENT)
+    for n, path in enumerate(sorted(CORPUS.glob("*.txt"))):
+        title, _, body = path.read_text(encoding="utf-8").partition("\n")
+        stream.append(Article(id=f"again-{n}", title=title, text=body))
+    return stream
+
+
+def test_a_tracker_given_prepared_views_decides_exactly_as_one_computing_its_own(
+    seed_stories,
+):
+    """The storing process prepares each article's term vector and the decider takes it
+    (worker.pipeline.deciding): decoded from its bytes, the view makes every decision,
+    every field, what the tracker's own view makes."""
+    config = TrackerConfig()
+    own, primed = Tracker(seed_stories, config), Tracker(seed_stories, config)
+    decided = 0
+    for article in _stream():
+        view = prepare_view(article.title, article.text, config)
+        decoded = decode_view(encode_view(view))
+        assert decoded == view and list(decoded.vector) == list(view.vector)
+        expected = own.decide(article)
+        primed.prime(article, decoded)
+        assert primed.decide(article) == expected
+        assert own.learn(article, expected) == primed.learn(article, expected)
+        decided += expected.match is not None
+    assert decided >= 5  # the stream exercised matched articles, not only unmatched ones
+
+
+def test_a_view_fingerprint_names_the_article_and_the_knobs():
+    config = TrackerConfig()
+    other = dataclasses.replace(config, match=dataclasses.replace(config.match, title_weight=2.0))
+    base = view_fingerprint("T", "Text.", config)
+    assert base == view_fingerprint("T", "Text.", config)
+    assert base != view_fingerprint("T", "Text!", config)
+    assert base != view_fingerprint("U", "Text.", config)
+    assert base != view_fingerprint(None, "T\0Text.", config)
+    assert base != view_fingerprint("T", "Text.", other)

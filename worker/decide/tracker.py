@@ -222,6 +222,13 @@ class Tracker:
             match = review.match
         return match
 
+    def prime(self, article: Article, view: ArticleView) -> None:
+        """Take `view` as the article's term vector (worker.decide.prepared's, computed by the
+        process that stored the article) instead of computing it: the next `match` or
+        `decide` of this article uses it."""
+        article = self._bounded(article)
+        self._view_memo = (article.title, article.text, view)
+
     def _view(self, article: Article) -> ArticleView:
         """The article's term vector, kept for the next call: the service asks `match`,
         then `decide` under the story's lock, of the same article (a memo: the view

@@ -18,6 +18,8 @@ from __future__ import annotations
 from sqlalchemy.exc import OperationalError
 from structlog.typing import FilteringBoundLogger
 
+from worker.decide.prepared import decode_view, view_fingerprint
+from worker.decide.tracker import Tracker, TrackerConfig
 from worker.errors import OriginalUndecided
 from worker.models import Article, Decision, Match
 from worker.observe import metrics
@@ -27,7 +29,7 @@ from worker.pipeline.outbox import record_development
 from worker.pipeline.results import MAX_ITEM_ATTEMPTS, ItemResult, finish_item, finish_settled
 from worker.pipeline.runtime import Runtime
 from worker.pipeline.tracking import TrackerCache
-from worker.store import articles, items
+from worker.store import articles, items, views
 from worker.store.articles import ArticleRow
 from worker.store.engine import DbSession, transaction
 from worker.store.items import Settled
@@ -118,9 +120,11 @@ def _decide_and_record(
 ) -> ItemResult:
     trackers = runtime.trackers
     with trackers.lock:
+        tracker = trackers.current(session)
+        _prime(session, tracker, trackers.config, article, row.id, bound)
         # A first look without a lock, to know which story to lock (most articles match
         # none); then the decision itself, under that story's lock.
-        first = trackers.current(session).match(article)
+        first = tracker.match(article)
         if first is None:
             bound.info("item.unmatched")
             return finish_item(session, item_id, "unmatched", article_id=row.id)
@@ -164,6 +168,31 @@ def _decide_and_record(
         story_id=decision.match.story_id,
         alert=alert,
     )
+
+
+def _prime(
+    session: DbSession,
+    tracker: Tracker,
+    config: TrackerConfig,
+    article: Article,
+    article_id: int,
+    bound: FilteringBoundLogger,
+) -> None:
+    """Give the tracker the article's term vector the storing process prepared (deleted
+    with this transaction's commit), when it was computed from this article with these
+    knobs; otherwise the tracker computes its own."""
+    prepared = views.take(session, article_id)
+    if prepared is None:
+        return
+    fingerprint, data = prepared
+    if fingerprint != view_fingerprint(article.title, article.text, config):
+        return  # stored under other knobs (a rolling upgrade): not this decider's view
+    try:
+        view = decode_view(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        bound.warning("item.prepared_view_unreadable", error=f"{type(exc).__name__}: {exc}")
+        return
+    tracker.prime(article, view)
 
 
 def _decide_under_lock(

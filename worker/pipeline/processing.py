@@ -23,6 +23,7 @@ from worker.articles.dedupe import (
 )
 from worker.articles.extract import extract_page
 from worker.articles.urls import canonicalize_url
+from worker.decide.prepared import encode_view, prepare_view, view_fingerprint
 from worker.errors import ExtractionError, FetchError, TransientFetchError
 from worker.models import Page
 from worker.observe import metrics
@@ -37,7 +38,7 @@ from worker.pipeline.results import (
     finish_settled,
 )
 from worker.pipeline.runtime import Runtime
-from worker.store import articles, items
+from worker.store import articles, items, views
 from worker.store.engine import transaction
 from worker.store.items import QueuedItem, Settled
 from worker.text.terms import bounded_text
@@ -142,6 +143,16 @@ def _store(
         )
         if duplicate_of is None:
             articles.add_bands(session, row.id, bands)
+            # The decision's part that reads the article alone, done here: storing
+            # processes run side by side, the deciding one is the service's serial stage.
+            config = runtime.trackers.config
+            title = row.title
+            views.put(
+                session,
+                row.id,
+                view_fingerprint(title, text, config),
+                encode_view(prepare_view(title, text, config)),
+            )
         items.mark_stored(session, item_id, row.id, runtime.clock())
         return Stored(item_id, row.id)
 

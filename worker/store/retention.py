@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from worker.store.schema import Article, ArticleBand, Delivery, Development, Item
+from worker.store.schema import Article, ArticleBand, Delivery, Development, Item, PreparedView
 
 # What a pruned article keeps of its text: its lead, which is what a story's embedding
 # index reads of it (worker.decide.semantic), and what `check` and the desk quote.
@@ -37,8 +37,9 @@ def delete_items(session: Session, before: datetime, limit: int) -> int:
 
 def trim_articles(session: Session, before: datetime, limit: int) -> int:
     """Articles stored before `before` that made no development keep their title, URL,
-    fingerprint and lead; their full text, MinHash signature and bands go (a near-copy
-    of a month-old article is no longer looked for; an exact copy still is)."""
+    fingerprint and lead; their full text, MinHash signature, bands and any prepared view
+    go (a near-copy of a month-old article is no longer looked for; an exact copy still
+    is)."""
     made = select(Development.article_id)
     ids = list(
         session.scalars(
@@ -54,6 +55,8 @@ def trim_articles(session: Session, before: datetime, limit: int) -> int:
     )
     if ids:
         session.execute(delete(ArticleBand).where(ArticleBand.article_id.in_(ids)))
+        # A view no decision took (its item failed): nothing will read it.
+        session.execute(delete(PreparedView).where(PreparedView.article_id.in_(ids)))
         session.execute(
             update(Article)
             .where(Article.id.in_(ids))

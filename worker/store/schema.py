@@ -151,6 +151,20 @@ class ArticleBand(Base):
     )
 
 
+class PreparedView(Base):
+    """An article's term vector (worker.decide.match.ArticleView, as JSON), prepared by
+    the process that stored the article for the one that decides it, which deletes it.
+    `fingerprint` names what it was computed from (worker.decide.prepared.view_fingerprint)."""
+
+    __tablename__ = "article_views"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class StoryRow(Base):
     """A tracked story as built from the corpus; `data` holds the Story value as JSON."""
 

@@ -27,6 +27,7 @@ from worker.decide import tracker as tracker_module
 from worker.decide.match import ArticleView, MatchConfig
 from worker.decide.tracker import Tracker
 from worker.errors import OriginalUndecided, TransientFetchError
+from worker.pipeline import processing
 from worker.pipeline.runtime import Runtime
 from worker.pipeline.tracking import TrackerCache
 from worker.service import tasks
@@ -477,6 +478,25 @@ def test_the_decider_takes_the_term_vector_the_storing_process_prepared(
     assert result.outcome == "development" and result.alert_id is not None
     with transaction(runtime.sessions) as session:
         assert session.get(PreparedView, stored.article_id) is None
+
+
+def test_an_article_whose_view_cannot_be_prepared_is_stored_and_decided(
+    runtime: Runtime, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Preparing the term vector is help for the decider, not part of storing: when it
+    fails, the article is stored without one and the decider computes its own."""
+    [item_id] = _development_setup(runtime, httpserver)
+
+    def broken(*_args: object) -> None:
+        raise ValueError("a bug in the term vector")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(processing, "prepare_view", broken)
+        stored = pipeline.store_item(runtime, item_id)
+    assert isinstance(stored, pipeline.Stored)
+    with transaction(runtime.sessions) as session:
+        assert session.get(PreparedView, stored.article_id) is None
+    assert pipeline.decide_item(runtime, item_id).outcome == "development"
 
 
 def test_a_view_prepared_under_other_knobs_is_not_used(

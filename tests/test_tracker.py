@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.surge_reports import SURGE_REPORTS
+from worker.decide import prepared
 from worker.decide.prepared import decode_view, encode_view, prepare_view, view_fingerprint
 from worker.decide.replay import read_articles, replay
 from worker.decide.tracker import Tracker, TrackerConfig
@@ -359,7 +360,7 @@ def test_a_tracker_given_prepared_views_decides_exactly_as_one_computing_its_own
     assert decided >= 5  # the stream exercised matched articles, not only unmatched ones
 
 
-def test_a_view_fingerprint_names_the_article_and_the_knobs():
+def test_a_view_fingerprint_names_the_article_the_knobs_and_the_code(monkeypatch):
     config = TrackerConfig()
     other = dataclasses.replace(config, match=dataclasses.replace(config.match, title_weight=2.0))
     base = view_fingerprint("T", "Text.", config)
@@ -368,3 +369,5 @@ def test_a_view_fingerprint_names_the_article_and_the_knobs():
     assert base != view_fingerprint("U", "Text.", config)
     assert base != view_fingerprint(None, "T\0Text.", config)
     assert base != view_fingerprint("T", "Text.", other)
+    monkeypatch.setattr(prepared, "VIEW_VERSION", prepared.VIEW_VERSION + 1)
+    assert base != view_fingerprint("T", "Text.", config)

@@ -3,16 +3,25 @@
 handed to the one that decides it (worker.pipeline.deciding), as bytes with a fingerprint
 of what it was computed from. Storing processes run side by side; the deciding one is the
 service's one serial stage, and for an article that matches no story the term vector was
-about half of its decision's cost."""
+about a third of its decision's cost."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from importlib.metadata import version
 
 from worker.decide.match import ArticleView, article_view
 from worker.decide.tracker import TrackerConfig
 from worker.text.terms import bounded_text
+
+# The version of how a view is computed and written (`article_view`, its tokens and terms,
+# this module's JSON): part of the fingerprint, so a decider running other code than the
+# storing process that prepared a view computes its own. Raise it with any such change.
+VIEW_VERSION = 1
+# The word frequencies behind term weights (worker.text.terms.term_weight) come with the
+# `wordfreq` package: another version weighs terms differently.
+_WEIGHTS = f"wordfreq {version('wordfreq')}"
 
 
 def prepare_view(title: str | None, text: str, config: TrackerConfig) -> ArticleView:
@@ -24,10 +33,11 @@ def prepare_view(title: str | None, text: str, config: TrackerConfig) -> Article
 
 def view_fingerprint(title: str | None, text: str, config: TrackerConfig) -> bytes:
     """What a prepared view was computed from: the article's title and text, and the
-    knobs the view depends on. A decider whose config or article differs computes its
-    own."""
+    knobs, code and data the view depends on. A decider for which any differs computes
+    its own."""
     digest = hashlib.blake2b(digest_size=16)
-    for part in (title or "", text, repr(config.match), str(config.max_article_chars)):
+    knobs = f"{VIEW_VERSION} {_WEIGHTS} {config.match!r} {config.max_article_chars}"
+    for part in (title or "", text, knobs):
         digest.update(part.encode())
         digest.update(b"\0")
     return digest.digest()

@@ -122,6 +122,8 @@ def _store(
     text = bounded_text(page.text)
     signature = minhash_signature(text)
     bands = lsh_band_keys(signature)
+    title = page.title or snapshot.title
+    prepared = _prepared_view(runtime, title, text)
     with transaction(runtime.sessions) as session:
         duplicate_of = find_copy(session, canonical, page, text, signature, bands)
         if duplicate_of is not None and site_wall(session, duplicate_of, page, snapshot.title):
@@ -130,7 +132,7 @@ def _store(
             session,
             canonical_url=canonical,
             url=snapshot.url,
-            title=page.title or snapshot.title,
+            title=title,
             source=page.source or snapshot.feed_title or _host(snapshot.url),
             # A date in the future is a feed's mistake; left in, it would make the story's
             # report counts (worker.decide.surge) skip to that day and forget the present.
@@ -143,18 +145,23 @@ def _store(
         )
         if duplicate_of is None:
             articles.add_bands(session, row.id, bands)
-            # The decision's part that reads the article alone, done here: storing
-            # processes run side by side, the deciding one is the service's serial stage.
-            config = runtime.trackers.config
-            title = row.title
-            views.put(
-                session,
-                row.id,
-                view_fingerprint(title, text, config),
-                encode_view(prepare_view(title, text, config)),
-            )
+            if prepared is not None:
+                views.put(session, row.id, *prepared)
         items.mark_stored(session, item_id, row.id, runtime.clock())
         return Stored(item_id, row.id)
+
+
+def _prepared_view(runtime: Runtime, title: str | None, text: str) -> tuple[bytes, bytes] | None:
+    """(fingerprint, bytes) of the article's term vector for its decision
+    (worker.decide.prepared), computed here because storing processes run side by side
+    and the deciding one is the service's serial stage; None when it cannot be computed
+    (logged): the decider then computes its own, and the article is stored all the same."""
+    config = runtime.trackers.config
+    try:
+        return view_fingerprint(title, text, config), encode_view(prepare_view(title, text, config))
+    except Exception as exc:  # a bad vector must not cost the article its storage
+        log.warning("item.view_not_prepared", error=f"{type(exc).__name__}: {exc}"[:300])
+        return None
 
 
 def _not_after(published: datetime | None, now: datetime) -> datetime | None:

@@ -56,8 +56,8 @@ class Settled:
 
 def take_up(session: Session, item_id: int, max_attempts: int) -> QueuedItem | Settled:
     """Count one more attempt at a `new` item and read it; or say why it needs no run.
-    An item stored already is read without counting: its attempts are its decision's
-    (`to_decide`)."""
+    An item stored already is read without counting: its attempts are its decision
+    runs' (`start_decision`)."""
     item = session.get(Item, item_id)
     if item is None:
         return Settled("missing")
@@ -88,8 +88,8 @@ def take_up(session: Session, item_id: int, max_attempts: int) -> QueuedItem | S
 def mark_stored(session: Session, item_id: int, article_id: int, now: datetime) -> None:
     """The item's article is stored: it waits for its decision. Queued now, so the
     sweep gives the decision its own time before taking the item up again. Its attempts
-    start again at 0: from here on they count failed decisions (`to_decide`), so a store
-    that took several runs leaves the decision all of its own."""
+    start again at 0: from here on they count decision runs (`start_decision`), so a
+    store that took several runs leaves the decision all of its own."""
     session.execute(
         update(Item)
         .where(Item.id == item_id)
@@ -135,9 +135,10 @@ def to_decide(session: Session, item_id: int, max_attempts: int) -> StoredItem |
         error = (
             f"too many attempts; last error: {item.error}"
             if item.error
-            # No run failed with an error: each ended with its process (out of memory, a
-            # crash in C, a kill).
-            else "too many attempts; no decision run finished (its process died or stopped)"
+            # No run recorded an error: each ended with its process (out of memory, a crash
+            # in C, a kill), or was still retrying a passing error when the next began.
+            else "too many attempts; no decision run finished with an answer or an error"
+            " (its process died or stopped, or retried a passing error)"
         )
         return Settled("failed", error, item.article_id)
     assert item.article_id is not None

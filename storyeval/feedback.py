@@ -9,6 +9,11 @@ from what it learned, without that article, as every worker rebuilds it from the
 database) and rejected (`Tracker.reject`); a not-new verdict makes the story ask more of
 a claim (`Tracker.not_new`). Both runs are scored alike: alerts after each story's
 feedback, right and wrong, and the right alerts the feedback run lost.
+
+Each wrong alert left after its story's feedback is listed with the verdict it would get
+itself and the right alerts of its story, after the feedback, that score no higher on
+both match and novelty (`LaterWrong.shadowed`): any rule asking more of the story's
+scores that dropped the wrong alert would drop those right alerts too.
 """
 
 from __future__ import annotations
@@ -37,6 +42,21 @@ class Learned:
 class Run:
     alerts: list[tuple[int, str, bool]] = field(default_factory=list)  # (position, story, right)
     verdicts: list[tuple[int, str, str]] = field(default_factory=list)  # (position, story, verdict)
+    scores: dict[int, tuple[float, float]] = field(default_factory=dict)  # match, novelty
+    kinds: dict[int, str] = field(default_factory=dict)  # a wrong alert's own verdict
+
+
+@dataclass(frozen=True, slots=True)
+class LaterWrong:
+    """A wrong alert after its story's feedback (see the module's docstring)."""
+
+    item_id: str
+    story_id: str
+    answered: str  # the verdict the story's first wrong alert received
+    kind: str  # the verdict this alert would receive
+    match: float
+    novelty: float
+    shadowed: tuple[str, ...]  # right alerts of the story after feedback, no higher on both
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +68,7 @@ class Effect:
     right_with: int
     right_lost: tuple[str, ...]  # item ids alerted rightly without feedback, not with it
     right_gained: tuple[str, ...]
+    later_wrong: tuple[LaterWrong, ...] = ()
 
     @property
     def wrong_fall(self) -> float:
@@ -131,15 +152,20 @@ def _replay(
         else:
             continue
         run.alerts.append((position, story, right))
-        if right or not answer or mapping is None or (story in answered and not every):
+        assert decision.match is not None
+        novelty = decision.novelty.score if decision.novelty is not None else 0.0
+        run.scores[position] = (decision.match.score, novelty)
+        if right or mapping is None:
+            continue
+        verdict = "wrong-story" if mapping.get(story) != gold.story else "not-new"
+        run.kinds[position] = verdict
+        if not answer or (story in answered and not every):
             continue
         answered.add(story)
-        if mapping.get(story) != gold.story:
-            verdict = "wrong-story"
+        if verdict == "wrong-story":
             unlearned.add((story, article.id))
             rejected.append((story, article))
         else:
-            verdict = "not-new"
             not_new.append(story)
         run.verdicts.append((position, story, verdict))
         tracker = _rebuilt(protocol, config, log, unlearned, rejected, not_new)
@@ -189,6 +215,7 @@ def feedback_effect(
     ids = [a.id for a in protocol.stream]
     right_without = {ids[p] for p, _, right in without.alerts if right}
     right_with = {ids[p] for p, _, right in with_feedback.alerts if right}
+    answered = {story: verdict for _, story, verdict in reversed(with_feedback.verdicts)}
     return Effect(
         verdicts=tuple((ids[p], s, v) for p, s, v in with_feedback.verdicts),
         wrong_after_without=wrong_after(without),
@@ -197,4 +224,38 @@ def feedback_effect(
         right_with=len(right_with),
         right_lost=tuple(sorted(right_without - right_with)),
         right_gained=tuple(sorted(right_with - right_without)),
+        later_wrong=tuple(
+            _later_wrong(with_feedback, ids, first_wrong, answered, position, story)
+            for position, story, right in with_feedback.alerts
+            if not right and story in first_wrong and position > first_wrong[story]
+        ),
+    )
+
+
+def _later_wrong(
+    run: Run,
+    ids: list[str],
+    first_wrong: dict[str, int],
+    answered: dict[str, str],
+    position: int,
+    story: str,
+) -> LaterWrong:
+    match, novelty = run.scores[position]
+    shadowed = tuple(
+        ids[other]
+        for other, other_story, right in run.alerts
+        if right
+        and other_story == story
+        and other > first_wrong[story]
+        and run.scores[other][0] <= match
+        and run.scores[other][1] <= novelty
+    )
+    return LaterWrong(
+        item_id=ids[position],
+        story_id=story,
+        answered=answered[story],
+        kind=run.kinds[position],
+        match=round(match, 3),
+        novelty=round(novelty, 3),
+        shadowed=shadowed,
     )

@@ -79,6 +79,7 @@ def signed_in(desk: Server) -> tuple[httpx.Client, str]:
     client = desk.client()
     answer = client.post("/login", data={"token": TOKEN})
     assert answer.status_code == 303 and "storywatch_token" in answer.cookies
+    assert TOKEN not in answer.cookies["storywatch_token"]  # a keyed hash, not the token
     page = client.get("/feeds").text
     csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
     return client, csrf
@@ -158,6 +159,9 @@ def test_writes_without_the_token_are_refused(desk: Server) -> None:
     browser, _ = signed_in(desk)
     assert browser.post("/feedback", data={"alert": alert, "verdict": "not-new"}).status_code == 403
     assert browser.post("/login", data={"token": "guess"}).status_code == 200  # the form again
+    # A browser's cookie, copied, is no API token.
+    copied = {"Authorization": f"Bearer {browser.cookies['storywatch_token']}"}
+    assert client.post("/api/feedback", json=body, headers=copied).status_code == 403
     with transaction(desk.filled.runtime.sessions) as session:
         assert session.scalars(select(Feedback)).all() == []
 

@@ -1,9 +1,10 @@
 """Who may read and who may write on the desk.
 
 Reads: loopback clients, or anyone when `public_reads`. Writes: the API wants
-`Authorization: Bearer <STORYWATCH_WEB_TOKEN>` (none: 401, another: 403); forms want the
-token in an HttpOnly, SameSite=Strict cookie set by /login, plus a CSRF field derived
-from the token (another site can neither read it nor make the browser send the cookie).
+`Authorization: Bearer <STORYWATCH_WEB_TOKEN>` (none: 401, another: 403); forms want an
+HttpOnly, SameSite=Strict cookie set by /login, plus a CSRF field, both keyed hashes of
+the token, never the token itself (another site can neither read the cookie nor make the
+browser send it, and whoever reads a browser's cookies gets no API token).
 With no token configured, every write is refused.
 """
 
@@ -30,6 +31,13 @@ def same_token(given: str | None, token: str | None) -> bool:
     if not given or not token:
         return False
     return hmac.compare_digest(given.encode(), token.encode())
+
+
+def session_value(token: str) -> str:
+    """The cookie of a signed-in browser: a keyed hash of the token. A copied cookie signs
+    in the desk's forms but is no Bearer token for the API; changing the token ends every
+    session."""
+    return hmac.new(token.encode(), b"storywatch-session", hashlib.sha256).hexdigest()
 
 
 def csrf_value(token: str) -> str:

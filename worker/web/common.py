@@ -62,7 +62,7 @@ class Desk:
 
     def signed_in(self, request: Request) -> bool:
         return self.token is not None and access.same_token(
-            request.cookies.get(access.COOKIE), self.token
+            request.cookies.get(access.COOKIE), access.session_value(self.token)
         )
 
 

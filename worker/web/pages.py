@@ -77,7 +77,13 @@ class Pages:
         if token is None or not access.same_token(form.get("token"), token):
             return self.render(request, "login.html", error="that is not the desk's token")
         response = RedirectResponse("/?message=signed%20in", 303)
-        response.set_cookie(access.COOKIE, token, httponly=True, samesite="strict", path="/")
+        response.set_cookie(
+            access.COOKIE,
+            access.session_value(token),
+            httponly=True,
+            samesite="strict",
+            path="/",
+        )
         return response
 
     # --- writes ---------------------------------------------------------------------------

@@ -180,13 +180,13 @@ def _prime(
 ) -> None:
     """Give the tracker the article's term vector the storing process prepared (deleted
     with this transaction's commit), when it was computed from this article with these
-    knobs; otherwise the tracker computes its own."""
+    knobs and code; otherwise the tracker computes its own."""
     prepared = views.take(session, article_id)
     if prepared is None:
         return
     fingerprint, data = prepared
     if fingerprint != view_fingerprint(article.title, article.text, config):
-        return  # stored under other knobs (a rolling upgrade): not this decider's view
+        return  # another article, or other knobs or code (a rolling upgrade): not ours
     try:
         view = decode_view(data)
     except (ValueError, KeyError, TypeError) as exc:

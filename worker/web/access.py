@@ -37,12 +37,18 @@ def session_value(token: str) -> str:
     """The cookie of a signed-in browser: a keyed hash of the token. A copied cookie signs
     in the desk's forms but is no Bearer token for the API; changing the token ends every
     session."""
-    return hmac.new(token.encode(), b"storywatch-session", hashlib.sha256).hexdigest()
+    return _keyed(token, b"storywatch-session")
 
 
 def csrf_value(token: str) -> str:
     """The CSRF field of a signed-in browser: a keyed hash, never the token itself."""
-    return hmac.new(token.encode(), b"storywatch-csrf", hashlib.sha256).hexdigest()
+    return _keyed(token, b"storywatch-csrf")
+
+
+def _keyed(token: str, purpose: bytes) -> str:
+    """A value derived from the token for one purpose, from which neither the token nor
+    another purpose's value can be computed."""
+    return hmac.new(token.encode(), purpose, hashlib.sha256).hexdigest()
 
 
 def bearer(header: str | None) -> str | None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from worker.store.engine import make_engine, make_sessions, migrate, transaction
@@ -103,3 +103,85 @@ def test_a_held_lock_times_out_into_a_retry_on_sqlite(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_a_held_lock_times_out_into_a_retry_on_postgres(postgres_url: str) -> None:
     _held_story_lock_times_out(postgres_url)
+
+
+def _learning_rows(url: str) -> None:
+    """The decider's own statements (worker.store.knowledge, worker.store.items) keep their
+    meaning on both databases: facts keep learning order and give the last id, a report
+    and a change are counted with them, the stories' version and change counts come back
+    together, an attempt is counted alone, the item is read with its article and view, and
+    its finish records the story and drops the view."""
+    from worker.store import items, knowledge, views  # noqa: PLC0415
+    from worker.store.configured import STORIES_VERSION_KEY  # noqa: PLC0415
+    from worker.store.engine import autocommit  # noqa: PLC0415
+    from worker.store.schema import Article, Meta, PreparedView, StoryRow  # noqa: PLC0415
+
+    engine = make_engine(url)
+    migrate(engine)
+    sessions = make_sessions(engine)
+    moment = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    with transaction(sessions) as session:
+        empty = knowledge.stories_state(session)
+        assert empty.changes == {}
+        assert empty.version == knowledge.stories_version(session)
+        session.add_all(
+            [StoryRow(id=f"s{n}", title=f"Story {n}", position=n, data={}) for n in (1, 2)]
+        )
+        session.merge(Meta(key=STORIES_VERSION_KEY, value="v7"))
+        session.add(Feed(id="f", url="https://example.org/rss"))
+        stored = [
+            Article(
+                canonical_url=f"https://example.org/{n}",
+                text="t",
+                extraction="page",
+                content_hash=f"h{n}",
+            )
+            for n in range(3)
+        ]
+        session.add_all(stored)
+        session.flush()
+        article, other, unread = (row.id for row in stored)
+        item = Item(feed_id="f", key="guid:1", status="new", article_id=article)
+        session.add(item)
+        session.flush()
+        views.put(session, article, b"print", b"{}")
+        views.put(session, unread, b"print", b"{}")
+        texts = [f"Sentence {n:02d} ends here." for n in range(40)]
+        learned = knowledge.learn(session, "s1", article, texts, moment)
+        nothing = knowledge.learn(session, "s2", other, [], None)
+        assert nothing.last_fact is None and nothing.changes == 1
+    with autocommit(sessions) as session:
+        items.start_decision(session, item.id)
+    with transaction(sessions) as session:
+        facts = list(knowledge.facts_after(session, {"s1": 0, "s2": 0}))
+        assert [fact.text for fact in facts] == texts
+        assert [fact.id for fact in facts] == sorted(fact.id for fact in facts)
+        assert learned.last_fact == facts[-1].id and learned.changes == 1
+        reports = list(knowledge.reports_after(session, {"s1": 0}, with_leads=False))
+        assert [(r.id, r.published) for r in reports] == [(learned.report, moment)]
+        state = knowledge.stories_state(session)
+        assert state == knowledge.StoriesState("v7", {"s1": 1, "s2": 1})
+        waiting = items.to_decide(session, item.id, 6)
+        assert isinstance(waiting, items.StoredItem)
+        assert waiting.article.id == article and waiting.view == (b"print", b"{}")
+        assert session.get(Item, item.id).attempts == 1  # type: ignore[union-attr]
+        items.finish_decision(session, item.id, "rehash", article, story_id="s1", score=0.5)
+    with transaction(sessions) as session:
+        finished = session.get(Item, item.id)
+        assert finished is not None and finished.processed_at is not None
+        assert (finished.status, finished.outcome) == ("done", "rehash")
+        decided = session.get(Article, article)
+        assert decided is not None and (decided.story_id, decided.score) == ("s1", 0.5)
+        left = session.scalars(select(PreparedView.article_id)).all()
+        assert left == [unread]  # the decided article's view is dropped, no other
+        assert isinstance(items.to_decide(session, item.id, 6), items.Settled)
+    engine.dispose()
+
+
+def test_learning_rows_on_sqlite(tmp_path: Path) -> None:
+    _learning_rows(f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+
+@pytest.mark.postgres
+def test_learning_rows_on_postgres(postgres_url: str) -> None:
+    _learning_rows(postgres_url)

@@ -21,18 +21,18 @@ from structlog.typing import FilteringBoundLogger
 from worker.decide.prepared import decode_view, view_fingerprint
 from worker.decide.tracker import Tracker, TrackerConfig
 from worker.errors import OriginalUndecided
-from worker.models import Article, Decision, Match
+from worker.models import Article, Decision, ItemOutcome, Match
 from worker.observe import metrics
 from worker.observe.logs import get_logger
 from worker.pipeline.corroborate import FollowUps, follow_ups, record_copy, record_repeat
 from worker.pipeline.outbox import record_development
-from worker.pipeline.results import MAX_ITEM_ATTEMPTS, ItemResult, finish_item, finish_settled
+from worker.pipeline.results import MAX_ITEM_ATTEMPTS, ItemResult, counted, finish_settled
 from worker.pipeline.runtime import Runtime
 from worker.pipeline.tracking import TrackerCache
-from worker.store import articles, items, views
+from worker.store import articles, items
 from worker.store.articles import ArticleRow
-from worker.store.engine import DbSession, transaction
-from worker.store.items import Settled
+from worker.store.engine import DbSession, autocommit, transaction
+from worker.store.items import Settled, StoredItem
 from worker.utc import as_utc
 
 log = get_logger(__name__)
@@ -47,7 +47,7 @@ def decide_item(runtime: Runtime, item_id: int, *, new_run: bool = True) -> Item
     A `new_run` counts one attempt first, committed on its own (`items.start_decision`);
     a retry of the same run after a passing error (the database, a lock) is not one."""
     if new_run:
-        with transaction(runtime.sessions) as session:
+        with autocommit(runtime.sessions) as session:
             items.start_decision(session, item_id)
     # The tracker learns in memory before the commit: hold its lock until the commit is
     # done, and forget what it learned if anything (the commit included) fails.
@@ -57,8 +57,7 @@ def decide_item(runtime: Runtime, item_id: int, *, new_run: bool = True) -> Item
                 waiting = items.to_decide(session, item_id, MAX_ITEM_ATTEMPTS)
                 if isinstance(waiting, Settled):
                     return finish_settled(session, item_id, waiting)
-                row = articles.get(session, waiting.article_id)
-                assert row is not None  # the item's foreign key
+                row = waiting.article
                 bound = log.bind(item_id=item_id, feed_id=waiting.feed_id, url=waiting.url)
                 if row.duplicate_of is not None:
                     return _decide_copy(runtime, session, item_id, row, bound)
@@ -74,7 +73,7 @@ def decide_item(runtime: Runtime, item_id: int, *, new_run: bool = True) -> Item
                     seen=as_utc(waiting.seen),
                 )
                 with metrics.observe_stage("decide"):
-                    return _decide_and_record(runtime, session, row, article, item_id, bound)
+                    return _decide_and_record(runtime, session, waiting, article, item_id, bound)
         except BaseException:
             runtime.trackers.invalidate()
             raise
@@ -97,7 +96,7 @@ def _decide_copy(
         record_copy(session, row, row.duplicate_of, _follow_ups(runtime))
     if original is not None and original.story_id is not None:
         _count_report(runtime, session, original.story_id, row)
-    return finish_item(session, item_id, "duplicate", article_id=row.id)
+    return _finish(session, item_id, "duplicate", row.id)
 
 
 def _count_report(runtime: Runtime, session: DbSession, story_id: str, row: ArticleRow) -> None:
@@ -113,75 +112,81 @@ def _count_report(runtime: Runtime, session: DbSession, story_id: str, row: Arti
 def _decide_and_record(
     runtime: Runtime,
     session: DbSession,
-    row: ArticleRow,
+    waiting: StoredItem,
     article: Article,
     item_id: int,
     bound: FilteringBoundLogger,
 ) -> ItemResult:
     trackers = runtime.trackers
+    row = waiting.article
     with trackers.lock:
         tracker = trackers.current(session)
-        _prime(session, tracker, trackers.config, article, row.id, bound)
+        _prime(tracker, trackers.config, article, waiting.view, bound)
         # A first look without a lock, to know which story to lock (most articles match
         # none); then the decision itself, under that story's lock.
         first = tracker.match(article)
         if first is None:
             bound.info("item.unmatched")
-            return finish_item(session, item_id, "unmatched", article_id=row.id)
+            return _finish(session, item_id, "unmatched", row.id)
         decision = _decide_under_lock(session, trackers, article, first)
         if decision.match is None:
-            return finish_item(session, item_id, "unmatched", article_id=row.id)
+            return _finish(session, item_id, "unmatched", row.id)
         trackers.learn(session, article, decision, row.id)
-    row.story_id, row.score = decision.match.story_id, decision.match.score
-    story = trackers.story(decision.match.story_id)
+    story_id, score = decision.match.story_id, decision.match.score
+    story = trackers.story(story_id)
     if not decision.new_development:
         repeated = (
-            record_repeat(
-                session, row, decision.match.story_id, decision.repeats, _follow_ups(runtime)
-            )
+            record_repeat(session, row, story_id, decision.repeats, _follow_ups(runtime))
             if decision.repeats
             else None
         )
         bound.info(
             "item.rehash",
-            story_id=decision.match.story_id,
-            score=round(decision.match.score, 3),
+            story_id=story_id,
+            score=round(score, 3),
             repeats_development=repeated,
             new_facts_repeated=bool(decision.novelty and decision.novelty.is_new),
         )
-        return finish_item(
-            session, item_id, "rehash", article_id=row.id, story_id=decision.match.story_id
-        )
+        return _finish(session, item_id, "rehash", row.id, story_id=story_id, score=score)
     alert = record_development(runtime, session, row, decision, story)
     bound.info(
         "item.development",
-        story_id=decision.match.story_id,
+        story_id=story_id,
         alert_id=alert,
-        score=round(decision.match.score, 3),
+        score=round(score, 3),
         new_facts=len(decision.novelty.new_facts) if decision.novelty else 0,
     )
-    return finish_item(
-        session,
-        item_id,
-        "development",
-        article_id=row.id,
-        story_id=decision.match.story_id,
-        alert=alert,
+    return _finish(
+        session, item_id, "development", row.id, story_id=story_id, score=score, alert=alert
     )
+
+
+def _finish(
+    session: DbSession,
+    item_id: int,
+    outcome: ItemOutcome,
+    article_id: int,
+    *,
+    story_id: str | None = None,
+    score: float | None = None,
+    alert: str | None = None,
+) -> ItemResult:
+    """The decision's last write (`items.finish_decision`), counted as `finish_item`
+    counts an item's end."""
+    items.finish_decision(session, item_id, outcome, article_id, story_id=story_id, score=score)
+    return counted(item_id, outcome, story_id, alert)
 
 
 def _prime(
-    session: DbSession,
     tracker: Tracker,
     config: TrackerConfig,
     article: Article,
-    article_id: int,
+    prepared: tuple[bytes, bytes] | None,
     bound: FilteringBoundLogger,
 ) -> None:
-    """Give the tracker the article's term vector the storing process prepared (deleted
-    with this transaction's commit), when it was computed from this article with these
-    knobs and code; otherwise the tracker computes its own."""
-    prepared = views.take(session, article_id)
+    """Give the tracker the article's term vector the storing process prepared (read
+    with the item; `items.finish_decision` drops it), when it was computed from this
+    article with these knobs and code; otherwise the tracker computes its own."""
     if prepared is None:
         return
     fingerprint, data = prepared

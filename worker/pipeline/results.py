@@ -43,7 +43,14 @@ def finish_item(
     error: str | None = None,
 ) -> ItemResult:
     items.finish(session, item_id, outcome, article_id, error)
-    # Counted here, the last step before commit, so a redelivered item is not counted twice.
+    return counted(item_id, outcome, story_id, alert)
+
+
+def counted(
+    item_id: int, outcome: ItemOutcome, story_id: str | None, alert: str | None
+) -> ItemResult:
+    """The item's result, counted in the metrics. Called by the last step before commit,
+    so a redelivered item is not counted twice."""
     metrics.count_item(outcome)
     if story_id is not None:
         metrics.count_match(story_id)

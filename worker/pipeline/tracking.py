@@ -33,6 +33,7 @@ def _advance(cursors: dict[str, int], story_id: str, row_id: int | None) -> None
 
 
 _VERSION = "storywatch_stories_version"  # Session.info key: the version this transaction read
+_TOUCHED = "storywatch_touched_stories"  # Session.info key: stories this transaction counted
 
 
 class TrackerCache:
@@ -65,12 +66,14 @@ class TrackerCache:
 
     def current(self, session: DbSession) -> Tracker:
         """The tracker as of this session's snapshot of stories and learned facts."""
-        # Read once per transaction: an item asks for the tracker three or four times,
-        # and the version changes only when the corpus is rebuilt or a verdict is given
-        # (the next item sees it). The facts are caught up on every call.
-        version = session.info.get(_VERSION)
-        if version is None:
-            version = session.info[_VERSION] = knowledge.stories_version(session) or ""
+        # One statement a call: the stories' version and change counts. The version is
+        # taken once per transaction: an item asks for the tracker two or three times, and
+        # the version changes only when the corpus is rebuilt or a verdict is given (the
+        # next item sees it). The facts are caught up on every call. Counts first: a row
+        # counted here was committed before, so the reads that follow see it; rows
+        # committed in between are read too, and read past next time by the cursors.
+        state = knowledge.stories_state(session)
+        version = session.info.setdefault(_VERSION, state.version or "")
         if self._tracker is None or version != self._version:
             stories = knowledge.stored_stories(session)
             self._stories = {story.id: story for story in stories}
@@ -90,18 +93,12 @@ class TrackerCache:
             self._changes = {}
         if not self._fact_cursors:
             return self._tracker
-        self._sync(session, self._tracker)
-        return self._tracker
-
-    def _sync(self, session: DbSession, tracker: Tracker) -> None:
-        # Counts first: a row counted here was committed before, so the reads below see it.
-        # Rows committed in between are read too, and read past next time by the cursors.
-        changes = knowledge.story_changes(session)
+        changes = state.changes
         changed = [s for s in self._fact_cursors if changes.get(s) != self._changes.get(s)]
-        if not changed:
-            return
-        self._read_rows(session, tracker, changed)
-        self._changes.update({story_id: changes[story_id] for story_id in changed})
+        if changed:
+            self._read_rows(session, self._tracker, changed)
+            self._changes.update({story_id: changes[story_id] for story_id in changed})
+        return self._tracker
 
     def _read_rows(self, session: DbSession, tracker: Tracker, changed: list[str]) -> None:
         facts_after = {story_id: self._fact_cursors[story_id] for story_id in changed}
@@ -151,13 +148,12 @@ class TrackerCache:
         # No catching up first: the caller decided under the story's lock, after `current`
         # caught up, and nobody else can add this story's facts until the commit.
         learned = self._caught_up().learn(article, decision)
-        last_fact = knowledge.add_facts(session, story_id, article_id, learned)
         # Counted as the tracker counted it (Tracker.learn): an undated report by when it
         # was first seen, so a restarted worker counts the same days.
-        report = knowledge.add_report(session, story_id, article_id, article.when)
-        _advance(self._fact_cursors, story_id, last_fact)
-        _advance(self._report_cursors, story_id, report)
-        self._touch(session, story_id)
+        rows = knowledge.learn(session, story_id, article_id, learned, article.when)
+        _advance(self._fact_cursors, story_id, rows.last_fact)
+        _advance(self._report_cursors, story_id, rows.report)
+        self._counted(session, story_id, rows.changes)
 
     def count_report(
         self, session: DbSession, story_id: str, article_id: int, published: datetime | None
@@ -181,8 +177,15 @@ class TrackerCache:
         return development
 
     def _touch(self, session: DbSession, story_id: str) -> None:
-        """Count the change just written. The caller holds the story's lock and the tracker
-        caught up after taking it, so the count before this one was already ours."""
-        changes = knowledge.touch(session, story_id)
+        """Count the change just written, once a transaction (one more count tells other
+        workers the story's rows moved; a second in the same commit tells them nothing)."""
+        if story_id not in session.info.get(_TOUCHED, ()):
+            self._counted(session, story_id, knowledge.touch(session, story_id))
+
+    def _counted(self, session: DbSession, story_id: str, changes: int | None) -> None:
+        """The story's change count is now `changes`, counted by this transaction. The
+        caller holds the story's lock and the tracker caught up after taking it, so the
+        count before this one was already ours."""
+        session.info.setdefault(_TOUCHED, set()).add(story_id)
         if changes is not None and story_id in self._changes:
             self._changes[story_id] = changes

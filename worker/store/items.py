@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from worker.models import ItemOutcome, item_outcome
-from worker.store.schema import Feed, Item
+from worker.store.schema import Article, Feed, Item, PreparedView
 from worker.utc import utcnow
 
 
@@ -37,11 +37,13 @@ class QueuedItem:
 
 @dataclass(frozen=True, slots=True)
 class StoredItem:
-    """An item whose article is stored and waits for its decision."""
+    """An item whose article is stored and waits for its decision: with the article, and
+    the term vector the storing process prepared for it (`worker.store.views`), if any."""
 
     feed_id: str
     url: str | None
-    article_id: int
+    article: Article
+    view: tuple[bytes, bytes] | None  # (fingerprint, data)
     seen: datetime
 
 
@@ -107,25 +109,38 @@ def start_decision(session: Session, item_id: int) -> None:
     Not durable on PostgreSQL (synchronous_commit off for this transaction alone): a
     count lost with the database's crash costs nothing, and the decider, which is the
     service's one serial stage, does not wait for a disk flush before every decision."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    session.execute(
+    counted = (
         update(Item)
         .where(Item.id == item_id, Item.status == "new", Item.article_id.is_not(None))
         .values(attempts=Item.attempts + 1)
         .execution_options(synchronize_session=False)
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # SET LOCAL as a function, in the same statement: one round trip, not two.
+        local = func.set_config("synchronous_commit", "off", True)
+        counted = counted.where(local.is_not(None))
+    session.execute(counted)
 
 
 def to_decide(session: Session, item_id: int, max_attempts: int) -> StoredItem | Settled:
-    """The stored item to decide; or why there is nothing to decide (finished already,
-    never stored: "missing", or out of attempts: "failed", with the error to record).
+    """The stored item to decide, with its article and prepared view (one statement); or
+    why there is nothing to decide (finished already, never stored: "missing", or out of
+    attempts: "failed", with the error to record).
 
     Holds the item's row (on PostgreSQL) until the decision commits: two deciders given
     the same item at once (a redelivery and the sweep's resend) decide it once, the
     second finding it settled, instead of both deciding behind the story's lock."""
-    item = session.get(Item, item_id, with_for_update=True)
-    if item is None or (item.status == "new" and item.article_id is None):
+    found = session.execute(
+        select(Item, Article, PreparedView.fingerprint, PreparedView.data)
+        .outerjoin(Article, Article.id == Item.article_id)
+        .outerjoin(PreparedView, PreparedView.article_id == Item.article_id)
+        .where(Item.id == item_id)
+        .with_for_update(of=Item)
+    ).first()
+    if found is None:
+        return Settled("missing")
+    item, article, fingerprint, data = found
+    if item.status == "new" and article is None:
         return Settled("missing")
     if item.status != "new":
         return Settled(item_outcome(item.outcome or item.status))
@@ -141,8 +156,8 @@ def to_decide(session: Session, item_id: int, max_attempts: int) -> StoredItem |
             " (its process died or stopped, or retried a passing error)"
         )
         return Settled("failed", error, item.article_id)
-    assert item.article_id is not None
-    return StoredItem(item.feed_id, item.url, item.article_id, item.created_at)
+    view = (bytes(fingerprint), bytes(data)) if fingerprint is not None else None
+    return StoredItem(item.feed_id, item.url, article, view, item.created_at)
 
 
 def undecided(session: Session, article_id: int) -> bool:
@@ -161,11 +176,54 @@ def finish(
     error: str | None,
 ) -> None:
     """Record how the item's run ended (`failed` stays failed; every other outcome is done)."""
-    item = session.get(Item, item_id)
-    if item is None:
+    session.execute(
+        update(Item)
+        .where(Item.id == item_id)
+        .values(
+            status="failed" if outcome == "failed" else "done",
+            outcome=outcome,
+            article_id=article_id,
+            error=error,
+            processed_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def finish_decision(
+    session: Session,
+    item_id: int,
+    outcome: ItemOutcome,
+    article_id: int,
+    *,
+    story_id: str | None = None,
+    score: float | None = None,
+) -> None:
+    """Record a decision: the item done with its outcome, its article's story and score
+    when it matched, the article's prepared view dropped (the decision read it). One
+    statement on PostgreSQL: the decider is the service's one serial stage, and each
+    round trip to the database is time it waits."""
+    finished = (
+        update(Item)
+        .where(Item.id == item_id)
+        .values(status="done", outcome=outcome, article_id=article_id, error=None)
+        .values(processed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    dropped = delete(PreparedView).where(PreparedView.article_id == article_id)
+    matched = (
+        update(Article)
+        .where(Article.id == article_id)
+        .values(story_id=story_id, score=score)
+        .execution_options(synchronize_session=False)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        finished = finished.add_cte(dropped.cte("dropped"))
+        if story_id is not None:
+            finished = finished.add_cte(matched.cte("matched"))
+        session.execute(finished)
         return
-    item.status = "failed" if outcome == "failed" else "done"
-    item.outcome = outcome
-    item.article_id = article_id
-    item.error = error
-    item.processed_at = utcnow()
+    session.execute(dropped)
+    if story_id is not None:
+        session.execute(matched)
+    session.execute(finished)

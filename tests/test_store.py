@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from worker.store.engine import make_engine, make_sessions, migrate, transaction
 from worker.store.schema import Base, Feed, Item
@@ -185,3 +187,46 @@ def test_learning_rows_on_sqlite(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_learning_rows_on_postgres(postgres_url: str) -> None:
     _learning_rows(postgres_url)
+
+
+def _backend_pid(sessions: sessionmaker[Session]) -> int:
+    with transaction(sessions) as session:
+        pid: int = session.execute(text("select pg_backend_pid()")).scalar_one()
+    return pid
+
+
+def _terminate(url: str, pid: int) -> None:
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_idle_past_the_window_is_pinged_and_replaced(
+    postgres_url: str,
+) -> None:
+    """A connection that died while idle in the pool (PostgreSQL restarted, a proxy cut
+    it) is found by the ping at checkout and replaced: the transaction does not fail."""
+    engine = make_engine(postgres_url, alive_without_ping=0.2)
+    sessions = make_sessions(engine)
+    dead = _backend_pid(sessions)
+    _terminate(postgres_url, dead)
+    time.sleep(0.4)
+    assert _backend_pid(sessions) != dead
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_used_within_the_window_is_not_pinged(postgres_url: str) -> None:
+    """Within the window a checkout costs no round trip, so a connection that died in it
+    fails its first statement (OperationalError, which every task retries); the pool then
+    drops it and the next transaction runs on a new one."""
+    engine = make_engine(postgres_url, alive_without_ping=60)
+    sessions = make_sessions(engine)
+    dead = _backend_pid(sessions)
+    _terminate(postgres_url, dead)
+    with pytest.raises(OperationalError):
+        _backend_pid(sessions)
+    assert _backend_pid(sessions) != dead
+    engine.dispose()

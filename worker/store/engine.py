@@ -13,6 +13,7 @@ read, and it never creates a missing database.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -45,9 +47,21 @@ DEFAULT_LOCK_TIMEOUT_SECONDS = 10.0
 # idle inside a transaction (a worker frozen mid-transaction loses it, and its locks).
 STATEMENT_TIMEOUT_SECONDS = 120
 IDLE_IN_TRANSACTION_SECONDS = 300
+# A pooled connection back in the pool for less than this is taken as alive without a
+# ping (HikariCP's "alive bypass window" is 500 ms): the decider runs two short
+# transactions an item, and a ping before each was a fifth of its round trips. One that
+# died within the window fails its first statement with OperationalError, which every task
+# retries (worker.pipeline.retries), and SQLAlchemy then drops the pool's connections.
+ALIVE_WITHOUT_PING_SECONDS = 1.0
+_USED_AT = "storywatch_used_at"  # ConnectionPoolEntry.info key
 
 
-def make_engine(url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+    alive_without_ping: float = ALIVE_WITHOUT_PING_SECONDS,
+) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         options = (
@@ -55,9 +69,9 @@ def make_engine(url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS)
             f" -c statement_timeout={STATEMENT_TIMEOUT_SECONDS * 1000}"
             f" -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_SECONDS * 1000}"
         )
-        return create_engine(
-            url, pool_pre_ping=True, future=True, connect_args={"options": options}
-        )
+        engine = create_engine(url, future=True, connect_args={"options": options})
+        _ping_when_idle(engine, alive_without_ping)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": lock_timeout}, future=True)
@@ -80,6 +94,30 @@ def make_engine(url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS)
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _ping_when_idle(engine: Engine, window: float) -> None:
+    """Pessimistic disconnect handling (SQLAlchemy's `pool_pre_ping`), skipped for a
+    connection used in the last `window` seconds: a failed ping makes the pool drop the
+    connection and check out another (DisconnectionError, the pool's documented retry)."""
+
+    @event.listens_for(engine, "connect")
+    def _connected(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_USED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_USED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        used_at = record.info.get(_USED_AT)
+        if used_at is not None and time.monotonic() - used_at < window:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)  # pool_pre_ping's own ping
+        except Exception as exc:  # any failure of a ping means "use another connection"
+            raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
 
 
 def sqlite_file(url: str) -> Path | None:

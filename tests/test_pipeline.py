@@ -842,3 +842,29 @@ def test_deliveries_share_one_client_per_process(runtime: Runtime) -> None:
     assert not client.is_closed
     runtime.close()
     assert client.is_closed
+
+
+@pytest.mark.postgres
+def test_a_decision_run_is_counted_when_its_pooled_connection_died_since_its_last_use(
+    tmp_path: Path, httpserver: HTTPServer, feed_toml: str, postgres_url: str
+) -> None:
+    """PostgreSQL restarted a moment after the decider's last transaction: its pooled
+    connections are dead and, used within a second, not pinged (worker.store.engine). The
+    run's attempt is counted anyway (a failure there would be retried by Celery as the
+    same run, never counted) and the item is decided."""
+    rt = make_runtime(tmp_path, feed_toml, database_url=postgres_url)
+    engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        [item_id] = _development_setup(rt, httpserver)
+        assert isinstance(pipeline.store_item(rt, item_id), pipeline.Stored)
+        with transaction(rt.sessions) as session:
+            mine = session.execute(text("select pg_backend_pid()")).scalar_one()
+        with engine.connect() as admin:
+            admin.execute(text("select pg_terminate_backend(:pid)"), {"pid": mine})
+        assert pipeline.decide_item(rt, item_id).outcome == "development"
+        with transaction(rt.sessions) as session:
+            item = session.get(Item, item_id)
+            assert item is not None and item.attempts == 1
+    finally:
+        rt.close()
+        engine.dispose()

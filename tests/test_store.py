@@ -230,3 +230,26 @@ def test_a_pooled_connection_used_within_the_window_is_not_pinged(postgres_url: 
         _backend_pid(sessions)
     assert _backend_pid(sessions) != dead
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_ping_that_finds_the_server_gone_drops_every_pooled_connection(
+    postgres_url: str,
+) -> None:
+    """After a restart every pooled connection is dead. The first checkout past the
+    window pings and finds that out; the pool then drops the others too (as pre-ping
+    does), so one used within the window is not handed out to fail."""
+    engine = make_engine(postgres_url, alive_without_ping=0.3)
+    sessions = make_sessions(engine)
+    older, newer = sessions(), sessions()
+    pids = [
+        session.execute(text("select pg_backend_pid()")).scalar_one() for session in (older, newer)
+    ]
+    older.close()  # back in the pool first: idle the longest
+    time.sleep(0.5)
+    newer.close()
+    for pid in pids:  # both back in the pool now, the newer one just used
+        _terminate(postgres_url, pid)
+    assert _backend_pid(sessions) not in pids  # the older one, pinged: the pool dropped
+    assert _backend_pid(sessions) not in pids  # the newer one is gone with it
+    engine.dispose()

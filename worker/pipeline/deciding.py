@@ -47,8 +47,7 @@ def decide_item(runtime: Runtime, item_id: int, *, new_run: bool = True) -> Item
     A `new_run` counts one attempt first, committed on its own (`items.start_decision`);
     a retry of the same run after a passing error (the database, a lock) is not one."""
     if new_run:
-        with autocommit(runtime.sessions) as session:
-            items.start_decision(session, item_id)
+        _count_run(runtime, item_id)
     # The tracker learns in memory before the commit: hold its lock until the commit is
     # done, and forget what it learned if anything (the commit included) fails.
     with runtime.trackers.lock:
@@ -77,6 +76,20 @@ def decide_item(runtime: Runtime, item_id: int, *, new_run: bool = True) -> Item
         except BaseException:
             runtime.trackers.invalidate()
             raise
+
+
+def _count_run(runtime: Runtime, item_id: int) -> None:
+    """Count the run's attempt (`items.start_decision`), trying twice: a failure here is
+    retried by Celery as the same run (not counted again), so a pooled connection that
+    died since its last use (worker.store.engine) must not cost the count. The pool is
+    dropped with that failure, and the second try runs on a new connection."""
+    try:
+        with autocommit(runtime.sessions) as session:
+            items.start_decision(session, item_id)
+    except OperationalError as exc:
+        log.warning("item.count_retried", item_id=item_id, error=f"{type(exc).__name__}: {exc}")
+        with autocommit(runtime.sessions) as session:
+            items.start_decision(session, item_id)
 
 
 def _decide_copy(

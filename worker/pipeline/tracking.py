@@ -6,9 +6,10 @@ and reports other workers committed are read past per-story cursors
 (worker.store.knowledge). The three ways a worker changes what stories know (`learn`,
 `count_report`, `add_development`) write the rows and move the tracker and its cursors in
 one step, so the cache never re-reads what it already holds and never misses what another
-worker committed. Each of those writes also counts one more change of the story
-(`stories.changes`): a tracker reads a story's rows only when that count moved, so a
-lone decider spends one small query per look instead of three that find nothing.
+worker committed. A transaction that writes any of them also counts one more change of
+the story (`stories.changes`, once: its rows commit together): a tracker reads a story's
+rows only when that count moved, so a lone decider spends one small query per look
+instead of three that find nothing.
 
 The tracker keys articles by text (a corpus document is named by its file); stored
 articles have integer ids, turned into text here and nowhere else.

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, InvalidatePoolError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -50,8 +50,9 @@ IDLE_IN_TRANSACTION_SECONDS = 300
 # A pooled connection back in the pool for less than this is taken as alive without a
 # ping (HikariCP's "alive bypass window" is 500 ms): the decider runs two short
 # transactions an item, and a ping before each was a fifth of its round trips. One that
-# died within the window fails its first statement with OperationalError, which every task
-# retries (worker.pipeline.retries), and SQLAlchemy then drops the pool's connections.
+# died within the window fails its first statement with OperationalError (an item task
+# retries it, worker.pipeline.retries; a poll or a delivery comes round again with the
+# scheduler's tick; the desk answers 500 once), and SQLAlchemy then drops the pool.
 ALIVE_WITHOUT_PING_SECONDS = 1.0
 _USED_AT = "storywatch_used_at"  # ConnectionPoolEntry.info key
 
@@ -98,8 +99,10 @@ def make_engine(
 
 def _ping_when_idle(engine: Engine, window: float) -> None:
     """Pessimistic disconnect handling (SQLAlchemy's `pool_pre_ping`), skipped for a
-    connection used in the last `window` seconds: a failed ping makes the pool drop the
-    connection and check out another (DisconnectionError, the pool's documented retry)."""
+    connection used in the last `window` seconds. A failed ping makes the pool drop the
+    connection and check out another (DisconnectionError, the pool's documented retry),
+    and a ping that found the server gone drops every pooled connection, as pre-ping
+    does (InvalidatePoolError): they all date from before the restart."""
 
     @event.listens_for(engine, "connect")
     def _connected(_dbapi_connection: Any, record: Any) -> None:
@@ -117,7 +120,13 @@ def _ping_when_idle(engine: Engine, window: float) -> None:
         try:
             engine.dialect.do_ping(dbapi_connection)  # pool_pre_ping's own ping
         except Exception as exc:  # any failure of a ping means "use another connection"
-            raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
+            message = f"pooled connection failed its ping: {exc}"
+            dbapi_error = engine.dialect.loaded_dbapi.Error
+            if isinstance(exc, dbapi_error) and engine.dialect.is_disconnect(
+                exc, dbapi_connection, None
+            ):
+                raise InvalidatePoolError(message) from exc
+            raise DisconnectionError(message) from exc
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -42,6 +42,8 @@ class StoredItem:
 
     feed_id: str
     url: str | None
+    # Loaded in the decision's session; `finish_decision` writes its story and score with
+    # a statement of its own, so this object keeps the values it was read with.
     article: Article
     view: tuple[bytes, bytes] | None  # (fingerprint, data)
     seen: datetime

@@ -261,6 +261,7 @@ def learn(
         last_fact = add_facts(session, story_id, article_id, texts)
         report = add_report(session, story_id, article_id, published)
         return Learned(last_fact, report, touch(session, story_id))
+    session.flush()  # a text statement does not autoflush: rows added before come first
     values = {
         "story_id": story_id,
         "article_id": article_id,

@@ -175,9 +175,10 @@ class StoryRow(Base):
     position: Mapped[int] = mapped_column(default=0)
     data: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # One more each time the story learns facts, counts a report or records a development
-    # (worker.store.knowledge.touch), under the story's lock: a tracker that saw this count
-    # holds every such row of the story, and reads none until it changes.
+    # One more for each transaction in which the story learns facts, counts a report or
+    # records a development (worker.store.knowledge), under the story's lock: those rows
+    # commit together, so a tracker that saw this count holds every such row of the
+    # story, and reads none until it changes.
     changes: Mapped[int] = mapped_column(default=0, server_default="0")
 
 

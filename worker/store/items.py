@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Update, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from worker.models import ItemOutcome, item_outcome
@@ -178,7 +178,13 @@ def finish(
     error: str | None,
 ) -> None:
     """Record how the item's run ended (`failed` stays failed; every other outcome is done)."""
-    session.execute(
+    session.execute(_finished(item_id, outcome, article_id, error))
+
+
+def _finished(
+    item_id: int, outcome: ItemOutcome, article_id: int | None, error: str | None
+) -> Update:
+    return (
         update(Item)
         .where(Item.id == item_id)
         .values(
@@ -205,13 +211,7 @@ def finish_decision(
     when it matched, the article's prepared view dropped (the decision read it). One
     statement on PostgreSQL: the decider is the service's one serial stage, and each
     round trip to the database is time it waits."""
-    finished = (
-        update(Item)
-        .where(Item.id == item_id)
-        .values(status="done", outcome=outcome, article_id=article_id, error=None)
-        .values(processed_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    finished = _finished(item_id, outcome, article_id, None)
     dropped = delete(PreparedView).where(PreparedView.article_id == article_id)
     matched = (
         update(Article)

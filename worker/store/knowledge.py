@@ -76,7 +76,7 @@ def stories_version(session: Session) -> str | None:
 
 class StoriesState(NamedTuple):
     version: str | None  # `stories_version`
-    changes: dict[str, int]  # `story_changes`
+    changes: dict[str, int]  # each story's count of knowledge changes (`touch`)
 
 
 _STATE = select(
@@ -87,8 +87,8 @@ _STATE = select(
 
 
 def stories_state(session: Session) -> StoriesState:
-    """`stories_version` and `story_changes` in one statement: the decider asks both
-    before every decision."""
+    """`stories_version` and each story's change count in one statement: the decider
+    asks both before every decision."""
     rows = session.execute(_STATE).all()
     if not rows:
         return StoriesState(stories_version(session), {})
@@ -187,14 +187,6 @@ def reports_after(
     for report_id, story_id, published, title, body, duplicate_of in rows:
         lead = (title, body or "") if duplicate_of is None else None
         yield CountedReport(report_id, story_id, published, lead)
-
-
-_CHANGES = select(StoryRow.id, StoryRow.changes)
-
-
-def story_changes(session: Session) -> dict[str, int]:
-    """Each story's count of knowledge changes (`touch`)."""
-    return {story_id: changes for story_id, changes in session.execute(_CHANGES)}
 
 
 def touch(session: Session, story_id: str) -> int | None:

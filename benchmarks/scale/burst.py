@@ -156,6 +156,19 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
+def _layout(name: str, storing: int) -> tuple[tuple[str, list[str]], ...]:
+    """LAYOUTS[name] with the storing worker's processes set to `storing`."""
+    return tuple(
+        (
+            process,
+            [f"--concurrency={storing}" if a.startswith("--concurrency") else a for a in command]
+            if process == "worker"
+            else command,
+        )
+        for process, command in LAYOUTS[name]
+    )
+
+
 def _rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -252,6 +265,12 @@ def main() -> int:
         "a short burst's rate includes",
     )
     parser.add_argument(
+        "--storing-concurrency",
+        type=int,
+        default=2,
+        help="processes of the worker that stores items (its --concurrency)",
+    )
+    parser.add_argument(
         "--nice",
         type=int,
         default=0,
@@ -308,6 +327,7 @@ def main() -> int:
             return connection.execute(text(sql)).scalar()
 
     log = (scratch / "service.log").open("ab")
+    layout = _layout(args.layout, args.storing_concurrency)
     processes = {
         name: subprocess.Popen(
             [
@@ -321,7 +341,7 @@ def main() -> int:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        for name, command in (*LAYOUTS[args.layout], ("beat", ["beat"]))
+        for name, command in (*layout, ("beat", ["beat"]))
     }
     bursts: list[dict[str, Any]] = []
     try:
@@ -424,7 +444,7 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "load_average_1_5_15": [round(v, 2) for v in load]},
         "layout": args.layout,
         "storing_worker_niceness": args.nice,
-        "workers": {name: " ".join(command) for name, command in LAYOUTS[args.layout]},
+        "workers": {name: " ".join(command) for name, command in layout},
         "beat": "ticking every 2 s",
         "feeds_polled_every_seconds": args.poll_every,
         "bursts": bursts,

@@ -1,8 +1,9 @@
 """Is this article a copy of one we already have? Same URL, same text, or nearly so.
 
-Copies are found in three steps, cheapest first: the canonical URL (and the page's own
+Copies are found in three steps, in order: the canonical URL (and the page's own
 rel=canonical), the fingerprint of the normalized text, then MinHash LSH bands stored
 per article, so near-duplicate candidates are one indexed lookup away in any process.
+The three are one statement (`articles.copy_candidates`): one round trip, one snapshot.
 
 It also spots a site that serves one page for every link (`site_wall`), whose text is
 not the article's. It must not: fetch, decide novelty, or write anything.
@@ -45,7 +46,7 @@ def find_copy(
     session: DbSession,
     canonical: str,
     page: Page,
-    text: str,
+    fingerprint: str,
     signature: MinHashSignature,
     bands: list[str],
 ) -> int | None:
@@ -53,15 +54,13 @@ def find_copy(
     text), traced back to the article that was decided: a copy of a copy still counts
     for the original's story and development."""
     declared = storage_key(canonicalize_url(page.canonical_url)) if page.canonical_url else None
-    for url in (canonical, declared):
-        if url and (found := article_by_url(session, url)) is not None:
+    urls = [canonical] if declared in (None, canonical) else [canonical, declared]
+    same_text = articles.same_text_step(urls)
+    for step, found, blob in articles.copy_candidates(session, urls, fingerprint, bands):
+        if step <= same_text:  # the same URL or the same text: a copy, whatever its story
             return _original(session, found)
-    exact = articles.by_fingerprint(session, text_fingerprint(text))
-    if exact is not None:
-        return _original(session, exact)
-    for candidate_id, blob in articles.sharing_bands(session, bands):
         if blob and is_near_duplicate(signature, signature_from_bytes(blob), NEAR_DUPLICATE):
-            return candidate_id
+            return found  # a band candidate has bands: it is an original itself
     return None
 
 

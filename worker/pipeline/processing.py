@@ -38,7 +38,7 @@ from worker.pipeline.results import (
     finish_settled,
 )
 from worker.pipeline.runtime import Runtime
-from worker.store import articles, items, views
+from worker.store import articles, items
 from worker.store.engine import transaction
 from worker.store.items import QueuedItem, Settled
 from worker.text.terms import bounded_text
@@ -124,12 +124,12 @@ def _store(
     bands = lsh_band_keys(signature)
     title = page.title or snapshot.title
     prepared = _prepared_view(runtime, title, text)
+    fingerprint = text_fingerprint(text)
     with transaction(runtime.sessions) as session:
-        duplicate_of = find_copy(session, canonical, page, text, signature, bands)
+        duplicate_of = find_copy(session, canonical, page, fingerprint, signature, bands)
         if duplicate_of is not None and site_wall(session, duplicate_of, page, snapshot.title):
             return duplicate_of
-        row = articles.add(
-            session,
+        article = articles.NewArticle(
             canonical_url=canonical,
             url=snapshot.url,
             title=title,
@@ -139,16 +139,12 @@ def _store(
             published=_not_after(snapshot.published or page.published, runtime.clock()),
             text=text,
             extraction=extraction,
-            content_hash=text_fingerprint(text),
+            content_hash=fingerprint,
             signature=signature_to_bytes(signature),
             duplicate_of=duplicate_of,
         )
-        if duplicate_of is None:
-            articles.add_bands(session, row.id, bands)
-            if prepared is not None:
-                views.put(session, row.id, *prepared)
-        items.mark_stored(session, item_id, row.id, runtime.clock())
-        return Stored(item_id, row.id)
+        stored = articles.store(session, item_id, article, bands, prepared, runtime.clock())
+        return Stored(item_id, stored)
 
 
 def _prepared_view(runtime: Runtime, title: str | None, text: str) -> tuple[bytes, bytes] | None:

@@ -62,9 +62,13 @@ def take_up(session: Session, item_id: int, max_attempts: int) -> QueuedItem | S
     """Count one more attempt at a `new` item and read it; or say why it needs no run.
     An item stored already is read without counting: its attempts are its decision
     runs' (`start_decision`)."""
-    item = session.get(Item, item_id)
-    if item is None:
+    # The item and its feed's title in one read (two `session.get`s were two round trips).
+    found = session.execute(
+        select(Item, Feed.title).outerjoin(Feed, Feed.id == Item.feed_id).where(Item.id == item_id)
+    ).one_or_none()
+    if found is None:
         return Settled("missing")
+    item, feed_title = found
     if item.status != "new":
         # Redelivered message (acks_late) or a sweep that raced the first run.
         return Settled(item_outcome(item.outcome or item.status))
@@ -74,10 +78,9 @@ def take_up(session: Session, item_id: int, max_attempts: int) -> QueuedItem | S
         return Settled("failed", error or "too many attempts")
     if item.article_id is None:
         item.attempts += 1
-    feed = session.get(Feed, item.feed_id)
     return QueuedItem(
         feed_id=item.feed_id,
-        feed_title=feed.title if feed else None,
+        feed_title=feed_title,
         url=item.url,
         title=item.title,
         summary=item.summary,

@@ -1,0 +1,123 @@
+"""The storing step's own statements (worker.store.articles, worker.store.items) keep their
+meaning on both databases: every copy candidate comes back in one statement, in the
+order copy detection asks (URLs, same text, shared bands), and a stored article is
+written with its bands, its prepared view and its item in one step."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from worker.store import articles, items
+from worker.store.engine import make_engine, make_sessions, migrate, transaction
+from worker.store.schema import Article, ArticleBand, Feed, Item, PreparedView
+
+MOMENT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+
+
+def _new(url: str, fingerprint: str, *, duplicate_of: int | None = None) -> articles.NewArticle:
+    return articles.NewArticle(
+        canonical_url=url,
+        url=url,
+        title="A title",
+        source="example.org",
+        published=MOMENT,
+        text="The text of the article.",
+        extraction="page",
+        content_hash=fingerprint,
+        signature=b"\x01\x02",
+        duplicate_of=duplicate_of,
+    )
+
+
+def _storing_rows(url: str) -> None:
+    engine = make_engine(url)
+    migrate(engine)
+    sessions = make_sessions(engine)
+    with transaction(sessions) as session:
+        session.add(Feed(id="f", url="https://example.org/rss", title="Example"))
+        session.add_all(
+            [
+                Item(feed_id="f", key=f"guid:{n}", status="new", attempts=2, error="earlier")
+                for n in range(4)
+            ]
+        )
+    with transaction(sessions) as session:
+        item_ids = list(session.scalars(select(Item.id).order_by(Item.id)))
+        taken = items.take_up(session, item_ids[0], 6)
+        assert isinstance(taken, items.QueuedItem)
+        assert (taken.feed_title, taken.attempts) == ("Example", 3)
+        assert isinstance(items.take_up(session, 10_000, 6), items.Settled)
+    with transaction(sessions) as session:
+        first = articles.store(
+            session,
+            item_ids[0],
+            _new("https://a/1", "h1"),
+            ["b2", "b1", "b2"],
+            (b"fp", b"{}"),
+            MOMENT,
+        )
+        second = articles.store(
+            session, item_ids[1], _new("https://a/2", "h2"), ["b1", "b3"], None, MOMENT
+        )
+        copy = articles.store(
+            session,
+            item_ids[2],
+            _new("https://a/3", "h1", duplicate_of=first),
+            ["b1"],
+            (b"fp", b"{}"),
+            MOMENT,
+        )
+    with transaction(sessions) as session:
+        stored = session.get(Item, item_ids[0])
+        assert stored is not None and stored.article_id == first
+        assert (stored.attempts, stored.error, stored.queued_at) == (0, None, MOMENT)
+        assert stored.status == "new"  # it waits for its decision
+        row = session.get(Article, first)
+        assert row is not None and (row.published, row.signature) == (MOMENT, b"\x01\x02")
+        assert row.created_at is not None
+        bands = session.execute(
+            select(ArticleBand.article_id, ArticleBand.band).order_by(
+                ArticleBand.article_id, ArticleBand.band
+            )
+        ).all()
+        # a copy gets no bands and no view: copies of it are found through its original
+        assert [tuple(b) for b in bands] == [
+            (first, "b1"),
+            (first, "b2"),
+            (second, "b1"),
+            (second, "b3"),
+        ]
+        views = session.execute(select(PreparedView.article_id, PreparedView.data)).all()
+        assert [tuple(v) for v in views] == [(first, b"{}")]
+        copied = session.get(Article, copy)
+        assert copied is not None and copied.duplicate_of == first
+
+        urls = ["https://a/3", "https://a/2"]
+        found = articles.copy_candidates(session, urls, "h1", ["b3", "b1", "missing"])
+        same_text = articles.same_text_step(urls)
+        assert [(c.step, c.id) for c in found] == [
+            (0, copy),
+            (1, second),
+            (same_text, first),  # the first article with the text, not its copy
+            (same_text + 1, first),
+            (same_text + 1, second),
+        ]
+        assert [c.signature for c in found] == [None, None, None, b"\x01\x02", b"\x01\x02"]
+        assert articles.copy_candidates(session, ["https://none"], "none", []) == []
+    with pytest.raises(IntegrityError), transaction(sessions) as session:
+        articles.store(session, item_ids[3], _new("https://a/1", "h9"), [], None, MOMENT)
+    engine.dispose()
+
+
+def test_storing_rows_on_sqlite(tmp_path: Path) -> None:
+    _storing_rows(f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+
+@pytest.mark.postgres
+def test_storing_rows_on_postgres(postgres_url: str) -> None:
+    _storing_rows(postgres_url)

@@ -1,7 +1,8 @@
 """The storing step's own statements (worker.store.articles, worker.store.items) keep their
-meaning on both databases: every copy candidate comes back in one statement, in the
-order copy detection asks (URLs, same text, shared bands), and a stored article is
-written with its bands, its prepared view and its item in one step."""
+meaning on both databases: an attempt is counted as the item is read (or not, with the
+reason), every copy candidate comes back in one statement, in the order copy detection
+asks (URLs, same text, shared bands), and a stored article is written with its bands,
+its prepared view and its item in one step."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from worker.store import articles, items
-from worker.store.engine import make_engine, make_sessions, migrate, transaction
+from worker.store.engine import autocommit, make_engine, make_sessions, migrate, transaction
 from worker.store.schema import Article, ArticleBand, Feed, Item, PreparedView
 
 MOMENT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
@@ -48,10 +49,19 @@ def _storing_rows(url: str) -> None:
         )
     with transaction(sessions) as session:
         item_ids = list(session.scalars(select(Item.id).order_by(Item.id)))
+        session.add(Item(feed_id="f", key="spent", status="new", attempts=6, error="boom"))
+        session.add(Item(feed_id="f", key="done", status="done", outcome="rehash"))
+    with autocommit(sessions) as session:  # as the storing step takes an item up
         taken = items.take_up(session, item_ids[0], 6)
         assert isinstance(taken, items.QueuedItem)
-        assert (taken.feed_title, taken.attempts) == ("Example", 3)
-        assert isinstance(items.take_up(session, 10_000, 6), items.Settled)
+        assert (taken.feed_title, taken.attempts, taken.article_id) == ("Example", 3, None)
+        spent = items.take_up(session, item_ids[-1] + 1, 6)
+        assert spent == items.Settled("failed", "too many attempts; last error: boom")
+        assert items.take_up(session, item_ids[-1] + 2, 6) == items.Settled("rehash")
+        assert items.take_up(session, 10_000, 6) == items.Settled("missing")
+    with transaction(sessions) as session:
+        counts = {key: n for key, n in session.execute(select(Item.key, Item.attempts))}
+        assert (counts["guid:0"], counts["guid:1"], counts["spent"]) == (3, 2, 6)
     with transaction(sessions) as session:
         first = articles.store(
             session,
@@ -94,6 +104,9 @@ def _storing_rows(url: str) -> None:
         ]
         views = session.execute(select(PreparedView.article_id, PreparedView.data)).all()
         assert [tuple(v) for v in views] == [(first, b"{}")]
+        again = items.take_up(session, item_ids[0], 6)  # stored: its decision counts now
+        assert isinstance(again, items.QueuedItem) and again.article_id == first
+        assert again.attempts == 0
         copied = session.get(Article, copy)
         assert copied is not None and copied.duplicate_of == first
 

@@ -39,7 +39,7 @@ from worker.pipeline.results import (
 )
 from worker.pipeline.runtime import Runtime
 from worker.store import articles, items
-from worker.store.engine import transaction
+from worker.store.engine import autocommit, transaction
 from worker.store.items import QueuedItem, Settled
 from worker.text.terms import bounded_text
 
@@ -171,23 +171,32 @@ class _Taken:
 
 
 def _take_up(runtime: Runtime, item_id: int) -> ItemResult | Stored | _Taken:
-    """One more attempt at the item, in one transaction; or why it needs none: settled
-    already, stored by an earlier run whose decision was lost, or a link already stored."""
-    with transaction(runtime.sessions) as session:
+    """One more attempt at the item, counted and committed before the page is fetched (a
+    page that kills its process still counts); or why it needs none: settled already,
+    stored by an earlier run whose decision was lost, or a link already stored.
+
+    The count and the reads need no transaction around them (`autocommit`: on PostgreSQL
+    two round trips, not five); finishing an item that needs no run takes one."""
+    with autocommit(runtime.sessions) as session:
         snapshot = items.take_up(session, item_id, MAX_ITEM_ATTEMPTS)
         if isinstance(snapshot, Settled):
-            return finish_settled(session, item_id, snapshot)
-        if snapshot.article_id is not None:
+            settled: Settled | int = snapshot
+        elif snapshot.article_id is not None:
             return Stored(item_id, snapshot.article_id)
-        canonical = storage_key(
-            canonicalize_url(snapshot.url)
-            if snapshot.url
-            else f"urn:storywatch:{snapshot.feed_id}:{snapshot.key}"
-        )
-        existing = article_by_url(session, canonical)
-        if existing is not None:
-            return finish_item(session, item_id, "duplicate", article_id=existing)
-        return _Taken(snapshot, canonical)
+        else:
+            canonical = storage_key(
+                canonicalize_url(snapshot.url)
+                if snapshot.url
+                else f"urn:storywatch:{snapshot.feed_id}:{snapshot.key}"
+            )
+            existing = article_by_url(session, canonical)
+            if existing is None:
+                return _Taken(snapshot, canonical)
+            settled = existing
+    with transaction(runtime.sessions) as session:
+        if isinstance(settled, Settled):
+            return finish_settled(session, item_id, settled)
+        return finish_item(session, item_id, "duplicate", article_id=settled)
 
 
 def _obtain_text(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import Update, delete, func, select, update
+from sqlalchemy import Select, Update, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from worker.models import ItemOutcome, item_outcome
@@ -61,34 +62,122 @@ class Settled:
 def take_up(session: Session, item_id: int, max_attempts: int) -> QueuedItem | Settled:
     """Count one more attempt at a `new` item and read it; or say why it needs no run.
     An item stored already is read without counting: its attempts are its decision
-    runs' (`start_decision`)."""
-    # The item and its feed's title in one read (two `session.get`s were two round trips).
+    runs' (`start_decision`).
+
+    On PostgreSQL the count and the read are one statement, meant to commit alone
+    (`worker.store.engine.autocommit`) and not durably, as `start_decision`'s: a count
+    lost with the database's crash costs nothing. Elsewhere the ORM reads and counts."""
+    if session.get_bind().dialect.name == "postgresql":
+        row = session.execute(_take_up_postgres(item_id, max_attempts)).one_or_none()
+        if row is None:
+            return Settled("missing")
+        return _taken(_Read(*row), max_attempts)
     found = session.execute(
         select(Item, Feed.title).outerjoin(Feed, Feed.id == Item.feed_id).where(Item.id == item_id)
     ).one_or_none()
     if found is None:
         return Settled("missing")
     item, feed_title = found
-    if item.status != "new":
+    read = _Read(
+        item.feed_id,
+        feed_title,
+        item.url,
+        item.title,
+        item.summary,
+        item.published,
+        item.key,
+        item.attempts,
+        item.created_at,
+        item.article_id,
+        item.status,
+        item.outcome,
+        item.error,
+    )
+    taken = _taken(read, max_attempts)
+    if isinstance(taken, QueuedItem):
+        item.attempts = taken.attempts  # flushed with the transaction
+    return taken
+
+
+class _Read(NamedTuple):
+    """An item's row as `take_up` reads it, before this run's attempt is counted."""
+
+    feed_id: str
+    feed_title: str | None
+    url: str | None
+    title: str | None
+    summary: str | None
+    published: datetime | None
+    key: str
+    attempts: int
+    created_at: datetime
+    article_id: int | None
+    status: str
+    outcome: str | None
+    error: str | None
+
+
+def _taken(read: _Read, max_attempts: int) -> QueuedItem | Settled:
+    """`take_up`'s answer for the row read (the PostgreSQL statement counts the attempt
+    exactly when this answers a QueuedItem of an item not stored yet)."""
+    if read.status != "new":
         # Redelivered message (acks_late) or a sweep that raced the first run.
-        return Settled(item_outcome(item.outcome or item.status))
-    if item.article_id is None and item.attempts >= max_attempts:
+        return Settled(item_outcome(read.outcome or read.status))
+    fresh = read.article_id is None  # not stored yet: this run is an attempt to store it
+    if fresh and read.attempts >= max_attempts:
         # A poison item (one that crashes every run) must not be retried forever.
-        error = f"too many attempts; last error: {item.error}" if item.error else None
+        error = f"too many attempts; last error: {read.error}" if read.error else None
         return Settled("failed", error or "too many attempts")
-    if item.article_id is None:
-        item.attempts += 1
     return QueuedItem(
-        feed_id=item.feed_id,
-        feed_title=feed_title,
-        url=item.url,
-        title=item.title,
-        summary=item.summary,
-        published=item.published,
-        key=item.key,
-        attempts=item.attempts,
-        seen=item.created_at,
-        article_id=item.article_id,
+        feed_id=read.feed_id,
+        feed_title=read.feed_title,
+        url=read.url,
+        title=read.title,
+        summary=read.summary,
+        published=read.published,
+        key=read.key,
+        attempts=read.attempts + 1 if fresh else read.attempts,
+        seen=read.created_at,
+        article_id=read.article_id,
+    )
+
+
+def _take_up_postgres(item_id: int, max_attempts: int) -> Select[*tuple[Any, ...]]:
+    """The item with its feed's title, and its attempt counted when it is one (a `new`
+    item not stored yet, under its limit). The read sees the row as it was before the
+    count (one snapshot for the whole statement), as the ORM path reads it."""
+    local = func.set_config("synchronous_commit", "off", True)  # SET LOCAL, same round trip
+    counting = (
+        update(Item)
+        .where(
+            Item.id == item_id,
+            Item.status == "new",
+            Item.article_id.is_(None),
+            Item.attempts < max_attempts,
+            local.is_not(None),
+        )
+        .values(attempts=Item.attempts + 1)
+        .cte("counting")
+    )
+    return (
+        select(
+            Item.feed_id,
+            Feed.title,
+            Item.url,
+            Item.title,
+            Item.summary,
+            Item.published,
+            Item.key,
+            Item.attempts,
+            Item.created_at,
+            Item.article_id,
+            Item.status,
+            Item.outcome,
+            Item.error,
+        )
+        .outerjoin(Feed, Feed.id == Item.feed_id)
+        .where(Item.id == item_id)
+        .add_cte(counting)  # referenced by nothing: rendered only when added
     )
 
 

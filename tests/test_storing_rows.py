@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from worker.store import articles, items
 from worker.store.engine import autocommit, make_engine, make_sessions, migrate, transaction
@@ -134,3 +135,40 @@ def test_storing_rows_on_sqlite(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_storing_rows_on_postgres(postgres_url: str) -> None:
     _storing_rows(postgres_url)
+
+
+@pytest.mark.postgres
+def test_only_commits_that_send_nothing_skip_the_disk_flush(postgres_url: str) -> None:
+    """On PostgreSQL a stored article's transaction and an unmatched decision's commit
+    without waiting for the disk (lost with a crash, each is simply redone); a decision
+    that matched a story, whose alerts and follow-ups are sent, still waits."""
+    engine = make_engine(postgres_url)
+    migrate(engine)
+    sessions = make_sessions(engine)
+
+    def flushed(session: Session) -> str:
+        return str(session.execute(text("show synchronous_commit")).scalar_one())
+
+    with transaction(sessions) as session:
+        session.add(Feed(id="f", url="https://example.org/rss"))
+        session.add_all([Item(feed_id="f", key=f"k{n}", status="new") for n in range(3)])
+    with transaction(sessions) as session:
+        item_ids = list(session.scalars(select(Item.id).order_by(Item.id)))
+    stored = []
+    for item_id in item_ids:
+        with transaction(sessions) as session:
+            assert flushed(session) == "on"
+            new = _new(f"https://a/{item_id}", f"h{item_id}")
+            stored.append(articles.store(session, item_id, new, [], None, MOMENT))
+            assert flushed(session) == "off"
+    with transaction(sessions) as session:
+        items.finish_decision(session, item_ids[0], "unmatched", stored[0])
+        assert flushed(session) == "off"
+    for outcome, n in (("rehash", 1), ("development", 2)):
+        with transaction(sessions) as session:
+            items.finish_decision(session, item_ids[n], outcome, stored[n], story_id="s")
+            assert flushed(session) == "on"
+    with transaction(sessions) as session:
+        outcomes = session.execute(select(Item.outcome).order_by(Item.id)).scalars().all()
+        assert outcomes == ["unmatched", "rehash", "development"]
+    engine.dispose()

@@ -358,8 +358,9 @@ def main() -> int:
                 if done >= done_before + args.items:
                     break
                 time.sleep(1)
-            first_seen, last_done = (
+            first_seen, last_seen, last_done = (
                 scalar(f"select min(created_at) from items where id > {done_before}"),
+                scalar(f"select max(created_at) from items where id > {done_before}"),
                 scalar(f"select max(processed_at) from items where id > {done_before}"),
             )
             # CPU from the burst's start to its last item (before the wait for deliveries):
@@ -375,6 +376,9 @@ def main() -> int:
                     "items": args.items,
                     "seconds": round(seconds, 1),
                     "items_per_second": round(args.items / seconds, 1),
+                    # The polls that saw the burst's items spread over this long (each feed
+                    # due at its own moment): no service takes the burst faster.
+                    "seen_over_seconds": round((last_seen - first_seen).total_seconds(), 1),
                     "service_seconds": seconds,
                     "cpu_seconds": cpu,
                     "machine_busy_cores": round(machine, 2),

@@ -222,6 +222,10 @@ def store(
 
 # The rows `store` writes, as the ORM would: foreign keys to the new article are checked
 # at the statement's end, when it exists. `error` is emptied as `items.mark_stored` does.
+# The commit does not wait for the disk (synchronous_commit off for this transaction):
+# lost with the database's crash, the item is still `new` without an article, so its
+# decision finds it "missing" and the sweep stores it again; a later durable commit
+# (copies of it, its decision) makes it durable first, since WAL is written in order.
 _STORE_POSTGRES = text(
     "WITH article AS ("
     " INSERT INTO articles (canonical_url, url, title, source, published, text, extraction,"
@@ -239,6 +243,7 @@ _STORE_POSTGRES = text(
     "), item AS ("
     " UPDATE items SET article_id = (SELECT id FROM article), queued_at = CAST(:now AS"
     " timestamptz), attempts = 0, error = NULL WHERE id = :item_id"
+    " AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
     ") SELECT id FROM article"
 ).bindparams(
     bindparam("published", type_=UTCDateTime()),

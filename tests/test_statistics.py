@@ -40,7 +40,7 @@ def _fill(runtime: pipeline.Runtime, count: int) -> list[str]:
 
 
 def _plan(runtime: pipeline.Runtime, bands: list[str]) -> str:
-    query = articles.sharing_bands_query(bands).compile(
+    query = articles.copy_candidates_query(["https://news.example/new"], "f" * 64, bands).compile(
         dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
         compile_kwargs={"literal_binds": True},
     )

@@ -138,7 +138,7 @@ def test_storing_rows_on_postgres(postgres_url: str) -> None:
 
 
 @pytest.mark.postgres
-def test_only_commits_that_send_nothing_skip_the_disk_flush(postgres_url: str) -> None:
+def test_only_commits_whose_loss_is_redone_skip_the_disk_flush(postgres_url: str) -> None:
     """On PostgreSQL a stored article's transaction and an unmatched decision's commit
     without waiting for the disk (lost with a crash, each is simply redone); a decision
     that matched a story, whose alerts and follow-ups are sent, still waits."""

@@ -175,28 +175,24 @@ def _take_up(runtime: Runtime, item_id: int) -> ItemResult | Stored | _Taken:
     page that kills its process still counts); or why it needs none: settled already,
     stored by an earlier run whose decision was lost, or a link already stored.
 
-    The count and the reads need no transaction around them (`autocommit`: on PostgreSQL
-    two round trips, not five); finishing an item that needs no run takes one."""
+    No transaction around it (`autocommit`: on PostgreSQL two round trips, not five; each
+    statement, the finish of an item that needs no run included, commits alone). On
+    SQLite it is one transaction, so that finish cannot follow another run's store."""
     with autocommit(runtime.sessions) as session:
         snapshot = items.take_up(session, item_id, MAX_ITEM_ATTEMPTS)
         if isinstance(snapshot, Settled):
-            settled: Settled | int = snapshot
-        elif snapshot.article_id is not None:
+            return finish_settled(session, item_id, snapshot)
+        if snapshot.article_id is not None:
             return Stored(item_id, snapshot.article_id)
-        else:
-            canonical = storage_key(
-                canonicalize_url(snapshot.url)
-                if snapshot.url
-                else f"urn:storywatch:{snapshot.feed_id}:{snapshot.key}"
-            )
-            existing = article_by_url(session, canonical)
-            if existing is None:
-                return _Taken(snapshot, canonical)
-            settled = existing
-    with transaction(runtime.sessions) as session:
-        if isinstance(settled, Settled):
-            return finish_settled(session, item_id, settled)
-        return finish_item(session, item_id, "duplicate", article_id=settled)
+        canonical = storage_key(
+            canonicalize_url(snapshot.url)
+            if snapshot.url
+            else f"urn:storywatch:{snapshot.feed_id}:{snapshot.key}"
+        )
+        existing = article_by_url(session, canonical)
+        if existing is not None:
+            return finish_item(session, item_id, "duplicate", article_id=existing)
+        return _Taken(snapshot, canonical)
 
 
 def _obtain_text(

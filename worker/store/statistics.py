@@ -1,6 +1,6 @@
 """Planner statistics for the tables every item looks up, kept current by the service.
 
-The near-copy lookup (`worker.store.articles.sharing_bands`) asks `article_bands` for
+The near-copy lookup (`worker.store.articles.copy_candidates`) asks `article_bands` for
 about forty band keys at once. Until PostgreSQL has analyzed the table it guesses that
 such a lookup returns a fifth of the rows and scans them all, comparing every row with
 every key: measured in a burst, 45 ms a lookup at 1,000 articles and growing with the

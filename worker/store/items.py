@@ -68,38 +68,52 @@ def take_up(session: Session, item_id: int, max_attempts: int) -> QueuedItem | S
     An item stored already is read without counting: its attempts are its decision
     runs' (`start_decision`).
 
-    On PostgreSQL the count and the read are one statement, meant to commit alone
-    (`worker.store.engine.autocommit`) and not durably, as `start_decision`'s: a count
-    lost with the database's crash costs nothing. Elsewhere the ORM reads and counts."""
-    if session.get_bind().dialect.name == "postgresql":
-        row = session.execute(_take_up_postgres(item_id, max_attempts)).one_or_none()
-        if row is None:
-            return Settled("missing")
-        return _taken(_Read(*row), max_attempts)
-    found = session.execute(
-        select(Item, Feed.title).outerjoin(Feed, Feed.id == Item.feed_id).where(Item.id == item_id)
-    ).one_or_none()
-    if found is None:
-        return Settled("missing")
-    item, feed_title = found
-    read = _Read(
-        item.feed_id,
-        feed_title,
-        item.url,
-        item.title,
-        item.summary,
-        item.published,
-        item.key,
-        item.attempts,
-        item.created_at,
-        item.article_id,
-        item.status,
-        item.outcome,
-        item.error,
+    The count is one UPDATE whose conditions are those under which this answers a
+    QueuedItem of an item not stored yet. On PostgreSQL it runs inside the read (a
+    data-modifying CTE: one statement, meant to commit alone through
+    `worker.store.engine.autocommit`, and not durably, as `start_decision`'s: a count lost
+    with the database's crash costs nothing); elsewhere after it."""
+    counting = (
+        update(Item)
+        .where(
+            Item.id == item_id,
+            Item.status == "new",
+            Item.article_id.is_(None),
+            Item.attempts < max_attempts,
+        )
+        .values(attempts=Item.attempts + 1)
+        .execution_options(synchronize_session=False)
     )
-    taken = _taken(read, max_attempts)
-    if isinstance(taken, QueuedItem):
-        item.attempts = taken.attempts  # flushed with the transaction
+    # The read sees the row as it was before the count (one snapshot for the statement).
+    read: Select[*tuple[Any, ...]] = (
+        select(
+            Item.feed_id,
+            Feed.title,
+            Item.url,
+            Item.title,
+            Item.summary,
+            Item.published,
+            Item.key,
+            Item.attempts,
+            Item.created_at,
+            Item.article_id,
+            Item.status,
+            Item.outcome,
+            Item.error,
+        )
+        .outerjoin(Feed, Feed.id == Item.feed_id)
+        .where(Item.id == item_id)
+    )
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        # Referenced by nothing: rendered only when added.
+        read = read.add_cte(counting.where(_NOT_DURABLE.is_not(None)).cte("counting"))
+    row = session.execute(read).one_or_none()
+    if row is None:
+        return Settled("missing")
+    taken = _taken(_Read(*row), max_attempts)
+    if not postgres and isinstance(taken, QueuedItem) and taken.article_id is None:
+        session.execute(counting)
     return taken
 
 
@@ -122,8 +136,7 @@ class _Read(NamedTuple):
 
 
 def _taken(read: _Read, max_attempts: int) -> QueuedItem | Settled:
-    """`take_up`'s answer for the row read (the PostgreSQL statement counts the attempt
-    exactly when this answers a QueuedItem of an item not stored yet)."""
+    """`take_up`'s answer for the row it read (before the count)."""
     if read.status != "new":
         # Redelivered message (acks_late) or a sweep that raced the first run.
         return Settled(item_outcome(read.outcome or read.status))
@@ -143,44 +156,6 @@ def _taken(read: _Read, max_attempts: int) -> QueuedItem | Settled:
         attempts=read.attempts + 1 if fresh else read.attempts,
         seen=read.created_at,
         article_id=read.article_id,
-    )
-
-
-def _take_up_postgres(item_id: int, max_attempts: int) -> Select[*tuple[Any, ...]]:
-    """The item with its feed's title, and its attempt counted when it is one (a `new`
-    item not stored yet, under its limit). The read sees the row as it was before the
-    count (one snapshot for the whole statement), as the ORM path reads it."""
-    counting = (
-        update(Item)
-        .where(
-            Item.id == item_id,
-            Item.status == "new",
-            Item.article_id.is_(None),
-            Item.attempts < max_attempts,
-            _NOT_DURABLE.is_not(None),
-        )
-        .values(attempts=Item.attempts + 1)
-        .cte("counting")
-    )
-    return (
-        select(
-            Item.feed_id,
-            Feed.title,
-            Item.url,
-            Item.title,
-            Item.summary,
-            Item.published,
-            Item.key,
-            Item.attempts,
-            Item.created_at,
-            Item.article_id,
-            Item.status,
-            Item.outcome,
-            Item.error,
-        )
-        .outerjoin(Feed, Feed.id == Item.feed_id)
-        .where(Item.id == item_id)
-        .add_cte(counting)  # referenced by nothing: rendered only when added
     )
 
 

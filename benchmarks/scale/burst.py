@@ -369,6 +369,17 @@ def main() -> int:
                 name: round(_tree_cpu(p.pid) - cpu_before[name], 1) for name, p in processes.items()
             }
             machine = (_machine_cpu() - machine_before) / (time.monotonic() - wall_before)
+            # Rows written by one transaction share its id (xmin): how many decisions each
+            # of the decider's transactions made (worker.pipeline.deciding.decide_ready).
+            transactions = scalar(
+                "select count(distinct xmin::text) from items"
+                f" where id > {done_before} and outcome in"
+                " ('development', 'rehash', 'unmatched', 'duplicate')"
+            )
+            decided = scalar(
+                f"select count(*) from items where id > {done_before} and outcome in"
+                " ('development', 'rehash', 'unmatched', 'duplicate')"
+            )
             time.sleep(5)  # the last alerts' deliveries
             seconds = (last_done - first_seen).total_seconds()
             bursts.append(
@@ -382,6 +393,7 @@ def main() -> int:
                     "service_seconds": seconds,
                     "cpu_seconds": cpu,
                     "machine_busy_cores": round(machine, 2),
+                    "decisions_per_transaction": round(decided / max(transactions, 1), 2),
                 }
             )
             memory[f"after_burst_{number + 1}"] = _memory(processes)

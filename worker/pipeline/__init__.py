@@ -6,7 +6,7 @@ Celery tasks and CLI commands call these functions; they call the pure stages (`
 is idempotent: running it twice for the same id changes nothing the first run did not.
 """
 
-from worker.pipeline.deciding import decide_item
+from worker.pipeline.deciding import decide_item, decide_ready
 from worker.pipeline.delivery import DeliverySummary, deliver_alert
 from worker.pipeline.polling import PollSummary, claim_due_feeds, due_feed_batches, poll_feed
 from worker.pipeline.processing import process_item, store_item
@@ -33,6 +33,7 @@ __all__ = [
     "Stored",
     "claim_due_feeds",
     "decide_item",
+    "decide_ready",
     "deliver_alert",
     "due_feed_batches",
     "find_stalled_work",

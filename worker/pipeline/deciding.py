@@ -11,6 +11,9 @@ The decision "is this new for story S" runs under a lock on story S (a row lock 
 PostgreSQL, the database write lock on SQLite) after the tracker has caught up with every
 fact committed before the lock was taken: two workers holding two copies of one
 development therefore produce exactly one alert.
+
+On PostgreSQL a decider with a backlog decides several stored items in one transaction
+(`decide_ready`), in order, each as it would be decided alone after the one before it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ from worker.utc import as_utc
 log = get_logger(__name__)
 
 MAX_LOCK_ROUNDS = 4
+# Items decided in one transaction at most (`decide_ready`): a burst's first alert waits
+# for the others' decisions too, about 25 ms each.
+DECIDE_TOGETHER = 16
 
 
 def decide_item(runtime: Runtime, item_id: int, *, new_run: bool = True) -> ItemResult:
@@ -48,34 +54,87 @@ def decide_item(runtime: Runtime, item_id: int, *, new_run: bool = True) -> Item
     a retry of the same run after a passing error (the database, a lock) is not one."""
     if new_run:
         _count_run(runtime, item_id)
+    return _decide_together(runtime, [item_id])[0]
+
+
+def decide_ready(runtime: Runtime, item_id: int, *, new_run: bool = True) -> list[ItemResult]:
+    """Decide a stored item as `decide_item` does and, on PostgreSQL, up to
+    DECIDE_TOGETHER - 1 other stored items no run has tried yet, in the same transaction;
+    the item's result comes first, the others' follow (their alerts need sending too).
+
+    Why together: a decision is about 25 ms of the tracker's work and ten round trips to
+    the database, each a wait while the storing processes keep both cores busy; decided
+    together, items share the transaction, the story locks and the catching up, so an
+    item costs two or three round trips. The others' own messages find them decided
+    (remembered here, so without a query). Anything failing among the others rolls the
+    lot back, and the item is decided alone: the others keep their own messages."""
+    remembered = runtime.decided.get(item_id)
+    if remembered is not None:
+        return [remembered]
+    if new_run:
+        _count_run(runtime, item_id)
+    with autocommit(runtime.sessions) as session:
+        others = items.start_untried_decisions(session, item_id, DECIDE_TOGETHER - 1)
+    if not others:
+        return [decide_item(runtime, item_id, new_run=False)]
+    try:
+        results = _decide_together(runtime, [item_id, *others])
+    except OriginalUndecided:
+        raise  # the item's own (decided first, before any other): its retry waits
+    except Exception as exc:
+        log.warning(
+            "item.decided_alone",
+            item_id=item_id,
+            others=len(others),
+            error=f"{type(exc).__name__}: {exc}"[:300],
+        )
+        return [decide_item(runtime, item_id, new_run=False)]
+    runtime.decided.remember(results[1:])
+    return results
+
+
+def _decide_together(runtime: Runtime, item_ids: list[int]) -> list[ItemResult]:
+    """Decide the items in order in one transaction; a copy among the others whose
+    original is still undecided is left to its own message. The first item's
+    OriginalUndecided is raised."""
+    results: list[ItemResult] = []
     # The tracker learns in memory before the commit: hold its lock until the commit is
     # done, and forget what it learned if anything (the commit included) fails.
     with runtime.trackers.lock:
         try:
             with transaction(runtime.sessions) as session:
-                waiting = items.to_decide(session, item_id, MAX_ITEM_ATTEMPTS)
-                if isinstance(waiting, Settled):
-                    return finish_settled(session, item_id, waiting)
-                row = waiting.article
-                bound = log.bind(item_id=item_id, feed_id=waiting.feed_id, url=waiting.url)
-                if row.duplicate_of is not None:
-                    return _decide_copy(runtime, session, item_id, row, bound)
-                article = Article(
-                    id=str(row.id),
-                    title=row.title,
-                    text=row.text,
-                    url=row.url,
-                    source=row.source,
-                    published=row.published,
-                    # An undated report is dated by the poll that first saw it
-                    # (Article.seen).
-                    seen=as_utc(waiting.seen),
-                )
-                with metrics.observe_stage("decide"):
-                    return _decide_and_record(runtime, session, waiting, article, item_id, bound)
+                for position, item_id in enumerate(item_ids):
+                    try:
+                        results.append(_decide_in(runtime, session, item_id))
+                    except OriginalUndecided:
+                        if position == 0:
+                            raise
         except BaseException:
             runtime.trackers.invalidate()
             raise
+    return results
+
+
+def _decide_in(runtime: Runtime, session: DbSession, item_id: int) -> ItemResult:
+    waiting = items.to_decide(session, item_id, MAX_ITEM_ATTEMPTS)
+    if isinstance(waiting, Settled):
+        return finish_settled(session, item_id, waiting)
+    row = waiting.article
+    bound = log.bind(item_id=item_id, feed_id=waiting.feed_id, url=waiting.url)
+    if row.duplicate_of is not None:
+        return _decide_copy(runtime, session, item_id, row, bound)
+    article = Article(
+        id=str(row.id),
+        title=row.title,
+        text=row.text,
+        url=row.url,
+        source=row.source,
+        published=row.published,
+        # An undated report is dated by the poll that first saw it (Article.seen).
+        seen=as_utc(waiting.seen),
+    )
+    with metrics.observe_stage("decide"):
+        return _decide_and_record(runtime, session, waiting, article, item_id, bound)
 
 
 def _count_run(runtime: Runtime, item_id: int) -> None:

@@ -3,7 +3,10 @@ stores, worker.pipeline.deciding decides)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from worker.models import ItemOutcome
 from worker.observe import metrics
@@ -68,3 +71,27 @@ def finish_settled(session: DbSession, item_id: int, settled: items.Settled) -> 
     return finish_item(
         session, item_id, settled.outcome, article_id=settled.article_id, error=settled.error
     )
+
+
+@dataclass
+class DecidedHere:
+    """Results of items this process decided with another item's message
+    (`worker.pipeline.deciding.decide_ready`), committed: their own messages follow, and
+    find here that nothing is left to do, without a query. Bounded (oldest forgotten: a
+    forgotten item's message reads it settled from the database, as before)."""
+
+    limit: int = 4_096
+    _results: OrderedDict[int, ItemResult] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def remember(self, results: Iterable[ItemResult]) -> None:
+        with self._lock:
+            for result in results:
+                self._results[result.item_id] = result
+            while len(self._results) > self.limit:
+                self._results.popitem(last=False)
+
+    def get(self, item_id: int) -> ItemResult | None:
+        """The item's result, once: its message is the only one expected."""
+        with self._lock:
+            return self._results.pop(item_id, None)

@@ -14,6 +14,7 @@ from worker.decide.semantic import SemanticConfig
 from worker.decide.tracker import TrackerConfig
 from worker.delivery.throttle import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from worker.fetch.net import GuardedClient
+from worker.pipeline.results import DecidedHere
 from worker.pipeline.tracking import TrackerCache
 from worker.settings import Settings
 from worker.store.engine import DbEngine, DbSessions, make_engine, make_sessions, migrate
@@ -27,6 +28,7 @@ class Runtime:
     sessions: DbSessions
     limiter: RateLimiter = field(default_factory=LocalRateLimiter)
     trackers: TrackerCache = field(default_factory=TrackerCache)
+    decided: DecidedHere = field(default_factory=DecidedHere)
     clock: Callable[[], datetime] = utcnow
 
     _fetch: GuardedClient | None = field(default=None, init=False, repr=False)

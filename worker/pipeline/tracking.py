@@ -35,6 +35,9 @@ def _advance(cursors: dict[str, int], story_id: str, row_id: int | None) -> None
 
 _VERSION = "storywatch_stories_version"  # Session.info key: the version this transaction read
 _TOUCHED = "storywatch_touched_stories"  # Session.info key: stories this transaction counted
+_LOCKED = "storywatch_locked_stories"  # Session.info key: stories this transaction holds
+# Session.info key: the tracker caught up in this transaction after its last new lock.
+_CAUGHT_UP = "storywatch_caught_up"
 
 
 class TrackerCache:
@@ -73,6 +76,12 @@ class TrackerCache:
         # next item sees it). The facts are caught up on every call. Counts first: a row
         # counted here was committed before, so the reads that follow see it; rows
         # committed in between are read too, and read past next time by the cursors.
+        if self._tracker is not None and session.info.get(_CAUGHT_UP):
+            # Caught up in this transaction, and no story locked since: what other
+            # workers commit meanwhile about a story this transaction does not hold can
+            # only inform a first look (decisions lock their story first), and nobody
+            # else writes a story it holds.
+            return self._tracker
         state = knowledge.stories_state(session)
         version = session.info.setdefault(_VERSION, state.version or "")
         if self._tracker is None or version != self._version:
@@ -92,6 +101,7 @@ class TrackerCache:
             self._development_cursors = {story.id: 0 for story in stories}
             self._report_cursors = {story.id: 0 for story in stories}
             self._changes = {}
+        session.info[_CAUGHT_UP] = True
         if not self._fact_cursors:
             return self._tracker
         changes = state.changes
@@ -137,8 +147,16 @@ class TrackerCache:
         return self._tracker
 
     def lock_story(self, session: DbSession, story_id: str) -> bool:
-        """Hold the story's row until the transaction ends; False when it is gone."""
-        return knowledge.lock_story(session, story_id)
+        """Hold the story's row until the transaction ends; False when it is gone. The
+        next `current` catches up again: facts committed before the lock was taken."""
+        held: set[str] = session.info.setdefault(_LOCKED, set())
+        if story_id in held:
+            return True
+        if not knowledge.lock_story(session, story_id):
+            return False
+        held.add(story_id)
+        session.info[_CAUGHT_UP] = False
+        return True
 
     def learn(
         self, session: DbSession, article: models.Article, decision: Decision, article_id: int

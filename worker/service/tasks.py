@@ -81,12 +81,20 @@ def decide_item(self: Task, item_id: int) -> dict[str, Any]:
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
     new_run = self.request.retries == 0 or redelivered
     try:
-        result = pipeline.decide_item(rt, item_id, new_run=new_run)
+        # With other stored items, when there are any (worker.pipeline.deciding).
+        results = pipeline.decide_ready(rt, item_id, new_run=new_run)
     except Exception as exc:
         raise _retry(self, rt, item_id, exc) from exc
-    if result.alert_id:
-        deliver_alert.delay(result.alert_id)
-    return {"item_id": item_id, "outcome": result.outcome, "alert_id": result.alert_id}
+    for result in results:
+        if result.alert_id:
+            deliver_alert.delay(result.alert_id)
+    own = results[0]
+    return {
+        "item_id": item_id,
+        "outcome": own.outcome,
+        "alert_id": own.alert_id,
+        "decided_with": [result.item_id for result in results[1:]],
+    }
 
 
 def _retry(task: Task, rt: pipeline.Runtime, item_id: int, exc: Exception) -> BaseException:

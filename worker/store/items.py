@@ -192,6 +192,41 @@ def start_decision(session: Session, item_id: int) -> None:
     session.execute(counted)
 
 
+def start_untried_decisions(session: Session, besides: int, limit: int) -> list[int]:
+    """Up to `limit` other stored items whose decision no run has tried yet, oldest
+    first, each counted as started (`start_decision`) in this one statement; PostgreSQL
+    only (an empty list elsewhere). Items another transaction holds are skipped (SKIP
+    LOCKED), not waited for.
+
+    Only untried items: a decision that kills its process takes everything decided with
+    it down too, and each of those then has a run counted; once tried, an item is decided
+    alone by its own message, so an item that kills its process fails after its own runs
+    and costs the others one run each, not all of theirs."""
+    if session.get_bind().dialect.name != "postgresql":
+        return []
+    untried = (
+        select(Item.id)
+        .where(
+            Item.status == "new",
+            Item.article_id.is_not(None),
+            Item.attempts == 0,
+            Item.id != besides,
+        )
+        .order_by(Item.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("untried")
+    )
+    counted = (
+        update(Item)
+        .where(Item.id == untried.c.id, _NOT_DURABLE.is_not(None))
+        .values(attempts=Item.attempts + 1)
+        .returning(Item.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(session.scalars(counted))
+
+
 def to_decide(session: Session, item_id: int, max_attempts: int) -> StoredItem | Settled:
     """The stored item to decide, with its article and prepared view (one statement); or
     why there is nothing to decide (finished already, never stored: "missing", or out of

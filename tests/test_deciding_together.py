@@ -5,18 +5,22 @@ decides the message's item alone."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
-from sqlalchemy import event, select, update
+from sqlalchemy import create_engine, event, select, text, update
+from structlog.testing import capture_logs
 
 from tests.test_pipeline import FIXTURES, make_runtime
 from worker import pipeline
 from worker.pipeline import deciding
 from worker.pipeline.runtime import Runtime
+from worker.store import items
 from worker.store.engine import transaction
 from worker.store.schema import Alert, Item
 
@@ -81,7 +85,14 @@ def feed_toml(site: HTTPServer) -> str:
 
 @pytest.fixture
 def on_postgres(tmp_path: Path, feed_toml: str, postgres_url: str) -> Iterator[Runtime]:
-    runtime = make_runtime(tmp_path / "pg", feed_toml, database_url=postgres_url)
+    # A decision that waited for a lock it must not wait for fails after 3 s (and is
+    # then decided alone), instead of passing after the default 10.
+    runtime = make_runtime(
+        tmp_path / "pg",
+        feed_toml,
+        database_url=postgres_url,
+        STORYWATCH_DB_LOCK_TIMEOUT_SECONDS="3",
+    )
     yield runtime
     runtime.close()
 
@@ -123,9 +134,10 @@ def test_items_decided_together_are_decided_as_one_at_a_time(
     assert sum(1 for r in results if r.alert_id) == 1 == _alerts(runtime)
     assert {attempts for _, _, attempts in _rows(runtime).values()} == {1}  # one run each
     decided = len(statements)
-    # The others' own messages find them decided here, without a statement.
+    # The others' own messages find them decided here, without a statement (their alerts
+    # went out with the first message's).
     for result in results[1:]:
-        assert pipeline.decide_ready(runtime, result.item_id) == [result]
+        assert pipeline.decide_ready(runtime, result.item_id) == [replace(result, alert_id=None)]
     assert len(statements) == decided
     # Remembered once: a later message (a redelivery) reads the database again.
     assert pipeline.decide_ready(runtime, ordered[1])[0].outcome == results[1].outcome
@@ -208,3 +220,203 @@ def test_sqlite_decides_the_message_item_alone(tmp_path: Path, feed_toml: str) -
         assert _rows(runtime)[KEYS[1]] == ("new", None, 0)
     finally:
         runtime.close()
+
+
+@pytest.mark.postgres
+def test_only_an_items_first_run_takes_others_along(on_postgres: Runtime) -> None:
+    """A redelivered message (its process died) decides its item alone: items that kill
+    their process one after another cost an innocent item one run each, not all six."""
+    runtime = on_postgres
+    ordered = _stored(runtime)
+    with transaction(runtime.sessions) as session:
+        session.execute(update(Item).where(Item.id == ordered[0]).values(attempts=1))
+    assert [r.item_id for r in pipeline.decide_ready(runtime, ordered[0])] == [ordered[0]]
+    rows = _rows(runtime)
+    assert [rows[key][2] for key in KEYS] == [2, 0, 0, 0]
+
+
+def _holding(postgres_url: str, statement: str) -> tuple[threading.Event, threading.Thread]:
+    """Another transaction holds rows (as another decider would) until the event is set."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        engine = create_engine(postgres_url)
+        with engine.connect() as connection, connection.begin():
+            connection.execute(text(statement))
+            held.set()
+            release.wait(30)
+        engine.dispose()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(10)
+    return release, thread
+
+
+@pytest.mark.postgres
+def test_items_taken_along_never_wait_for_another_decider(
+    on_postgres: Runtime, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An item another transaction holds is left to it, and the batch ends before a story
+    another transaction holds, without waiting (two deciders waiting for each other's
+    stories, each holding its own, is a deadlock)."""
+    runtime = on_postgres
+    ordered = _stored(runtime)
+    pick = items.start_untried_decisions
+    holders: list[tuple[threading.Event, threading.Thread]] = []
+
+    def picked_then_taken(session: Any, besides: int, limit: int) -> list[int]:
+        # The other decider takes the development's own message just after this pick.
+        taken = pick(session, besides, limit)
+        holders.append(
+            _holding(postgres_url, f"select 1 from items where id = {ordered[1]} for update")
+        )
+        return taken
+
+    monkeypatch.setattr(items, "start_untried_decisions", picked_then_taken)
+    try:
+        results = pipeline.decide_ready(runtime, ordered[0])
+    finally:
+        for release, thread in holders:
+            release.set()
+            thread.join()
+    monkeypatch.undo()
+    # The development's item is held; its copy waits for it.
+    assert [r.item_id for r in results] == [ordered[0], ordered[2]]
+    story = results[0].story_id
+    assert story is not None
+    # The unmatched item's own message (remembered); then it is made new again, to be the
+    # first item of a batch while another transaction holds the story.
+    assert pipeline.decide_ready(runtime, ordered[2])[0].outcome == "unmatched"
+    with transaction(runtime.sessions) as session:
+        session.execute(update(Item).where(Item.id.in_(ordered[1:])).values(attempts=0))
+    release, thread = _holding(
+        postgres_url, f"select 1 from stories where id = '{story}' for update"
+    )
+    try:
+        with transaction(runtime.sessions) as session:
+            session.execute(update(Item).where(Item.id == ordered[2]).values(status="new"))
+        with capture_logs() as logged:
+            results = pipeline.decide_ready(runtime, ordered[2])
+    finally:
+        release.set()
+        thread.join()
+    # The unmatched item is decided; the report would need the held story: the batch ends
+    # there, committed (not rolled back after a lock timeout, and decided again alone).
+    assert [r.item_id for r in results] == [ordered[2]]
+    assert [e["event"] for e in logged if e["event"].startswith("item.")] == ["item.unmatched"]
+    assert _rows(runtime)[KEYS[1]] == ("new", None, 1)
+    assert pipeline.decide_ready(runtime, ordered[1])[0].outcome == "development"
+    assert pipeline.decide_ready(runtime, ordered[3])[0].outcome == "duplicate"
+    assert _alerts(runtime) == 1
+
+
+# The development's page told again in other words: not a copy, but no new fact.
+RETOLD = (
+    (
+        "Kazakhstan's Transport Ministry on Thursday published the final report",
+        "The final report, released on Thursday by the transport ministry of Kazakhstan, is out",
+    ),
+    (
+        "The 212-page report, signed by investigation commission chairman Talgat Lastayev, "
+        "says that laboratory tests in Brazil identified",
+        "According to the 212 pages signed by commission head Talgat Lastayev, Brazilian "
+        "laboratories matched",
+    ),
+    (
+        "The commission recommends that air navigation services close airspace",
+        "Investigators want controllers to shut the skies",
+    ),
+    (
+        "Azerbaijan's Foreign Ministry said Baku would file a claim against Russia",
+        "Baku, its foreign ministry announced, will sue Moscow",
+    ),
+    ("Moscow rejected the report's conclusions.", "Russia dismissed the conclusions."),
+    (
+        "Azerbaijan Airlines said it would keep its flights",
+        "The carrier AZAL will hold its services",
+    ),
+    (
+        "Kazakhstan's final report: Russian missile fragments brought down AZAL jet",
+        "Missile shards downed Azerbaijani airliner, Astana's investigators conclude",
+    ),
+)
+
+
+@pytest.mark.postgres
+def test_a_story_locked_during_a_batch_is_caught_up_first(
+    tmp_path: Path, site: HTTPServer, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another decider records a development while this one decides items together: the
+    first item that locks that story sees it, so a retelling of it is no second alert."""
+    base = site.url_for("").rstrip("/")
+    retold = (FIXTURES / "article-development.html").read_text(encoding="utf-8")
+    for said, again in RETOLD:
+        assert said in retold
+        retold = retold.replace(said, again)
+    site.expect_request("/r/retold").respond_with_data(retold, content_type="text/html")
+    # Nothing like any story: its first look locks none.
+    unrelated = (
+        "<html><head><title>Orchestra season</title></head><body><article><h1>The city "
+        "orchestra opens its season</h1>"
+        + "".join(
+            f"<p>The orchestra will play {work} on {day}, conducted by its new music "
+            "director, with tickets on sale at the concert hall from Monday morning.</p>"
+            for work, day in (
+                ("Mahler's second symphony", "Friday"),
+                ("three Haydn quartets", "Saturday"),
+                ("a new cello concerto", "Sunday"),
+            )
+        )
+        + "</article></body></html>"
+    )
+    site.expect_request("/r/orchestra").respond_with_data(unrelated, content_type="text/html")
+    feed = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>R</title><link>{base}/</link>'
+        "<description>d</description>"
+        + "".join(
+            f"<item><title>{title}</title><link>{base}{path}</link><guid>{guid}</guid></item>"
+            for title, path, guid in (
+                ("Orchestra season", "/r/orchestra", "concert"),
+                ("Final report", "/caspian/azal-final-report", "report"),
+                ("The report, retold", "/r/retold", "retold"),
+            )
+        )
+        + "</channel></rss>"
+    )
+    site.expect_request("/r/feed.xml").respond_with_data(feed)
+    feeds = f'[[feeds]]\nid = "local"\nurl = "{base}/r/feed.xml"\npoll_every_seconds = 60\n'
+    first = make_runtime(tmp_path / "one", feeds, database_url=postgres_url)
+    second = make_runtime(tmp_path / "two", feeds, database_url=postgres_url)
+    try:
+        ids = pipeline.poll_feed(first, "local").new_item_ids
+        with transaction(first.sessions) as session:
+            keyed = dict(session.execute(select(Item.key, Item.id).where(Item.id.in_(ids))).all())
+        concert, report, retelling = (keyed[f"guid:{k}"] for k in ("concert", "report", "retold"))
+        for item_id in (concert, report, retelling):
+            assert isinstance(pipeline.store_item(first, item_id), pipeline.Stored)
+        for runtime in (first, second):
+            with transaction(runtime.sessions) as session:
+                runtime.trackers.current(session)  # both trackers warm, before any decision
+        # The report is the other decider's (its run counted); this one takes the concert,
+        # then the retelling along.
+        with transaction(first.sessions) as session:
+            session.execute(update(Item).where(Item.id == report).values(attempts=1))
+        decide = deciding._decide_in
+
+        def meanwhile(rt: Runtime, session: Any, item_id: int, *, wait: bool) -> Any:
+            result = decide(rt, session, item_id, wait=wait)
+            if rt is second and item_id == concert:
+                assert pipeline.decide_item(first, report, new_run=False).outcome == "development"
+            return result
+
+        monkeypatch.setattr(deciding, "_decide_in", meanwhile)
+        results = pipeline.decide_ready(second, concert)
+        assert [(r.item_id, r.outcome) for r in results] == [
+            (concert, "unmatched"),
+            (retelling, "rehash"),
+        ]
+        assert _alerts(first) == 1
+    finally:
+        first.close()
+        second.close()

@@ -151,7 +151,7 @@ def test_only_commits_whose_loss_is_redone_skip_the_disk_flush(postgres_url: str
 
     with transaction(sessions) as session:
         session.add(Feed(id="f", url="https://example.org/rss"))
-        session.add_all([Item(feed_id="f", key=f"k{n}", status="new") for n in range(3)])
+        session.add_all([Item(feed_id="f", key=f"k{n}", status="new") for n in range(7)])
     with transaction(sessions) as session:
         item_ids = list(session.scalars(select(Item.id).order_by(Item.id)))
     stored = []
@@ -168,7 +168,21 @@ def test_only_commits_whose_loss_is_redone_skip_the_disk_flush(postgres_url: str
         with transaction(sessions) as session:
             items.finish_decision(session, item_ids[n], outcome, stored[n], story_id="s")
             assert flushed(session) == "on"
+    # Decided together (worker.pipeline.deciding.decide_ready): one decision that must
+    # last makes the whole commit wait, before or after an unmatched one.
+    with transaction(sessions) as session:
+        items.finish_decision(session, item_ids[3], "unmatched", stored[3])
+        assert flushed(session) == "off"
+        items.finish_decision(session, item_ids[4], "development", stored[4], story_id="s")
+        assert flushed(session) == "on"
+    with transaction(sessions) as session:
+        items.finish_decision(session, item_ids[5], "rehash", stored[5], story_id="s")
+        items.finish_decision(session, item_ids[6], "unmatched", stored[6])
+        assert flushed(session) == "on"
     with transaction(sessions) as session:
         outcomes = session.execute(select(Item.outcome).order_by(Item.id)).scalars().all()
-        assert outcomes == ["unmatched", "rehash", "development"]
+        assert outcomes == [
+            *("unmatched", "rehash", "development"),
+            *("unmatched", "development", "rehash", "unmatched"),
+        ]
     engine.dispose()

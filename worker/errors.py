@@ -75,6 +75,12 @@ class OriginalUndecided(StorywatchError):
     report of the original's story, so it waits (a retry) until that story is known."""
 
 
+class StoryBusy(StorywatchError):
+    """Another transaction holds the story's lock, and this one decides items it took
+    along (worker.pipeline.deciding.decide_ready), which never wait for a lock: waiting
+    while holding other stories' locks is how two deciders deadlock."""
+
+
 def backoff_delay(
     failures: int,
     *,

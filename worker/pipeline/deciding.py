@@ -18,12 +18,14 @@ On PostgreSQL a decider with a backlog decides several stored items in one trans
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy.exc import OperationalError
 from structlog.typing import FilteringBoundLogger
 
 from worker.decide.prepared import decode_view, view_fingerprint
 from worker.decide.tracker import Tracker, TrackerConfig
-from worker.errors import OriginalUndecided
+from worker.errors import OriginalUndecided, StoryBusy
 from worker.models import Article, Decision, ItemOutcome, Match
 from worker.observe import metrics
 from worker.observe.logs import get_logger
@@ -54,27 +56,35 @@ def decide_item(runtime: Runtime, item_id: int, *, new_run: bool = True) -> Item
     a retry of the same run after a passing error (the database, a lock) is not one."""
     if new_run:
         _count_run(runtime, item_id)
-    return _decide_together(runtime, [item_id])[0]
+    [result] = _decide_together(runtime, [item_id])
+    return result
 
 
 def decide_ready(runtime: Runtime, item_id: int, *, new_run: bool = True) -> list[ItemResult]:
-    """Decide a stored item as `decide_item` does and, on PostgreSQL, up to
-    DECIDE_TOGETHER - 1 other stored items no run has tried yet, in the same transaction;
-    the item's result comes first, the others' follow (their alerts need sending too).
+    """Decide a stored item as `decide_item` does and, on PostgreSQL, on the item's first
+    run, up to DECIDE_TOGETHER - 1 other stored items no run has tried yet, in the same
+    transaction; the item's result comes first, the others' follow (their alerts need
+    sending too).
 
     Why together: a decision is about 25 ms of the tracker's work and ten round trips to
     the database, each a wait while the storing processes keep both cores busy; decided
     together, items share the transaction, the story locks and the catching up, so an
     item costs two or three round trips. The others' own messages find them decided
-    (remembered here, so without a query). Anything failing among the others rolls the
-    lot back, and the item is decided alone: the others keep their own messages."""
+    (remembered here, so without a query).
+
+    What can go wrong stays bounded: anything failing among them rolls the lot back and
+    the item is decided alone, the others left to their own messages; only first runs
+    take others along, so an item that kills its process costs each item decided with it
+    one run, never all of them. The others never wait for a lock (another decider's item
+    or story): the batch ends before the first one it would wait for."""
     remembered = runtime.decided.get(item_id)
     if remembered is not None:
         return [remembered]
-    if new_run:
-        _count_run(runtime, item_id)
-    with autocommit(runtime.sessions) as session:
-        others = items.start_untried_decisions(session, item_id, DECIDE_TOGETHER - 1)
+    runs = _count_run(runtime, item_id) if new_run else None
+    others: list[int] = []
+    if runs == 1:
+        with autocommit(runtime.sessions) as session:
+            others = items.start_untried_decisions(session, item_id, DECIDE_TOGETHER - 1)
     if not others:
         return [decide_item(runtime, item_id, new_run=False)]
     try:
@@ -89,14 +99,16 @@ def decide_ready(runtime: Runtime, item_id: int, *, new_run: bool = True) -> lis
             error=f"{type(exc).__name__}: {exc}"[:300],
         )
         return [decide_item(runtime, item_id, new_run=False)]
-    runtime.decided.remember(results[1:])
+    # Their alerts are sent with this message's: their own messages send none again.
+    runtime.decided.remember(replace(result, alert_id=None) for result in results[1:])
     return results
 
 
 def _decide_together(runtime: Runtime, item_ids: list[int]) -> list[ItemResult]:
-    """Decide the items in order in one transaction; a copy among the others whose
-    original is still undecided is left to its own message. The first item's
-    OriginalUndecided is raised."""
+    """Decide the items in order in one transaction. The first is decided as
+    `decide_item` decides (its OriginalUndecided raised); each other is left to its own
+    message when another transaction holds it, or when it is a copy whose original is
+    undecided, and the batch ends at the first story lock another transaction holds."""
     results: list[ItemResult] = []
     # The tracker learns in memory before the commit: hold its lock until the commit is
     # done, and forget what it learned if anything (the commit included) fails.
@@ -104,19 +116,32 @@ def _decide_together(runtime: Runtime, item_ids: list[int]) -> list[ItemResult]:
         try:
             with transaction(runtime.sessions) as session:
                 for position, item_id in enumerate(item_ids):
+                    if position == 1:
+                        runtime.trackers.stop_waiting(session)
                     try:
-                        results.append(_decide_in(runtime, session, item_id))
+                        result = _decide_in(runtime, session, item_id, wait=position == 0)
                     except OriginalUndecided:
                         if position == 0:
                             raise
+                        continue
+                    except StoryBusy:
+                        break  # raised before anything of this item was written
+                    if result is not None:
+                        results.append(result)
         except BaseException:
             runtime.trackers.invalidate()
             raise
     return results
 
 
-def _decide_in(runtime: Runtime, session: DbSession, item_id: int) -> ItemResult:
-    waiting = items.to_decide(session, item_id, MAX_ITEM_ATTEMPTS)
+def _decide_in(
+    runtime: Runtime, session: DbSession, item_id: int, *, wait: bool
+) -> ItemResult | None:
+    """The item's decision in the caller's transaction; None when another transaction
+    holds the item and `wait` is off."""
+    waiting = items.to_decide(session, item_id, MAX_ITEM_ATTEMPTS, wait=wait)
+    if waiting is None:
+        return None
     if isinstance(waiting, Settled):
         return finish_settled(session, item_id, waiting)
     row = waiting.article
@@ -137,18 +162,18 @@ def _decide_in(runtime: Runtime, session: DbSession, item_id: int) -> ItemResult
         return _decide_and_record(runtime, session, waiting, article, item_id, bound)
 
 
-def _count_run(runtime: Runtime, item_id: int) -> None:
+def _count_run(runtime: Runtime, item_id: int) -> int | None:
     """Count the run's attempt (`items.start_decision`), trying twice: a failure here is
     retried by Celery as the same run (not counted again), so a pooled connection that
     died since its last use (worker.store.engine) must not cost the count. The pool is
     dropped with that failure, and the second try runs on a new connection."""
     try:
         with autocommit(runtime.sessions) as session:
-            items.start_decision(session, item_id)
+            return items.start_decision(session, item_id)
     except OperationalError as exc:
         log.warning("item.count_retried", item_id=item_id, error=f"{type(exc).__name__}: {exc}")
         with autocommit(runtime.sessions) as session:
-            items.start_decision(session, item_id)
+            return items.start_decision(session, item_id)
 
 
 def _decide_copy(
@@ -162,23 +187,20 @@ def _decide_copy(
     original = articles.get(session, row.duplicate_of)
     if original is not None and original.story_id is None and items.undecided(session, original.id):
         raise OriginalUndecided(f"article {original.id}, which article {row.id} copies")
+    # A copy is never decided, but it is one more report of its original's story: the
+    # wave of syndicated copies is what a surge (worker.decide.surge) counts. Under the
+    # story's lock, so report ids follow the order in which trackers count them; taken
+    # before anything is written (StoryBusy leaves a copy decided together untouched).
+    story_id = original.story_id if original is not None else None
+    if story_id is not None and not runtime.trackers.lock_story(session, story_id):
+        story_id = None  # the story was removed from the corpus
     bound.info("item.duplicate", duplicate_of=row.duplicate_of)
     if original is not None and original.canonical_url != row.canonical_url:
         # another outlet, same text
         record_copy(session, row, row.duplicate_of, _follow_ups(runtime))
-    if original is not None and original.story_id is not None:
-        _count_report(runtime, session, original.story_id, row)
-    return _finish(session, item_id, "duplicate", row.id)
-
-
-def _count_report(runtime: Runtime, session: DbSession, story_id: str, row: ArticleRow) -> None:
-    """A copy is never decided, but it is one more report of its original's story: the
-    wave of syndicated copies is what a surge (worker.decide.surge) counts. Under the story's
-    lock, so report ids follow the order in which trackers count them."""
-    with runtime.trackers.lock:
-        if not runtime.trackers.lock_story(session, story_id):
-            return  # the story was removed from the corpus
+    if story_id is not None:
         runtime.trackers.count_report(session, story_id, row.id, row.published)
+    return _finish(session, item_id, "duplicate", row.id)
 
 
 def _decide_and_record(

@@ -22,6 +22,7 @@ from datetime import datetime
 
 from worker import models
 from worker.decide.tracker import Tracker, TrackerConfig
+from worker.errors import StoryBusy
 from worker.models import Decision, Story
 from worker.store import knowledge
 from worker.store.engine import DbSession
@@ -36,6 +37,7 @@ def _advance(cursors: dict[str, int], story_id: str, row_id: int | None) -> None
 _VERSION = "storywatch_stories_version"  # Session.info key: the version this transaction read
 _TOUCHED = "storywatch_touched_stories"  # Session.info key: stories this transaction counted
 _LOCKED = "storywatch_locked_stories"  # Session.info key: stories this transaction holds
+_NO_WAITING = "storywatch_no_waiting"  # Session.info key: lock only stories nobody holds
 # Session.info key: the tracker caught up in this transaction after its last new lock.
 _CAUGHT_UP = "storywatch_caught_up"
 
@@ -152,11 +154,19 @@ class TrackerCache:
         held: set[str] = session.info.setdefault(_LOCKED, set())
         if story_id in held:
             return True
-        if not knowledge.lock_story(session, story_id):
+        locked = knowledge.lock_story(session, story_id, wait=not session.info.get(_NO_WAITING))
+        if locked is None:
+            raise StoryBusy(f"story {story_id} is locked by another transaction")
+        if not locked:
             return False
         held.add(story_id)
         session.info[_CAUGHT_UP] = False
         return True
+
+    def stop_waiting(self, session: DbSession) -> None:
+        """From now on in this transaction, `lock_story` raises StoryBusy instead of
+        waiting for a story another transaction holds (stories held already stay held)."""
+        session.info[_NO_WAITING] = True
 
     def learn(
         self, session: DbSession, article: models.Article, decision: Decision, article_id: int

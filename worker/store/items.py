@@ -22,6 +22,11 @@ from worker.utc import utcnow
 # PostgreSQL: this transaction's commit does not wait for its disk flush (SET LOCAL
 # synchronous_commit = off, as a function in a statement's WHERE: no round trip of its own).
 _NOT_DURABLE = func.set_config("synchronous_commit", "off", True)
+_DURABLE = func.set_config("synchronous_commit", "on", True)
+# Session.info keys: this transaction recorded a decision whose commit must wait for the
+# disk; it recorded an unmatched one that turned the wait off (`finish_decision`).
+_MUST_LAST = "storywatch_decision_must_last"
+_MAY_BE_LOST = "storywatch_decision_may_be_lost"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +177,7 @@ def mark_stored(session: Session, item_id: int, article_id: int, now: datetime) 
     )
 
 
-def start_decision(session: Session, item_id: int) -> None:
+def start_decision(session: Session, item_id: int) -> int | None:
     """Count one more run of a stored, undecided item's decision, in a transaction of its
     own committed before the run. A decision that kills its process leaves nothing else
     behind, and the broker hands its message back (acks_late): counted here, it ends
@@ -180,16 +185,19 @@ def start_decision(session: Session, item_id: int) -> None:
 
     Not durable on PostgreSQL (synchronous_commit off for this transaction alone): a
     count lost with the database's crash costs nothing, and the decider, which is the
-    service's one serial stage, does not wait for a disk flush before every decision."""
+    service's one serial stage, does not wait for a disk flush before every decision.
+
+    Returns the item's runs counted so far, this one included (None: nothing to decide)."""
     counted = (
         update(Item)
         .where(Item.id == item_id, Item.status == "new", Item.article_id.is_not(None))
         .values(attempts=Item.attempts + 1)
+        .returning(Item.attempts)
         .execution_options(synchronize_session=False)
     )
     if session.get_bind().dialect.name == "postgresql":
         counted = counted.where(_NOT_DURABLE.is_not(None))
-    session.execute(counted)
+    return session.scalar(counted)
 
 
 def start_untried_decisions(session: Session, besides: int, limit: int) -> list[int]:
@@ -227,21 +235,27 @@ def start_untried_decisions(session: Session, besides: int, limit: int) -> list[
     return sorted(session.scalars(counted))
 
 
-def to_decide(session: Session, item_id: int, max_attempts: int) -> StoredItem | Settled:
+def to_decide(
+    session: Session, item_id: int, max_attempts: int, *, wait: bool = True
+) -> StoredItem | Settled | None:
     """The stored item to decide, with its article and prepared view (one statement); or
     why there is nothing to decide (finished already, never stored: "missing", or out of
     attempts: "failed", with the error to record).
 
     Holds the item's row (on PostgreSQL) until the decision commits: two deciders given
     the same item at once (a redelivery and the sweep's resend) decide it once, the
-    second finding it settled, instead of both deciding behind the story's lock."""
+    second finding it settled, instead of both deciding behind the story's lock. Without
+    `wait`, None when another transaction holds the row (deciding it)."""
     found = session.execute(
         select(Item, Article, PreparedView.fingerprint, PreparedView.data)
         .outerjoin(Article, Article.id == Item.article_id)
         .outerjoin(PreparedView, PreparedView.article_id == Item.article_id)
         .where(Item.id == item_id)
-        .with_for_update(of=Item)
+        .with_for_update(of=Item, skip_locked=not wait)
     ).first()
+    if found is None and not wait:
+        exists = session.scalar(select(Item.id).where(Item.id == item_id))
+        return None if exists is not None else Settled("missing")
     if found is None:
         return Settled("missing")
     item, article, fingerprint, data = found
@@ -326,12 +340,20 @@ def finish_decision(
         finished = finished.add_cte(dropped.cte("dropped"))
         if story_id is not None:
             finished = finished.add_cte(matched.cte("matched"))
-        if outcome == "unmatched":
+        if outcome == "unmatched" and not session.info.get(_MUST_LAST):
             # Nothing but this row is written and nothing is sent: the commit need not
             # wait for the disk (most of a real stream). Lost with the database's crash,
             # the item is decided again; a later commit that is durable (WAL is written
             # in order) makes this one durable too.
             finished = finished.where(_NOT_DURABLE.is_not(None))
+            session.info[_MAY_BE_LOST] = True
+        elif outcome != "unmatched":
+            # What a story learned, a development, its alert: durable. An unmatched
+            # decision earlier in the same transaction (several decided together) turned
+            # the wait off for the whole commit: turn it back on.
+            session.info[_MUST_LAST] = True
+            if session.info.get(_MAY_BE_LOST):
+                finished = finished.where(_DURABLE.is_not(None))
         session.execute(finished)
         return
     session.execute(dropped)

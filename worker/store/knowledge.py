@@ -101,10 +101,17 @@ def stored_stories(session: Session) -> list[Story]:
     return [story_from_json(row.data) for row in rows]
 
 
-def lock_story(session: Session, story_id: str) -> bool:
-    """Hold the story's row until the transaction ends; False when it no longer exists."""
-    held = session.scalar(select(StoryRow.id).where(StoryRow.id == story_id).with_for_update())
-    return held is not None
+def lock_story(session: Session, story_id: str, *, wait: bool = True) -> bool | None:
+    """Hold the story's row until the transaction ends: True, or False when it no longer
+    exists. Without `wait`, None when another transaction holds it (SKIP LOCKED: no error,
+    so the transaction goes on)."""
+    locked = select(StoryRow.id).where(StoryRow.id == story_id)
+    if wait:
+        return session.scalar(locked.with_for_update()) is not None
+    if session.scalar(locked.with_for_update(skip_locked=True)) is not None:
+        return True
+    exists = session.scalar(locked) is not None  # rare: held elsewhere, or gone
+    return None if exists else False
 
 
 def _after(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
-from sqlalchemy import create_engine, event, select, text, update
+from sqlalchemy import create_engine, event, func, select, text, update
 from structlog.testing import capture_logs
 
 from tests.test_pipeline import FIXTURES, make_runtime
@@ -22,7 +22,7 @@ from worker.pipeline import deciding
 from worker.pipeline.runtime import Runtime
 from worker.store import items
 from worker.store.engine import transaction
-from worker.store.schema import Alert, Item
+from worker.store.schema import Alert, DevelopmentSource, Item
 
 # The fixture feed in its order: a rehash, the development, an unrelated crash, a copy of
 # the development from another outlet.
@@ -343,19 +343,15 @@ RETOLD = (
 )
 
 
-@pytest.mark.postgres
-def test_a_story_locked_during_a_batch_is_caught_up_first(
-    tmp_path: Path, site: HTTPServer, postgres_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Another decider records a development while this one decides items together: the
-    first item that locks that story sees it, so a retelling of it is no second alert."""
+def _concert_feed(site: HTTPServer, *others: tuple[str, str, str]) -> str:
+    """feeds.toml for a feed of a concert (like no story: its first look locks none), the
+    development's page retold in other words, and `others` (title, path, guid)."""
     base = site.url_for("").rstrip("/")
     retold = (FIXTURES / "article-development.html").read_text(encoding="utf-8")
     for said, again in RETOLD:
         assert said in retold
         retold = retold.replace(said, again)
     site.expect_request("/r/retold").respond_with_data(retold, content_type="text/html")
-    # Nothing like any story: its first look locks none.
     unrelated = (
         "<html><head><title>Orchestra season</title></head><body><article><h1>The city "
         "orchestra opens its season</h1>"
@@ -371,28 +367,92 @@ def test_a_story_locked_during_a_batch_is_caught_up_first(
         + "</article></body></html>"
     )
     site.expect_request("/r/orchestra").respond_with_data(unrelated, content_type="text/html")
+    listed = (
+        ("Orchestra season", "/r/orchestra", "concert"),
+        ("The report, retold", "/r/retold", "retold"),
+        *others,
+    )
     feed = (
         f'<?xml version="1.0"?><rss version="2.0"><channel><title>R</title><link>{base}/</link>'
         "<description>d</description>"
         + "".join(
             f"<item><title>{title}</title><link>{base}{path}</link><guid>{guid}</guid></item>"
-            for title, path, guid in (
-                ("Orchestra season", "/r/orchestra", "concert"),
-                ("Final report", "/caspian/azal-final-report", "report"),
-                ("The report, retold", "/r/retold", "retold"),
-            )
+            for title, path, guid in listed
         )
         + "</channel></rss>"
     )
     site.expect_request("/r/feed.xml").respond_with_data(feed)
-    feeds = f'[[feeds]]\nid = "local"\nurl = "{base}/r/feed.xml"\npoll_every_seconds = 60\n'
+    return f'[[feeds]]\nid = "local"\nurl = "{base}/r/feed.xml"\npoll_every_seconds = 60\n'
+
+
+def _keyed(runtime: Runtime) -> dict[str, int]:
+    """The feed's new items, polled: their ids by guid."""
+    ids = pipeline.poll_feed(runtime, "local").new_item_ids
+    with transaction(runtime.sessions) as session:
+        rows = session.execute(select(Item.key, Item.id).where(Item.id.in_(ids))).all()
+    return {key.removeprefix("guid:"): item_id for key, item_id in rows}
+
+
+@pytest.mark.postgres
+def test_a_copy_taken_along_writes_nothing_when_its_story_is_held(
+    tmp_path: Path, site: HTTPServer, postgres_url: str
+) -> None:
+    """A copy is recorded on its original's development under the story's lock: taken
+    along while another transaction holds that story, it writes nothing and ends the
+    batch, left to its own message."""
+    feeds = _concert_feed(
+        site,
+        # Related headlines: a copy, not a site wall (worker.pipeline.copies.site_wall).
+        (
+            "Kazakhstan's final report: Russian missile fragments brought down AZAL jet",
+            "/caspian/azal-final-report",
+            "report",
+        ),
+        (
+            "AZAL crash: Kazakhstan report blames Russian missile",
+            "/syndicated/world/2026/11/20/azal-report-russian-missile",
+            "copy",
+        ),
+    )
+    runtime = make_runtime(tmp_path, feeds, database_url=postgres_url)
+    try:
+        keyed = _keyed(runtime)
+        for guid in ("report", "concert", "copy"):
+            assert isinstance(pipeline.store_item(runtime, keyed[guid]), pipeline.Stored)
+        development = pipeline.decide_item(runtime, keyed["report"])
+        assert development.outcome == "development"
+        release, thread = _holding(
+            postgres_url, f"select 1 from stories where id = '{development.story_id}' for update"
+        )
+        try:
+            results = pipeline.decide_ready(runtime, keyed["concert"])
+        finally:
+            release.set()
+            thread.join()
+        assert [r.item_id for r in results] == [keyed["concert"]]
+        with transaction(runtime.sessions) as session:
+            assert session.scalar(select(func.count()).select_from(DevelopmentSource)) == 0
+            copy = session.get(Item, keyed["copy"])
+            assert copy is not None and (copy.status, copy.attempts) == ("new", 1)
+        assert pipeline.decide_ready(runtime, keyed["copy"])[0].outcome == "duplicate"
+        with transaction(runtime.sessions) as session:
+            assert session.scalar(select(func.count()).select_from(DevelopmentSource)) == 1
+    finally:
+        runtime.close()
+
+
+@pytest.mark.postgres
+def test_a_story_locked_during_a_batch_is_caught_up_first(
+    tmp_path: Path, site: HTTPServer, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another decider records a development while this one decides items together: the
+    first item that locks that story sees it, so a retelling of it is no second alert."""
+    feeds = _concert_feed(site, ("Final report", "/caspian/azal-final-report", "report"))
     first = make_runtime(tmp_path / "one", feeds, database_url=postgres_url)
     second = make_runtime(tmp_path / "two", feeds, database_url=postgres_url)
     try:
-        ids = pipeline.poll_feed(first, "local").new_item_ids
-        with transaction(first.sessions) as session:
-            keyed = dict(session.execute(select(Item.key, Item.id).where(Item.id.in_(ids))).all())
-        concert, report, retelling = (keyed[f"guid:{k}"] for k in ("concert", "report", "retold"))
+        keyed = _keyed(first)
+        concert, report, retelling = (keyed[k] for k in ("concert", "report", "retold"))
         for item_id in (concert, report, retelling):
             assert isinstance(pipeline.store_item(first, item_id), pipeline.Stored)
         for runtime in (first, second):

@@ -124,8 +124,12 @@ def _decide_together(runtime: Runtime, item_ids: list[int]) -> list[ItemResult]:
                         if position == 0:
                             raise
                         continue
-                    except StoryBusy:
-                        break  # raised before anything of this item was written
+                    except StoryBusy as busy:
+                        # Raised before anything of this item was written. The batch ends
+                        # here rather than going on: a later report of the same story
+                        # decided before this one would change what each is judged against.
+                        log.info("decide.batch_ended", item_id=item_id, reason=str(busy))
+                        break
                     if result is not None:
                         results.append(result)
         except BaseException:

@@ -18,6 +18,7 @@ from structlog.testing import capture_logs
 
 from tests.test_pipeline import FIXTURES, make_runtime
 from worker import pipeline
+from worker.observe import metrics
 from worker.pipeline import deciding
 from worker.pipeline.runtime import Runtime
 from worker.store import items
@@ -127,7 +128,12 @@ def test_items_decided_together_are_decided_as_one_at_a_time(
     runtime = on_postgres
     ordered = _stored(runtime)
     statements = _count_statements(runtime)
+    batches = metrics.PIPELINE.get_sample_value("storywatch_decide_batch_items_count") or 0.0
+    settled = metrics.PIPELINE.get_sample_value("storywatch_decide_batch_items_sum") or 0.0
     results = pipeline.decide_ready(runtime, ordered[0])
+    # One transaction settled four items (the metric operators see).
+    assert metrics.PIPELINE.get_sample_value("storywatch_decide_batch_items_count") == batches + 1
+    assert metrics.PIPELINE.get_sample_value("storywatch_decide_batch_items_sum") == settled + 4
     assert [result.item_id for result in results] == ordered  # its own first, then oldest
     assert {key: outcome for key, (_, outcome, _) in _rows(runtime).items()} == one_at_a_time
     assert [r.outcome for r in results] == [one_at_a_time[key] for key in KEYS]

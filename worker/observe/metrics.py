@@ -92,6 +92,14 @@ STAGE_SECONDS = Histogram(
     registry=PIPELINE,
 )
 
+DECIDED_TOGETHER = Histogram(
+    "storywatch_decide_batch_items",
+    "Items one deciding transaction settled: 1 at a time, up to 16 together on PostgreSQL "
+    "when a backlog waits (worker.pipeline.deciding.decide_ready).",
+    buckets=(1, 2, 4, 8, 16),
+    registry=PIPELINE,
+)
+
 
 def count_poll(outcome: str) -> None:
     POLLS.labels(outcome=outcome).inc()
@@ -111,6 +119,10 @@ def count_development(story_id: str) -> None:
 
 def count_delivery(destination_id: str, outcome: str) -> None:
     DELIVERIES.labels(destination=destination_id, outcome=outcome).inc()
+
+
+def count_decided_together(items: int) -> None:
+    DECIDED_TOGETHER.observe(items)
 
 
 @contextmanager

@@ -135,6 +135,7 @@ def _decide_together(runtime: Runtime, item_ids: list[int]) -> list[ItemResult]:
         except BaseException:
             runtime.trackers.invalidate()
             raise
+    metrics.count_decided_together(len(results))
     return results
 
 

@@ -246,3 +246,39 @@ def test_coverage_sums_in_numpy_as_a_python_loop_does():
         assert knowledge.coverage(features) == pytest.approx(
             _loop_coverage(knowledge, features), rel=1e-15, abs=0.0
         )
+
+
+def test_coverage_is_exact_above_a_higher_floor_too():
+    """The duplicate test asks coverage with the duplicate threshold as its floor."""
+    random = Random(5)
+    knowledge, names = _invented_story(random, 300)
+    exact = 0
+    for features in _probes(random, names):
+        found = knowledge.coverage(features, floor=0.6)
+        brute = _brute_coverage(knowledge, features)
+        if brute >= 0.6:
+            assert found == pytest.approx(brute, rel=1e-12)
+            exact += 1
+        else:
+            assert found <= brute + 1e-12
+    assert exact > 20
+
+
+def test_a_sentence_learned_before_its_words_posting_caps_is_still_a_copy():
+    """A story learns a sentence, then hundreds more that share all its words but one:
+    its common words' capped posting lists no longer reach it. Learning it again adds
+    nothing: the duplicate test reads only the few lists it needs, and completes the
+    sentence from whole lists (with the novelty floor it read the capped lists and
+    stored it a second time)."""
+    random = Random(3)
+    words = ["".join(random.choices("bdfgkmptvwxz", k=8)) for _ in range(80)]
+    rare, shared, fillers = words[0], words[1:6], words[6:]
+    knowledge = known_from([], CONFIG)
+    first = " ".join([rare, *shared]) + "."
+    assert knowledge.add(first, CONFIG)
+    for _ in range(300):
+        knowledge.add(" ".join([*shared, *random.sample(fillers, 3)]) + ".", CONFIG)
+    assert min(len(knowledge.index[word]) for word in shared) > 256
+    learned = len(knowledge.sentences)
+    assert not knowledge.add(first, CONFIG)
+    assert len(knowledge.sentences) == learned

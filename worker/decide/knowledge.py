@@ -133,14 +133,15 @@ class KnowledgeBase:
             (self.known_spelling(t) or t) if term_weight(t) >= _VARIANT_WEIGHT else t for t in terms
         )
 
-    def coverage(self, features: SentenceFeatures) -> float:
+    def coverage(self, features: SentenceFeatures, floor: float = _COVERAGE_FLOOR) -> float:
         """Largest share of the sentence's term weight found in one known sentence.
 
-        Exact above `_COVERAGE_FLOOR`, a lower bound below it (prefix filtering): posting
+        Exact above `floor`, a lower bound below it (prefix filtering): posting
         lists are read shortest first, and once the terms not yet read weigh less than the
         floor, a known sentence seen in none of the lists read so far cannot reach the
         floor. The longest lists (the story's most repeated words) are thus rarely read,
-        which keeps the cost flat as the story learns thousands of sentences.
+        which keeps the cost flat as the story learns thousands of sentences. A caller
+        that only asks "at least x?" passes x: the higher the floor, the fewer lists read.
         """
         weights = {t: term_weight(t) for t in self.spelled_as_known(features.terms)}
         # fsum: terms come in set order, which differs between processes; a plain sum
@@ -155,7 +156,7 @@ class KnowledgeBase:
         remaining = sum(weights[t] for t in indexed)
         read = 0
         for term in indexed:
-            if remaining < _COVERAGE_FLOOR * total:
+            if remaining < floor * total:
                 break
             remaining -= weights[term]
             read += 1
@@ -179,7 +180,7 @@ class KnowledgeBase:
         if unread:
             # Only sentences whose partial overlap plus every unread term could beat the
             # best so far are completed, with the unread terms they hold.
-            bar = max(best, _COVERAGE_FLOOR * total) - remaining
+            bar = max(best, floor * total) - remaining
             candidates = np.flatnonzero(overlap > bar)
             if candidates.size:
                 best = max(best, self._completed(candidates, overlap[candidates], unread, weights))
@@ -265,7 +266,11 @@ class KnowledgeBase:
     def add(self, sentence: str, config: Learning) -> bool:
         """Learn a sentence; False when it adds nothing (a copy of a known one)."""
         features = sentence_features(sentence)
-        if not features.terms or (self.sentences and self.coverage(features) >= config.duplicate):
+        # Only "at least `duplicate`?" is asked, so the prefix filter can stop that high.
+        duplicate = config.duplicate
+        if not features.terms or (
+            self.sentences and self.coverage(features, floor=duplicate) >= duplicate
+        ):
             return False
         self._index_sentence(tuple(sorted(sys.intern(t) for t in features.terms)))
         self.specifics.update(features.specifics)

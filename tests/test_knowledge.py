@@ -219,19 +219,21 @@ def _probes(random: Random, names: list[str]) -> list[SentenceFeatures]:
     ]
 
 
-def test_coverage_is_exact_above_its_floor_and_a_lower_bound_under_it():
-    random = Random(7)
+@pytest.mark.parametrize(("floor", "seed", "least_exact"), [(0.4, 7, 100), (0.6, 5, 20)])
+def test_coverage_is_exact_above_its_floor_and_a_lower_bound_under_it(floor, seed, least_exact):
+    """The novelty floor (0.4, the default) and a higher one, as the duplicate test asks."""
+    random = Random(seed)
     knowledge, names = _invented_story(random, 300)
     assert max(len(knowledge.index[name]) for name in names) < 256
     exact = 0
     for features in _probes(random, names):
-        found, brute = knowledge.coverage(features), _brute_coverage(knowledge, features)
-        if brute >= 0.4:
+        found, brute = knowledge.coverage(features, floor), _brute_coverage(knowledge, features)
+        if brute >= floor:
             assert found == pytest.approx(brute, rel=1e-12)
             exact += 1
         else:
             assert found <= brute + 1e-12
-    assert exact > 100
+    assert exact > least_exact
 
 
 def test_coverage_sums_in_numpy_as_a_python_loop_does():
@@ -246,22 +248,6 @@ def test_coverage_sums_in_numpy_as_a_python_loop_does():
         assert knowledge.coverage(features) == pytest.approx(
             _loop_coverage(knowledge, features), rel=1e-15, abs=0.0
         )
-
-
-def test_coverage_is_exact_above_a_higher_floor_too():
-    """The duplicate test asks coverage with the duplicate threshold as its floor."""
-    random = Random(5)
-    knowledge, names = _invented_story(random, 300)
-    exact = 0
-    for features in _probes(random, names):
-        found = knowledge.coverage(features, floor=0.6)
-        brute = _brute_coverage(knowledge, features)
-        if brute >= 0.6:
-            assert found == pytest.approx(brute, rel=1e-12)
-            exact += 1
-        else:
-            assert found <= brute + 1e-12
-    assert exact > 20
 
 
 def test_a_sentence_learned_before_its_words_posting_caps_is_still_a_copy():

@@ -21,7 +21,7 @@ from worker import pipeline
 from worker.observe import metrics
 from worker.pipeline import deciding
 from worker.pipeline.runtime import Runtime
-from worker.store import items
+from worker.store import decisions
 from worker.store.engine import transaction
 from worker.store.schema import Alert, DevelopmentSource, Item
 
@@ -139,6 +139,11 @@ def test_items_decided_together_are_decided_as_one_at_a_time(
     assert [r.outcome for r in results] == [one_at_a_time[key] for key in KEYS]
     assert sum(1 for r in results if r.alert_id) == 1 == _alerts(runtime)
     assert {attempts for _, _, attempts in _rows(runtime).values()} == {1}  # one run each
+    # Round trips: the others' rows read in one statement, and the decisions written in
+    # one before the copy (it asks whether its original is decided) and one at the end.
+    reads = [s for s in statements if "FOR UPDATE OF items" in s and "JOIN articles" in s]
+    writes = [s for s in statements if "UPDATE items SET status" in s]
+    assert (len(reads), len(writes)) == (2, 2)
     decided = len(statements)
     # The others' own messages find them decided here, without a statement (their alerts
     # went out with the first message's).
@@ -180,11 +185,11 @@ def test_a_failure_among_the_others_leaves_them_to_their_own_messages(
     failing = {ordered[2]}
 
     def broken(
-        rt: Runtime, session: Any, waiting: Any, article: Any, item_id: int, bound: Any
+        rt: Runtime, session: Any, waiting: Any, article: Any, item_id: int, *rest: Any
     ) -> Any:
         if item_id in failing:
             raise ValueError("a bug in one decision")
-        return decide(rt, session, waiting, article, item_id, bound)
+        return decide(rt, session, waiting, article, item_id, *rest)
 
     monkeypatch.setattr(deciding, "_decide_and_record", broken)
     [alone] = pipeline.decide_ready(runtime, ordered[0])
@@ -268,7 +273,7 @@ def test_items_taken_along_never_wait_for_another_decider(
     stories, each holding its own, is a deadlock)."""
     runtime = on_postgres
     ordered = _stored(runtime)
-    pick = items.start_untried_decisions
+    pick = decisions.start_untried_decisions
     holders: list[tuple[threading.Event, threading.Thread]] = []
 
     def picked_then_taken(session: Any, besides: int, limit: int) -> list[int]:
@@ -279,7 +284,7 @@ def test_items_taken_along_never_wait_for_another_decider(
         )
         return taken
 
-    monkeypatch.setattr(items, "start_untried_decisions", picked_then_taken)
+    monkeypatch.setattr(decisions, "start_untried_decisions", picked_then_taken)
     try:
         results = pipeline.decide_ready(runtime, ordered[0])
     finally:
@@ -470,8 +475,8 @@ def test_a_story_locked_during_a_batch_is_caught_up_first(
             session.execute(update(Item).where(Item.id == report).values(attempts=1))
         decide = deciding._decide_in
 
-        def meanwhile(rt: Runtime, session: Any, item_id: int, *, wait: bool) -> Any:
-            result = decide(rt, session, item_id, wait=wait)
+        def meanwhile(rt: Runtime, session: Any, item_id: int, *rest: Any, **named: Any) -> Any:
+            result = decide(rt, session, item_id, *rest, **named)
             if rt is second and item_id == concert:
                 assert pipeline.decide_item(first, report, new_run=False).outcome == "development"
             return result

@@ -329,10 +329,10 @@ from worker.pipeline import deciding
 _decide = deciding._decide_and_record
 
 
-def _killing(runtime, session, row, article, item_id, bound):
+def _killing(runtime, session, row, article, *rest):
     if "azal-explainer" in (article.url or ""):
         os._exit(70)
-    return _decide(runtime, session, row, article, item_id, bound)
+    return _decide(runtime, session, row, article, *rest)
 
 
 deciding._decide_and_record = _killing

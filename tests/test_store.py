@@ -113,7 +113,7 @@ def _learning_rows(url: str) -> None:
     and a change are counted with them, the stories' version and change counts come back
     together, an attempt is counted alone, the item is read with its article and view, and
     its finish records the story and drops the view."""
-    from worker.store import items, knowledge, views  # noqa: PLC0415
+    from worker.store import decisions, items, knowledge, views  # noqa: PLC0415
     from worker.store.configured import STORIES_VERSION_KEY  # noqa: PLC0415
     from worker.store.engine import autocommit  # noqa: PLC0415
     from worker.store.schema import Article, Meta, PreparedView, StoryRow  # noqa: PLC0415
@@ -153,7 +153,7 @@ def _learning_rows(url: str) -> None:
         nothing = knowledge.learn(session, "s2", other, [], None)
         assert nothing.last_fact is None and nothing.changes == 1
     with autocommit(sessions) as session:
-        items.start_decision(session, item.id)
+        decisions.start_decision(session, item.id)
     with transaction(sessions) as session:
         facts = list(knowledge.facts_after(session, {"s1": 0, "s2": 0}))
         assert [fact.text for fact in facts] == texts
@@ -163,11 +163,11 @@ def _learning_rows(url: str) -> None:
         assert [(r.id, r.published) for r in reports] == [(learned.report, moment)]
         state = knowledge.stories_state(session)
         assert state == knowledge.StoriesState("v7", {"s1": 1, "s2": 1})
-        waiting = items.to_decide(session, item.id, 6)
-        assert isinstance(waiting, items.StoredItem)
+        waiting = decisions.to_decide(session, item.id, 6)
+        assert isinstance(waiting, decisions.StoredItem)
         assert waiting.article.id == article and waiting.view == (b"print", b"{}")
         assert session.get(Item, item.id).attempts == 1  # type: ignore[union-attr]
-        items.finish_decision(session, item.id, "rehash", article, story_id="s1", score=0.5)
+        decisions.finish_decision(session, item.id, "rehash", article, story_id="s1", score=0.5)
     with transaction(sessions) as session:
         finished = session.get(Item, item.id)
         assert finished is not None and finished.processed_at is not None
@@ -176,7 +176,7 @@ def _learning_rows(url: str) -> None:
         assert decided is not None and (decided.story_id, decided.score) == ("s1", 0.5)
         left = session.scalars(select(PreparedView.article_id)).all()
         assert left == [unread]  # the decided article's view is dropped, no other
-        assert isinstance(items.to_decide(session, item.id, 6), items.Settled)
+        assert isinstance(decisions.to_decide(session, item.id, 6), items.Settled)
     engine.dispose()
 
 

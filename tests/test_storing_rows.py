@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from worker.store import articles, items
+from worker.store import articles, decisions, items
 from worker.store.engine import autocommit, make_engine, make_sessions, migrate, transaction
 from worker.store.schema import Article, ArticleBand, Feed, Item, PreparedView
 
@@ -151,7 +151,7 @@ def test_only_commits_whose_loss_is_redone_skip_the_disk_flush(postgres_url: str
 
     with transaction(sessions) as session:
         session.add(Feed(id="f", url="https://example.org/rss"))
-        session.add_all([Item(feed_id="f", key=f"k{n}", status="new") for n in range(7)])
+        session.add_all([Item(feed_id="f", key=f"k{n}", status="new") for n in range(11)])
     with transaction(sessions) as session:
         item_ids = list(session.scalars(select(Item.id).order_by(Item.id)))
     stored = []
@@ -159,30 +159,55 @@ def test_only_commits_whose_loss_is_redone_skip_the_disk_flush(postgres_url: str
         with transaction(sessions) as session:
             assert flushed(session) == "on"
             new = _new(f"https://a/{item_id}", f"h{item_id}")
-            stored.append(articles.store(session, item_id, new, [], None, MOMENT))
+            view = (b"fingerprint", b"{}")  # dropped by the decision
+            stored.append(articles.store(session, item_id, new, [], view, MOMENT))
             assert flushed(session) == "off"
     with transaction(sessions) as session:
-        items.finish_decision(session, item_ids[0], "unmatched", stored[0])
+        decisions.finish_decision(session, item_ids[0], "unmatched", stored[0])
         assert flushed(session) == "off"
     for outcome, n in (("rehash", 1), ("development", 2)):
         with transaction(sessions) as session:
-            items.finish_decision(session, item_ids[n], outcome, stored[n], story_id="s")
+            decisions.finish_decision(session, item_ids[n], outcome, stored[n], story_id="s")
             assert flushed(session) == "on"
     # Decided together (worker.pipeline.deciding.decide_ready): one decision that must
     # last makes the whole commit wait, before or after an unmatched one.
     with transaction(sessions) as session:
-        items.finish_decision(session, item_ids[3], "unmatched", stored[3])
+        decisions.finish_decision(session, item_ids[3], "unmatched", stored[3])
         assert flushed(session) == "off"
-        items.finish_decision(session, item_ids[4], "development", stored[4], story_id="s")
+        decisions.finish_decision(session, item_ids[4], "development", stored[4], story_id="s")
         assert flushed(session) == "on"
     with transaction(sessions) as session:
-        items.finish_decision(session, item_ids[5], "rehash", stored[5], story_id="s")
-        items.finish_decision(session, item_ids[6], "unmatched", stored[6])
+        decisions.finish_decision(session, item_ids[5], "rehash", stored[5], story_id="s")
+        decisions.finish_decision(session, item_ids[6], "unmatched", stored[6])
+        assert flushed(session) == "on"
+    with transaction(sessions) as session:
+        assert session.scalar(select(func.count()).select_from(PreparedView)) == 4
+    # Several in one statement: unmatched alone skip the flush, one that must last does not.
+    with transaction(sessions) as session:
+        decisions.finish_decisions(
+            session,
+            [decisions.Decided(item_ids[n], "unmatched", stored[n]) for n in (7, 8)],
+        )
+        assert flushed(session) == "off"
+    with transaction(sessions) as session:
+        decisions.finish_decisions(
+            session,
+            [
+                decisions.Decided(item_ids[9], "unmatched", stored[9]),
+                decisions.Decided(item_ids[10], "rehash", stored[10], story_id="s", score=0.25),
+            ],
+        )
         assert flushed(session) == "on"
     with transaction(sessions) as session:
         outcomes = session.execute(select(Item.outcome).order_by(Item.id)).scalars().all()
         assert outcomes == [
             *("unmatched", "rehash", "development"),
             *("unmatched", "development", "rehash", "unmatched"),
+            *("unmatched", "unmatched", "unmatched", "rehash"),
         ]
+        matched = session.execute(
+            select(Article.id, Article.story_id, Article.score).where(Article.id.in_(stored[9:]))
+        ).all()
+        assert sorted(matched) == [(stored[9], None, None), (stored[10], "s", 0.25)]
+        assert session.scalar(select(func.count()).select_from(PreparedView)) == 0
     engine.dispose()

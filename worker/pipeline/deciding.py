@@ -18,7 +18,7 @@ On PostgreSQL a decider with a backlog decides several stored items in one trans
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.exc import OperationalError
 from structlog.typing import FilteringBoundLogger
@@ -34,10 +34,11 @@ from worker.pipeline.outbox import record_development
 from worker.pipeline.results import MAX_ITEM_ATTEMPTS, ItemResult, counted, finish_settled
 from worker.pipeline.runtime import Runtime
 from worker.pipeline.tracking import TrackerCache
-from worker.store import articles, items
+from worker.store import articles, decisions
 from worker.store.articles import ArticleRow
+from worker.store.decisions import StoredItem
 from worker.store.engine import DbSession, autocommit, transaction
-from worker.store.items import Settled, StoredItem
+from worker.store.items import Settled
 from worker.utc import as_utc
 
 log = get_logger(__name__)
@@ -52,7 +53,7 @@ def decide_item(runtime: Runtime, item_id: int, *, new_run: bool = True) -> Item
     """Decide a stored item, idempotently (see the module's docstring). Raises
     OriginalUndecided for a copy whose original waits for its own decision.
 
-    A `new_run` counts one attempt first, committed on its own (`items.start_decision`);
+    A `new_run` counts one attempt first, committed on its own (`decisions.start_decision`);
     a retry of the same run after a passing error (the database, a lock) is not one."""
     if new_run:
         _count_run(runtime, item_id)
@@ -68,9 +69,11 @@ def decide_ready(runtime: Runtime, item_id: int, *, new_run: bool = True) -> lis
 
     Why together: a decision is about 25 ms of the tracker's work and ten round trips to
     the database, each a wait while the storing processes keep both cores busy; decided
-    together, items share the transaction, the story locks and the catching up, so an
-    item costs two or three round trips. The others' own messages find them decided
-    (remembered here, so without a query).
+    together, items share the transaction, the story locks and the catching up, the
+    others' rows are read in one statement and every decision's end written in one, so an
+    unmatched item costs no round trip of its own and a matched one the writes of what
+    its story learned. The others' own messages find them decided (remembered here, so
+    without a query).
 
     What can go wrong stays bounded: anything failing among them rolls the lot back and
     the item is decided alone, the others left to their own messages; only first runs
@@ -84,7 +87,7 @@ def decide_ready(runtime: Runtime, item_id: int, *, new_run: bool = True) -> lis
     others: list[int] = []
     if runs == 1:
         with autocommit(runtime.sessions) as session:
-            others = items.start_untried_decisions(session, item_id, DECIDE_TOGETHER - 1)
+            others = decisions.start_untried_decisions(session, item_id, DECIDE_TOGETHER - 1)
     if not others:
         return [decide_item(runtime, item_id, new_run=False)]
     try:
@@ -104,12 +107,27 @@ def decide_ready(runtime: Runtime, item_id: int, *, new_run: bool = True) -> lis
     return results
 
 
+@dataclass
+class _Together:
+    """What items decided in one transaction share besides it: the others' rows, read in
+    one statement when the first is decided, and every decision's last write, made in one
+    statement before the commit (or before a copy asks whether its original is decided)."""
+
+    others: dict[int, StoredItem | Settled] = field(default_factory=dict)
+    decided: list[decisions.Decided] = field(default_factory=list)
+
+    def record(self, session: DbSession) -> None:
+        decisions.finish_decisions(session, self.decided)
+        self.decided.clear()
+
+
 def _decide_together(runtime: Runtime, item_ids: list[int]) -> list[ItemResult]:
     """Decide the items in order in one transaction. The first is decided as
     `decide_item` decides (its OriginalUndecided raised); each other is left to its own
     message when another transaction holds it, or when it is a copy whose original is
     undecided, and the batch ends at the first story lock another transaction holds."""
     results: list[ItemResult] = []
+    together = _Together()
     # The tracker learns in memory before the commit: hold its lock until the commit is
     # done, and forget what it learned if anything (the commit included) fails.
     with runtime.trackers.lock:
@@ -118,8 +136,13 @@ def _decide_together(runtime: Runtime, item_ids: list[int]) -> list[ItemResult]:
                 for position, item_id in enumerate(item_ids):
                     if position == 1:
                         runtime.trackers.stop_waiting(session)
+                        together.others = decisions.to_decide_many(
+                            session, item_ids[1:], MAX_ITEM_ATTEMPTS
+                        )
                     try:
-                        result = _decide_in(runtime, session, item_id, wait=position == 0)
+                        result = _decide_in(
+                            runtime, session, item_id, together, first=position == 0
+                        )
                     except OriginalUndecided:
                         if position == 0:
                             raise
@@ -132,6 +155,7 @@ def _decide_together(runtime: Runtime, item_ids: list[int]) -> list[ItemResult]:
                         break
                     if result is not None:
                         results.append(result)
+                together.record(session)
         except BaseException:
             runtime.trackers.invalidate()
             raise
@@ -140,11 +164,17 @@ def _decide_together(runtime: Runtime, item_ids: list[int]) -> list[ItemResult]:
 
 
 def _decide_in(
-    runtime: Runtime, session: DbSession, item_id: int, *, wait: bool
+    runtime: Runtime, session: DbSession, item_id: int, together: _Together, *, first: bool
 ) -> ItemResult | None:
-    """The item's decision in the caller's transaction; None when another transaction
-    holds the item and `wait` is off."""
-    waiting = items.to_decide(session, item_id, MAX_ITEM_ATTEMPTS, wait=wait)
+    """The item's decision in the caller's transaction, its last write left to
+    `together`. The first item is read here (waiting for its row); the others were read
+    together, and one another transaction held is not there (None)."""
+    if first:
+        waiting: StoredItem | Settled | None = decisions.to_decide(
+            session, item_id, MAX_ITEM_ATTEMPTS
+        )
+    else:
+        waiting = together.others.get(item_id)
     if waiting is None:
         return None
     if isinstance(waiting, Settled):
@@ -152,7 +182,10 @@ def _decide_in(
     row = waiting.article
     bound = log.bind(item_id=item_id, feed_id=waiting.feed_id, url=waiting.url)
     if row.duplicate_of is not None:
-        return _decide_copy(runtime, session, item_id, row, bound)
+        # It asks whether its original is decided: an earlier decision of this batch
+        # must be written first.
+        together.record(session)
+        return _decide_copy(runtime, session, item_id, row, bound, together)
     article = Article(
         id=str(row.id),
         title=row.title,
@@ -164,21 +197,21 @@ def _decide_in(
         seen=as_utc(waiting.seen),
     )
     with metrics.observe_stage("decide"):
-        return _decide_and_record(runtime, session, waiting, article, item_id, bound)
+        return _decide_and_record(runtime, session, waiting, article, item_id, bound, together)
 
 
 def _count_run(runtime: Runtime, item_id: int) -> int | None:
-    """Count the run's attempt (`items.start_decision`), trying twice: a failure here is
+    """Count the run's attempt (`decisions.start_decision`), trying twice: a failure here is
     retried by Celery as the same run (not counted again), so a pooled connection that
     died since its last use (worker.store.engine) must not cost the count. The pool is
     dropped with that failure, and the second try runs on a new connection."""
     try:
         with autocommit(runtime.sessions) as session:
-            return items.start_decision(session, item_id)
+            return decisions.start_decision(session, item_id)
     except OperationalError as exc:
         log.warning("item.count_retried", item_id=item_id, error=f"{type(exc).__name__}: {exc}")
         with autocommit(runtime.sessions) as session:
-            return items.start_decision(session, item_id)
+            return decisions.start_decision(session, item_id)
 
 
 def _decide_copy(
@@ -187,10 +220,15 @@ def _decide_copy(
     item_id: int,
     row: ArticleRow,
     bound: FilteringBoundLogger,
+    together: _Together,
 ) -> ItemResult:
     assert row.duplicate_of is not None
     original = articles.get(session, row.duplicate_of)
-    if original is not None and original.story_id is None and items.undecided(session, original.id):
+    if (
+        original is not None
+        and original.story_id is None
+        and decisions.undecided(session, original.id)
+    ):
         raise OriginalUndecided(f"article {original.id}, which article {row.id} copies")
     # A copy is never decided, but it is one more report of its original's story: the
     # wave of syndicated copies is what a surge (worker.decide.surge) counts. Under the
@@ -205,7 +243,7 @@ def _decide_copy(
         record_copy(session, row, row.duplicate_of, _follow_ups(runtime))
     if story_id is not None:
         runtime.trackers.count_report(session, story_id, row.id, row.published)
-    return _finish(session, item_id, "duplicate", row.id)
+    return _finish(together, item_id, "duplicate", row.id)
 
 
 def _decide_and_record(
@@ -215,6 +253,7 @@ def _decide_and_record(
     article: Article,
     item_id: int,
     bound: FilteringBoundLogger,
+    together: _Together,
 ) -> ItemResult:
     trackers = runtime.trackers
     row = waiting.article
@@ -226,10 +265,10 @@ def _decide_and_record(
         first = tracker.match(article)
         if first is None:
             bound.info("item.unmatched")
-            return _finish(session, item_id, "unmatched", row.id)
+            return _finish(together, item_id, "unmatched", row.id)
         decision = _decide_under_lock(session, trackers, article, first)
         if decision.match is None:
-            return _finish(session, item_id, "unmatched", row.id)
+            return _finish(together, item_id, "unmatched", row.id)
         trackers.learn(session, article, decision, row.id)
     story_id, score = decision.match.story_id, decision.match.score
     story = trackers.story(story_id)
@@ -246,7 +285,7 @@ def _decide_and_record(
             repeats_development=repeated,
             new_facts_repeated=bool(decision.novelty and decision.novelty.is_new),
         )
-        return _finish(session, item_id, "rehash", row.id, story_id=story_id, score=score)
+        return _finish(together, item_id, "rehash", row.id, story_id=story_id, score=score)
     alert = record_development(runtime, session, row, decision, story)
     bound.info(
         "item.development",
@@ -256,12 +295,12 @@ def _decide_and_record(
         new_facts=len(decision.novelty.new_facts) if decision.novelty else 0,
     )
     return _finish(
-        session, item_id, "development", row.id, story_id=story_id, score=score, alert=alert
+        together, item_id, "development", row.id, story_id=story_id, score=score, alert=alert
     )
 
 
 def _finish(
-    session: DbSession,
+    together: _Together,
     item_id: int,
     outcome: ItemOutcome,
     article_id: int,
@@ -270,9 +309,9 @@ def _finish(
     score: float | None = None,
     alert: str | None = None,
 ) -> ItemResult:
-    """The decision's last write (`items.finish_decision`), counted as `finish_item`
-    counts an item's end."""
-    items.finish_decision(session, item_id, outcome, article_id, story_id=story_id, score=score)
+    """The decision's last write (`decisions.finish_decisions`, made with the others decided
+    together), counted as `finish_item` counts an item's end."""
+    together.decided.append(decisions.Decided(item_id, outcome, article_id, story_id, score))
     return counted(item_id, outcome, story_id, alert)
 
 
@@ -284,7 +323,7 @@ def _prime(
     bound: FilteringBoundLogger,
 ) -> None:
     """Give the tracker the article's term vector the storing process prepared (read
-    with the item; `items.finish_decision` drops it), when it was computed from this
+    with the item; `decisions.finish_decision` drops it), when it was computed from this
     article with these knobs and code; otherwise the tracker computes its own."""
     if prepared is None:
         return

@@ -14,7 +14,7 @@ from worker.store import items
 from worker.store.engine import DbSession
 
 # Runs of one item at most, for each of its two steps, each counted when it starts: a
-# store run by worker.store.items.take_up, a decision run by items.start_decision (not
+# store run by worker.store.items.take_up, a decision run by decisions.start_decision (not
 # its retries of a passing error). Past it, the item fails.
 MAX_ITEM_ATTEMPTS = 6
 

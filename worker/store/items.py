@@ -12,21 +12,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, Update, delete, func, select, update
+from sqlalchemy import (
+    Select,
+    Update,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from worker.models import ItemOutcome, item_outcome
-from worker.store.schema import Article, Feed, Item, PreparedView
+from worker.store.schema import Feed, Item
 from worker.utc import utcnow
 
 # PostgreSQL: this transaction's commit does not wait for its disk flush (SET LOCAL
 # synchronous_commit = off, as a function in a statement's WHERE: no round trip of its own).
-_NOT_DURABLE = func.set_config("synchronous_commit", "off", True)
-_DURABLE = func.set_config("synchronous_commit", "on", True)
-# Session.info keys: this transaction recorded a decision whose commit must wait for the
-# disk; it recorded an unmatched one that turned the wait off (`finish_decision`).
-_MUST_LAST = "storywatch_decision_must_last"
-_MAY_BE_LOST = "storywatch_decision_may_be_lost"
+NOT_DURABLE = func.set_config("synchronous_commit", "off", True)
+DURABLE = func.set_config("synchronous_commit", "on", True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,20 +45,6 @@ class QueuedItem:
     attempts: int  # this run included
     seen: datetime  # when a poll first saw the item
     article_id: int | None  # stored by an earlier run, not decided yet
-
-
-@dataclass(frozen=True, slots=True)
-class StoredItem:
-    """An item whose article is stored and waits for its decision: with the article, and
-    the term vector the storing process prepared for it (`worker.store.views`), if any."""
-
-    feed_id: str
-    url: str | None
-    # Loaded in the decision's session; `finish_decision` writes its story and score with
-    # a statement of its own, so this object keeps the values it was read with.
-    article: Article
-    view: tuple[bytes, bytes] | None  # (fingerprint, data)
-    seen: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +100,7 @@ def take_up(session: Session, item_id: int, max_attempts: int) -> QueuedItem | S
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         # Referenced by nothing: rendered only when added.
-        read = read.add_cte(counting.where(_NOT_DURABLE.is_not(None)).cte("counting"))
+        read = read.add_cte(counting.where(NOT_DURABLE.is_not(None)).cte("counting"))
     row = session.execute(read).one_or_none()
     if row is None:
         return Settled("missing")
@@ -177,116 +165,6 @@ def mark_stored(session: Session, item_id: int, article_id: int, now: datetime) 
     )
 
 
-def start_decision(session: Session, item_id: int) -> int | None:
-    """Count one more run of a stored, undecided item's decision, in a transaction of its
-    own committed before the run. A decision that kills its process leaves nothing else
-    behind, and the broker hands its message back (acks_late): counted here, it ends
-    `failed` after its attempts instead of killing a deciding process for ever.
-
-    Not durable on PostgreSQL (synchronous_commit off for this transaction alone): a
-    count lost with the database's crash costs nothing, and the decider, which is the
-    service's one serial stage, does not wait for a disk flush before every decision.
-
-    Returns the item's runs counted so far, this one included (None: nothing to decide)."""
-    counted = (
-        update(Item)
-        .where(Item.id == item_id, Item.status == "new", Item.article_id.is_not(None))
-        .values(attempts=Item.attempts + 1)
-        .returning(Item.attempts)
-        .execution_options(synchronize_session=False)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        counted = counted.where(_NOT_DURABLE.is_not(None))
-    return session.scalar(counted)
-
-
-def start_untried_decisions(session: Session, besides: int, limit: int) -> list[int]:
-    """Up to `limit` other stored items whose decision no run has tried yet, oldest
-    first, each counted as started (`start_decision`) in this one statement; PostgreSQL
-    only (an empty list elsewhere). Items another transaction holds are skipped (SKIP
-    LOCKED), not waited for.
-
-    Only untried items: a decision that kills its process takes everything decided with
-    it down too, and each of those then has a run counted; once tried, an item is decided
-    alone by its own message, so an item that kills its process fails after its own runs
-    and costs the others one run each, not all of theirs."""
-    if session.get_bind().dialect.name != "postgresql":
-        return []
-    untried = (
-        select(Item.id)
-        .where(
-            Item.status == "new",
-            Item.article_id.is_not(None),
-            Item.attempts == 0,
-            Item.id != besides,
-        )
-        .order_by(Item.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .cte("untried")
-    )
-    counted = (
-        update(Item)
-        .where(Item.id == untried.c.id, _NOT_DURABLE.is_not(None))
-        .values(attempts=Item.attempts + 1)
-        .returning(Item.id)
-        .execution_options(synchronize_session=False)
-    )
-    return sorted(session.scalars(counted))
-
-
-def to_decide(
-    session: Session, item_id: int, max_attempts: int, *, wait: bool = True
-) -> StoredItem | Settled | None:
-    """The stored item to decide, with its article and prepared view (one statement); or
-    why there is nothing to decide (finished already, never stored: "missing", or out of
-    attempts: "failed", with the error to record).
-
-    Holds the item's row (on PostgreSQL) until the decision commits: two deciders given
-    the same item at once (a redelivery and the sweep's resend) decide it once, the
-    second finding it settled, instead of both deciding behind the story's lock. Without
-    `wait`, None when another transaction holds the row (deciding it)."""
-    found = session.execute(
-        select(Item, Article, PreparedView.fingerprint, PreparedView.data)
-        .outerjoin(Article, Article.id == Item.article_id)
-        .outerjoin(PreparedView, PreparedView.article_id == Item.article_id)
-        .where(Item.id == item_id)
-        .with_for_update(of=Item, skip_locked=not wait)
-    ).first()
-    if found is None and not wait:
-        exists = session.scalar(select(Item.id).where(Item.id == item_id))
-        return None if exists is not None else Settled("missing")
-    if found is None:
-        return Settled("missing")
-    item, article, fingerprint, data = found
-    if item.status == "new" and article is None:
-        return Settled("missing")
-    if item.status != "new":
-        return Settled(item_outcome(item.outcome or item.status))
-    if item.attempts > max_attempts:
-        # Past its runs (`start_decision` counted each): a decision that fails, or kills
-        # its process, on every run stops here.
-        error = (
-            f"too many attempts; last error: {item.error}"
-            if item.error
-            # No run recorded an error: each ended with its process (out of memory, a crash
-            # in C, a kill), or was still retrying a passing error when the next began.
-            else "too many attempts; no decision run finished with an answer or an error"
-            " (its process died or stopped, or retried a passing error)"
-        )
-        return Settled("failed", error, item.article_id)
-    view = (bytes(fingerprint), bytes(data)) if fingerprint is not None else None
-    return StoredItem(item.feed_id, item.url, article, view, item.created_at)
-
-
-def undecided(session: Session, article_id: int) -> bool:
-    """Whether an item that stored this article still waits for its decision."""
-    waiting = session.scalar(
-        select(Item.id).where(Item.article_id == article_id, Item.status == "new").limit(1)
-    )
-    return waiting is not None
-
-
 def finish(
     session: Session,
     item_id: int,
@@ -295,10 +173,10 @@ def finish(
     error: str | None,
 ) -> None:
     """Record how the item's run ended (`failed` stays failed; every other outcome is done)."""
-    session.execute(_finished(item_id, outcome, article_id, error))
+    session.execute(finish_update(item_id, outcome, article_id, error))
 
 
-def _finished(
+def finish_update(
     item_id: int, outcome: ItemOutcome, article_id: int | None, error: str | None
 ) -> Update:
     return (
@@ -313,50 +191,3 @@ def _finished(
         )
         .execution_options(synchronize_session=False)
     )
-
-
-def finish_decision(
-    session: Session,
-    item_id: int,
-    outcome: ItemOutcome,
-    article_id: int,
-    *,
-    story_id: str | None = None,
-    score: float | None = None,
-) -> None:
-    """Record a decision: the item done with its outcome, its article's story and score
-    when it matched, the article's prepared view dropped (the decision read it). One
-    statement on PostgreSQL: the decider is the service's one serial stage, and each
-    round trip to the database is time it waits."""
-    finished = _finished(item_id, outcome, article_id, None)
-    dropped = delete(PreparedView).where(PreparedView.article_id == article_id)
-    matched = (
-        update(Article)
-        .where(Article.id == article_id)
-        .values(story_id=story_id, score=score)
-        .execution_options(synchronize_session=False)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        finished = finished.add_cte(dropped.cte("dropped"))
-        if story_id is not None:
-            finished = finished.add_cte(matched.cte("matched"))
-        if outcome == "unmatched" and not session.info.get(_MUST_LAST):
-            # Nothing but this row is written and nothing is sent: the commit need not
-            # wait for the disk (most of a real stream). Lost with the database's crash,
-            # the item is decided again; a later commit that is durable (WAL is written
-            # in order) makes this one durable too.
-            finished = finished.where(_NOT_DURABLE.is_not(None))
-            session.info[_MAY_BE_LOST] = True
-        elif outcome != "unmatched":
-            # What a story learned, a development, its alert: durable. An unmatched
-            # decision earlier in the same transaction (several decided together) turned
-            # the wait off for the whole commit: turn it back on.
-            session.info[_MUST_LAST] = True
-            if session.info.get(_MAY_BE_LOST):
-                finished = finished.where(_DURABLE.is_not(None))
-        session.execute(finished)
-        return
-    session.execute(dropped)
-    if story_id is not None:
-        session.execute(matched)
-    session.execute(finished)

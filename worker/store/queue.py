@@ -63,7 +63,7 @@ def claim_due_deliveries(
 def note_item_error(session: Session, item_id: int, error: str, due: datetime | None) -> None:
     """Keep why an item's run failed; with `due`, the sweep leaves it alone until then.
     Counts nothing: a store run counts when it starts (`items.take_up`), a decision run
-    too (`items.start_decision`)."""
+    too (`decisions.start_decision`)."""
     item = session.get(Item, item_id)
     if item is None or item.status != "new":
         return

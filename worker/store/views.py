@@ -1,6 +1,6 @@
 """Prepared term vectors (worker.decide.match.ArticleView): written with the article by
 the process that stores it; the decision reads it with its item
-(worker.store.items.to_decide) and drops it (items.finish_decision)."""
+(worker.store.decisions.to_decide) and drops it (decisions.finish_decision)."""
 
 from __future__ import annotations
 

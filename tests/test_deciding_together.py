@@ -23,7 +23,7 @@ from worker.pipeline import deciding
 from worker.pipeline.runtime import Runtime
 from worker.store import decisions
 from worker.store.engine import transaction
-from worker.store.schema import Alert, DevelopmentSource, Item
+from worker.store.schema import Alert, DevelopmentSource, Item, StoryReport
 
 # The fixture feed in its order: a rehash, the development, an unrelated crash, a copy of
 # the development from another outlet.
@@ -67,6 +67,17 @@ def _rows(runtime: Runtime) -> dict[str, tuple[str, str | None, int]]:
         return {key: (status, outcome, attempts) for key, status, outcome, attempts in rows}
 
 
+def _reports(runtime: Runtime) -> list[tuple[str, str | None]]:
+    """Each report a story counted (what a surge counts), by the item's key."""
+    with transaction(runtime.sessions) as session:
+        rows = session.execute(
+            select(StoryReport.story_id, Item.key).join(
+                Item, Item.article_id == StoryReport.article_id
+            )
+        )
+        return sorted((story, key) for story, key in rows)
+
+
 def _alerts(runtime: Runtime) -> int:
     with transaction(runtime.sessions) as session:
         return len(session.scalars(select(Alert.id)).all())
@@ -106,6 +117,7 @@ def one_at_a_time(tmp_path: Path, feed_toml: str) -> Iterator[dict[str, str | No
         for item_id in _stored(runtime):
             assert len(pipeline.decide_ready(runtime, item_id)) == 1  # SQLite: alone
         assert _alerts(runtime) == 1
+        assert len(_reports(runtime)) == 3  # the development, its rehash and its copy
         yield {key: outcome for key, (_, outcome, _) in _rows(runtime).items()}
     finally:
         runtime.close()
@@ -138,6 +150,9 @@ def test_items_decided_together_are_decided_as_one_at_a_time(
     assert {key: outcome for key, (_, outcome, _) in _rows(runtime).items()} == one_at_a_time
     assert [r.outcome for r in results] == [one_at_a_time[key] for key in KEYS]
     assert sum(1 for r in results if r.alert_id) == 1 == _alerts(runtime)
+    # The copy, decided after its original in the same transaction, is one more report of
+    # the story (the original's story is read as written, not as first loaded).
+    assert [key for _, key in _reports(runtime)] == sorted([KEYS[0], KEYS[1], KEYS[3]])
     assert {attempts for _, _, attempts in _rows(runtime).values()} == {1}  # one run each
     # Round trips: the others' rows read in one statement, and the decisions written in
     # one before the copy (it asks whether its original is decided) and one at the end.

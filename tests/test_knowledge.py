@@ -268,3 +268,16 @@ def test_a_sentence_learned_before_its_words_posting_caps_is_still_a_copy():
     learned = len(knowledge.sentences)
     assert not knowledge.add(first, CONFIG)
     assert len(knowledge.sentences) == learned
+
+
+def test_a_sentence_exactly_at_the_duplicate_threshold_is_a_copy():
+    """Nine of its ten words, all equally rare (unseen words weigh alike), are one known
+    sentence: coverage 0.9, the duplicate threshold itself."""
+    words = ["zorblat", "zquimfa", "zvextor", "zwomble", "zxarnik"]
+    words += ["zyphlor", "zzadrik", "zzebulon", "zzifrat", "zzoxtan"]
+    sentence = " ".join(words) + "."
+    features = sentence_features(sentence)
+    assert len({term_weight(t) for t in features.terms}) == 1 and len(features.terms) == 10
+    knowledge = known_from([" ".join(words[1:]) + "."], CONFIG)
+    assert knowledge.coverage(features) == pytest.approx(CONFIG.duplicate, rel=1e-12)
+    assert not knowledge.add(sentence, CONFIG)

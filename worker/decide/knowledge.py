@@ -30,6 +30,9 @@ _INDEXED_WEIGHT = 1.5
 # Coverage under this is only a lower bound (see `KnowledgeBase.coverage`); it is well
 # below every threshold the decision uses.
 _COVERAGE_FLOOR = 0.4
+# How far under a threshold the coverage question's floor is set: more than the rounding
+# of a sum of term weights, far less than any difference a decision cares about.
+_FLOOR_MARGIN = 1e-9
 # Each term remembers the latest sentences that carry it, not all of them: a story that
 # learned thousands of articles would otherwise make every lookup scan thousands of
 # sentences. Copies and rehashes repeat recent sentences, and rare words (names,
@@ -266,10 +269,13 @@ class KnowledgeBase:
     def add(self, sentence: str, config: Learning) -> bool:
         """Learn a sentence; False when it adds nothing (a copy of a known one)."""
         features = sentence_features(sentence)
-        # Only "at least `duplicate`?" is asked, so the prefix filter can stop that high.
+        # Only "at least `duplicate`?" is asked, so the prefix filter can stop that high:
+        # just under it, since coverage is exact only above its floor, and a sentence with
+        # nine of ten equally rare words (unseen words all weigh alike) is exactly at 0.9.
         duplicate = config.duplicate
+        floor = duplicate - _FLOOR_MARGIN
         if not features.terms or (
-            self.sentences and self.coverage(features, floor=duplicate) >= duplicate
+            self.sentences and self.coverage(features, floor=floor) >= duplicate
         ):
             return False
         self._index_sentence(tuple(sorted(sys.intern(t) for t in features.terms)))

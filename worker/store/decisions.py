@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Float, Integer, String, cast, column, delete, select, update, values
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from worker.models import ItemOutcome, item_outcome
 from worker.store.items import DURABLE, NOT_DURABLE, Settled, finish_update
@@ -232,6 +233,7 @@ def finish_decisions(session: Session, decided: Sequence[Decided]) -> None:
                     .execution_options(synchronize_session=False)
                 )
             session.execute(finish_update(one.item_id, one.outcome, one.article_id, None))
+        _written_by_statement(session, [d.article_id for d in decided])
         return
     rows = (
         values(
@@ -278,3 +280,14 @@ def finish_decisions(session: Session, decided: Sequence[Decided]) -> None:
         if session.info.get(_MAY_BE_LOST):
             finished = finished.where(DURABLE.is_not(None))
     session.execute(finished)
+    _written_by_statement(session, [d.article_id for d in decided])
+
+
+def _written_by_statement(session: Session, article_ids: Sequence[int]) -> None:
+    """Expire the loaded articles a statement just wrote (their story and score):
+    a later read in the same transaction (a copy decided with its original asks for the
+    original's story) then loads the row, not the object as it was read before."""
+    for article_id in article_ids:
+        loaded = session.identity_map.get(identity_key(Article, article_id))
+        if loaded is not None:
+            session.expire(loaded)

@@ -167,7 +167,9 @@ def _learning_rows(url: str) -> None:
         assert isinstance(waiting, decisions.StoredItem)
         assert waiting.article.id == article and waiting.view == (b"print", b"{}")
         assert session.get(Item, item.id).attempts == 1  # type: ignore[union-attr]
-        decisions.finish_decision(session, item.id, "rehash", article, story_id="s1", score=0.5)
+        decisions.finish_decisions(
+            session, [decisions.Decided(item.id, "rehash", article, story_id="s1", score=0.5)]
+        )
     with transaction(sessions) as session:
         finished = session.get(Item, item.id)
         assert finished is not None and finished.processed_at is not None

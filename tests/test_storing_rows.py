@@ -163,22 +163,34 @@ def test_only_commits_whose_loss_is_redone_skip_the_disk_flush(postgres_url: str
             stored.append(articles.store(session, item_id, new, [], view, MOMENT))
             assert flushed(session) == "off"
     with transaction(sessions) as session:
-        decisions.finish_decision(session, item_ids[0], "unmatched", stored[0])
+        decisions.finish_decisions(
+            session, [decisions.Decided(item_ids[0], "unmatched", stored[0])]
+        )
         assert flushed(session) == "off"
     for outcome, n in (("rehash", 1), ("development", 2)):
         with transaction(sessions) as session:
-            decisions.finish_decision(session, item_ids[n], outcome, stored[n], story_id="s")
+            decisions.finish_decisions(
+                session, [decisions.Decided(item_ids[n], outcome, stored[n], story_id="s")]
+            )
             assert flushed(session) == "on"
     # Decided together (worker.pipeline.deciding.decide_ready): one decision that must
     # last makes the whole commit wait, before or after an unmatched one.
     with transaction(sessions) as session:
-        decisions.finish_decision(session, item_ids[3], "unmatched", stored[3])
+        decisions.finish_decisions(
+            session, [decisions.Decided(item_ids[3], "unmatched", stored[3])]
+        )
         assert flushed(session) == "off"
-        decisions.finish_decision(session, item_ids[4], "development", stored[4], story_id="s")
+        decisions.finish_decisions(
+            session, [decisions.Decided(item_ids[4], "development", stored[4], story_id="s")]
+        )
         assert flushed(session) == "on"
     with transaction(sessions) as session:
-        decisions.finish_decision(session, item_ids[5], "rehash", stored[5], story_id="s")
-        decisions.finish_decision(session, item_ids[6], "unmatched", stored[6])
+        decisions.finish_decisions(
+            session, [decisions.Decided(item_ids[5], "rehash", stored[5], story_id="s")]
+        )
+        decisions.finish_decisions(
+            session, [decisions.Decided(item_ids[6], "unmatched", stored[6])]
+        )
         assert flushed(session) == "on"
     with transaction(sessions) as session:
         assert session.scalar(select(func.count()).select_from(PreparedView)) == 4

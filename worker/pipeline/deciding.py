@@ -323,7 +323,7 @@ def _prime(
     bound: FilteringBoundLogger,
 ) -> None:
     """Give the tracker the article's term vector the storing process prepared (read
-    with the item; `decisions.finish_decision` drops it), when it was computed from this
+    with the item; `decisions.finish_decisions` drops it), when it was computed from this
     article with these knobs and code; otherwise the tracker computes its own."""
     if prepared is None:
         return

@@ -20,7 +20,7 @@ from worker.store.schema import Article, Item, PreparedView
 from worker.utc import utcnow
 
 # Session.info keys: this transaction recorded a decision whose commit must wait for the
-# disk; it recorded an unmatched one that turned the wait off (`finish_decision`).
+# disk; it recorded an unmatched one that turned the wait off (`finish_decisions`).
 _MUST_LAST = "storywatch_decision_must_last"
 _MAY_BE_LOST = "storywatch_decision_may_be_lost"
 
@@ -32,8 +32,8 @@ class StoredItem:
 
     feed_id: str
     url: str | None
-    # Loaded in the decision's session; `finish_decision` writes its story and score with
-    # a statement of its own, so this object keeps the values it was read with.
+    # Loaded in the decision's session; `finish_decisions` writes its story and score with
+    # a statement of its own and then expires it, so a later read loads the row again.
     article: Article
     view: tuple[bytes, bytes] | None  # (fingerprint, data)
     seen: datetime
@@ -105,23 +105,15 @@ _DECIDING = (
 )
 
 
-def to_decide(
-    session: Session, item_id: int, max_attempts: int, *, wait: bool = True
-) -> StoredItem | Settled | None:
+def to_decide(session: Session, item_id: int, max_attempts: int) -> StoredItem | Settled:
     """The stored item to decide, with its article and prepared view (one statement); or
     why there is nothing to decide (finished already, never stored: "missing", or out of
     attempts: "failed", with the error to record).
 
     Holds the item's row (on PostgreSQL) until the decision commits: two deciders given
     the same item at once (a redelivery and the sweep's resend) decide it once, the
-    second finding it settled, instead of both deciding behind the story's lock. Without
-    `wait`, None when another transaction holds the row (deciding it)."""
-    found = session.execute(
-        _DECIDING.where(Item.id == item_id).with_for_update(of=Item, skip_locked=not wait)
-    ).first()
-    if found is None and not wait:
-        exists = session.scalar(select(Item.id).where(Item.id == item_id))
-        return None if exists is not None else Settled("missing")
+    second finding it settled, instead of both deciding behind the story's lock."""
+    found = session.execute(_DECIDING.where(Item.id == item_id).with_for_update(of=Item)).first()
     if found is None:
         return Settled("missing")
     item, article, fingerprint, data = found
@@ -193,19 +185,6 @@ class Decided:
     article_id: int
     story_id: str | None = None
     score: float | None = None
-
-
-def finish_decision(
-    session: Session,
-    item_id: int,
-    outcome: ItemOutcome,
-    article_id: int,
-    *,
-    story_id: str | None = None,
-    score: float | None = None,
-) -> None:
-    """Record one decision (`finish_decisions`)."""
-    finish_decisions(session, [Decided(item_id, outcome, article_id, story_id, score)])
 
 
 def finish_decisions(session: Session, decided: Sequence[Decided]) -> None:

@@ -1,6 +1,6 @@
 """An item's run through the pipeline, as rows: taken up (one more attempt), its article
-stored, then decided and finished with its outcome. Each function runs inside the
-caller's transaction.
+stored, and finished with its outcome (its decision's rows are `worker.store.decisions`'s).
+Each function runs inside the caller's transaction.
 
 An item stays `new` until it is finished; one whose article is stored (`mark_stored`)
 waits for `worker.pipeline.processing.decide_item`.
@@ -12,13 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import (
-    Select,
-    Update,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import Select, Update, func, select, update
 from sqlalchemy.orm import Session
 
 from worker.models import ItemOutcome, item_outcome

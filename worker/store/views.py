@@ -1,6 +1,6 @@
 """Prepared term vectors (worker.decide.match.ArticleView): written with the article by
 the process that stores it; the decision reads it with its item
-(worker.store.decisions.to_decide) and drops it (decisions.finish_decision)."""
+(worker.store.decisions.to_decide) and drops it (decisions.finish_decisions)."""
 
 from __future__ import annotations
 

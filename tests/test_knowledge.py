@@ -281,3 +281,20 @@ def test_a_sentence_exactly_at_the_duplicate_threshold_is_a_copy():
     knowledge = known_from([" ".join(words[1:]) + "."], CONFIG)
     assert knowledge.coverage(features) == pytest.approx(CONFIG.duplicate, rel=1e-12)
     assert not knowledge.add(sentence, CONFIG)
+
+
+def test_a_remembered_spelling_changes_when_the_story_learns_a_variant():
+    """`known_spelling` remembers its answers for words the story does not know: learning
+    a spelling variant must still change them (none yet, then the variant; a variant that
+    sorts first replaces the one found before), and `weighed` spells a sentence alike."""
+    knowledge = known_from(["Investigators met officials in Aktau on Monday."], CONFIG)
+    assert knowledge.known_spelling("zelenskiy") is None
+    knowledge.add("Zelensky spoke to investigators in Aktau.", CONFIG)
+    assert knowledge.known_spelling("zelenskiy") == "zelensky"
+    knowledge.add("Zelenskij spoke to investigators in Aktau.", CONFIG)  # "zelenskij" < "zelensky"
+    assert knowledge.known_spelling("zelenskiy") == "zelenskij"
+    terms = sentence_features("Zelenskiy visited Aktau.").terms
+    weighed = knowledge.weighed(terms)
+    assert set(weighed) == knowledge.spelled_as_known(terms)
+    assert "zelenskij" in weighed and "zelenskiy" not in weighed
+    assert all(w == term_weight(t) for t, w in weighed.items())

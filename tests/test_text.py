@@ -1,7 +1,11 @@
 """Text primitives (sentence splitting, terms, background weights) and specifics."""
 
+import re
+import sys
+
 import pytest
 
+from worker.text import specifics
 from worker.text.specifics import extract_dates, extract_entities, extract_numbers
 from worker.text.terms import content_terms, split_sentences, term_weight
 
@@ -92,3 +96,39 @@ def test_entity_names_are_not_cut_by_the_suffix_stripper():
     assert "united states" in entities
     assert "george papadopoulos" in entities
     assert not {"stat", "georg"} & entities
+
+
+FIGURE_SENTENCES = [
+    "A $1.25 billion package, 3.5% more, for 38 of 67 people on Dec. 25, 2024.",
+    "TWENTY-ONE soldiers and Thirty-eight passengers; eleven TWELVE nineteen ninety",
+    "Officials counted ٣٨ dead and ３８ injured.",  # digits of other scripts only
+    "No figure in this sentence at all, only words about a city and its party.",
+    "Forty-two, fifty and sixty-six were counted in March 2025 in twenty places.",
+    "Nineteen were hurt.",
+    "ELEVEN returned home, and twelve did not.",
+]
+
+
+def test_the_fast_scans_before_the_figure_patterns_lose_nothing(monkeypatch):
+    """Numbers and dates found with the digit and number-word pre-tests are those the
+    patterns alone find (the pre-tests only spare sentences that cannot match)."""
+    quick = [(extract_numbers(s), extract_dates(s)) for s in FIGURE_SENTENCES]
+    monkeypatch.setattr(specifics, "_DIGIT", re.compile(""))  # matches every sentence
+    monkeypatch.setattr(specifics, "_may_name_a_number", lambda sentence: True)
+    slow = [(extract_numbers(s), extract_dates(s)) for s in FIGURE_SENTENCES]
+    assert quick == slow
+    assert quick[2][0] == {"38"} and quick[3] == (set(), set())
+
+
+def test_number_words_letters_match_no_other_character_ignoring_case():
+    """What makes `_may_name_a_number` exact: under re.IGNORECASE the letters of "ty",
+    "teen", "eleven" and "twelve" match no character that lower-cases to another one
+    (unlike "s", which also matches "ſ", or "k", the Kelvin sign)."""
+    letters = re.compile("[tyenlvw]", re.IGNORECASE)
+    odd = [
+        c
+        for c in map(chr, range(sys.maxunicode + 1))
+        if letters.fullmatch(c) and c.lower() not in "tyenlvw"
+    ]
+    assert odd == []
+    assert re.fullmatch("s", "ſ", re.IGNORECASE)  # the kind of character it looks for

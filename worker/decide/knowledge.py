@@ -43,6 +43,8 @@ _FLOOR_MARGIN = 1e-9
 _POSTINGS_CAP = 256
 # Fewer candidates than this are completed in a Python loop (see `_completed`).
 _FEW_CANDIDATES = 8
+# Spellings remembered at most (see `KnowledgeBase._spellings`): a few articles' words.
+_SPELLINGS_KEPT = 4096
 # Spelling variants are only looked for among rare words of five letters or more.
 _VARIANT_MIN_LENGTH = 5
 _VARIANT_WEIGHT = 3.0
@@ -62,6 +64,16 @@ def _deletions(word: str) -> set[str]:
     """The word with one letter left out, each way: two words one edit apart share one
     of these or one is the other's (SymSpell's index, for one edit)."""
     return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _picked(values: list[float], code: int) -> list[float]:
+    """The values at the set bits of `code` (bit i: values[i]), lowest bit first."""
+    picked = []
+    while code:
+        low = code & -code
+        picked.append(values[low.bit_length() - 1])
+        code ^= low
+    return picked
 
 
 class Learning(Protocol):
@@ -95,6 +107,13 @@ class KnowledgeBase:
     # The rare words the story has seen before each rare last word of a name ("moammar"
     # before "gaddafi"): a new one is a new person (Saif Gaddafi), not a first name.
     given_names: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # `known_spelling` of words the story does not know, remembered until a new word is
+    # filed under `variants` (the only change that can alter one): a sentence's rare words
+    # are asked about three times (coverage, unseen weight, the copy test when learned),
+    # and an article repeats its names. Bounded by `_SPELLINGS_KEPT`.
+    _spellings: dict[str, str | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def knows_name(self, word: str) -> bool:
         """The word, or a spelling variant of it (one edit apart, five letters or more)."""
@@ -106,8 +125,12 @@ class KnowledgeBase:
             return word
         if len(word) < _VARIANT_MIN_LENGTH or not word.isalpha():
             return None  # "S-300" and "S-400", "COP28" and "COP29" are different things
+        if word in self._spellings:
+            return self._spellings[word]
+        if len(self._spellings) >= _SPELLINGS_KEPT:
+            self._spellings.clear()
         # min: sets iterate in a per-process order, and the choice must not vary.
-        return min(
+        found = min(
             (
                 known
                 for key in (word, *_deletions(word))
@@ -116,6 +139,8 @@ class KnowledgeBase:
             ),
             default=None,
         )
+        self._spellings[word] = found
+        return found
 
     def _filed_under(self, key: str) -> Collection[str]:
         if key in self.shared:
@@ -124,6 +149,7 @@ class KnowledgeBase:
         return (word,) if word is not None else ()
 
     def _file_variant(self, term: str) -> None:
+        self._spellings.clear()
         for key in (term, *_deletions(term)):
             filed = self.variants.setdefault(key, term)
             if filed != term:
@@ -146,16 +172,37 @@ class KnowledgeBase:
         which keeps the cost flat as the story learns thousands of sentences. A caller
         that only asks "at least x?" passes x: the higher the floor, the fewer lists read.
         """
-        weights = {t: term_weight(t) for t in self.spelled_as_known(features.terms)}
+        return self.coverage_of(self.weighed(features.terms), floor)
+
+    def weighed(self, terms: Iterable[str]) -> dict[str, float]:
+        """The terms as the story spells them (`spelled_as_known`), each with its weight."""
+        weights: dict[str, float] = {}
+        for term in terms:
+            weight = term_weight(term)
+            spelled = self.known_spelling(term) if weight >= _VARIANT_WEIGHT else None
+            if spelled is None or spelled == term:
+                weights[term] = weight
+            else:
+                weights[spelled] = term_weight(spelled)
+        return weights
+
+    def coverage_of(self, weights: dict[str, float], floor: float = _COVERAGE_FLOOR) -> float:
+        """`coverage` of a sentence's terms as `weighed` gives them."""
         # fsum: terms come in set order, which differs between processes; a plain sum
         # could differ in its last bit and flip a decision taken right at a threshold.
         total = math.fsum(weights.values())
         if total == 0.0:
             return 1.0
-        indexed = sorted(
-            (t for t, w in weights.items() if w >= _INDEXED_WEIGHT and t in self.index),
-            key=lambda t: (min(len(self.index[t]), _POSTINGS_CAP), t),
-        )
+        index = self.index
+        # Shortest list first, by name among equals: (length, term) pairs sort in C.
+        indexed = [
+            t
+            for _, t in sorted(
+                (min(len(index[t]), _POSTINGS_CAP), t)
+                for t, w in weights.items()
+                if w >= _INDEXED_WEIGHT and t in index
+            )
+        ]
         remaining = sum(weights[t] for t in indexed)
         read = 0
         for term in indexed:
@@ -226,10 +273,8 @@ class KnowledgeBase:
             found = postings.take(postings.searchsorted(sought), mode="clip")
             held[found == sought] |= 1 << bit
         codes = held.tolist()
-        added = {
-            code: math.fsum(weights[t] for bit, t in enumerate(unread) if code >> bit & 1)
-            for code in set(codes)
-        }
+        unread_weights = [weights[t] for t in unread]
+        added = {code: math.fsum(_picked(unread_weights, code)) for code in set(codes)}
         return float((partials + np.array([added[code] for code in codes])).max())
 
     def retold(self, features: SentenceFeatures, candidates: int = 20) -> float:
@@ -280,13 +325,15 @@ class KnowledgeBase:
             return False
         self._index_sentence(tuple(sorted(sys.intern(t) for t in features.terms)))
         self.specifics.update(features.specifics)
+        # A word the story knew is filed already: only new ones can change a spelling.
+        unknown = [t for t in features.terms if t not in self.terms]
         self.terms.update(features.terms)
         for entity in features.entities:
             *before, last = entity.split()
             if before and term_weight(last) >= config.rare_name_weight:
                 rare = {w for w in before if term_weight(w) >= config.rare_name_weight}
                 self.given_names[last].update(rare)
-        for term in features.terms:
+        for term in unknown:
             if (
                 len(term) >= _VARIANT_MIN_LENGTH
                 and term.isalpha()

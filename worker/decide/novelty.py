@@ -122,24 +122,27 @@ def assess_sentence(
     knowledge: KnowledgeBase, sentence: str, config: NoveltyConfig
 ) -> SentenceNovelty:
     features = sentence_features(sentence)
-    coverage = knowledge.coverage(features)
+    # The terms as the story spells them, weighed once for coverage and unseen weight.
+    weights = knowledge.weighed(features.terms)
+    coverage = knowledge.coverage_of(weights)
     # Specifics the story has never seen: figures, and rare words of names. Dates alone do
     # not count: every rehash carries its own publication date.
     new_numbers = {
         n for n in features.numbers if _informative_number(n) and n not in knowledge.specifics
     }
-    sources = source_names(sentence)
     new_names = {
         part
         for entity in _whole_names(features.entities)
         for part in _new_name_parts(knowledge, entity, config)
-        if part not in sources
     }
+    if new_names:
+        # An outlet cited as the source is not a new name of the story (asked only when
+        # there is a new name: finding the sources is a slow pattern).
+        new_names -= source_names(sentence)
     new_specifics = tuple(sorted(new_numbers | new_names))
     # Not `set - dict.keys()`: that walks every key the story knows, once per sentence.
     known = knowledge.terms
-    unseen = [t for t in knowledge.spelled_as_known(features.terms) if t not in known]
-    new_weight = math.fsum(term_weight(t) for t in unseen)
+    new_weight = math.fsum(w for t, w in weights.items() if t not in known)
     quotable = len(sentence.split()) >= config.min_words and not is_furniture_sentence(sentence)
     novel = (
         coverage < config.covered

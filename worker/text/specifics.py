@@ -172,6 +172,16 @@ _WORD_NUMBER = re.compile(
     re.IGNORECASE,
 )
 _YEAR = re.compile(r"^(19|20)\d\d$")
+# The same digits `\d` matches in the patterns (Unicode decimal digits too).
+_DIGIT = re.compile(r"\d")
+
+
+def _may_name_a_number(sentence: str) -> bool:
+    """False only when `_WORD_NUMBER` cannot match: each of its words ends in "ty" or
+    "teen" or is "eleven" or "twelve". A few scans in C spare most sentences the slow
+    pattern; exact, since under IGNORECASE those letters match only their two cases."""
+    lowered = sentence.lower()
+    return "ty" in lowered or "teen" in lowered or "eleven" in lowered or "twelve" in lowered
 
 
 def _canonical_number(value: float) -> str:
@@ -186,7 +196,10 @@ def extract_numbers(sentence: str) -> set[str]:
     spelled-out figure matches its digits.
     """
     numbers: set[str] = set()
-    for found in _NUMBER.finditer(sentence):
+    # Every figure has a digit: the test is one fast scan, the figure pattern a slow one,
+    # and most sentences of prose have no digit at all.
+    figures = _NUMBER.finditer(sentence) if _DIGIT.search(sentence) else ()
+    for found in figures:
         raw = found.group("num")
         if _YEAR.match(raw) and not found.group("cur"):
             continue
@@ -198,7 +211,8 @@ def extract_numbers(sentence: str) -> set[str]:
         unit = (found.group("unit") or "").lower()
         suffix = "%" if unit in ("%", "percent", "per cent") else ""
         numbers.add(f"{currency}{_canonical_number(value)}{suffix}")
-    for found in _WORD_NUMBER.finditer(sentence):
+    words = _WORD_NUMBER.finditer(sentence) if _may_name_a_number(sentence) else ()
+    for found in words:
         if found.group("small"):
             numbers.add(_canonical_number(_NUMBER_WORDS[found.group("small").lower()]))
             continue
@@ -246,6 +260,8 @@ _DATE = re.compile(
 def extract_dates(sentence: str) -> set[str]:
     """Calendar references: "Dec. 25" -> "m12-d25", "March 2025" -> "m3", "2025" -> "y2025"."""
     dates: set[str] = set()
+    if not _DIGIT.search(sentence):
+        return dates  # every form below has a day or a year in digits
     for found in _DATE.finditer(sentence):
         if found.group("d1"):
             month = _MONTHS[found.group("m1").lower().rstrip(".")]

@@ -87,7 +87,9 @@ class Learning(Protocol):
 
 @dataclass(slots=True)
 class KnowledgeBase:
-    """The known facts of one story, indexed. Mutable: only `add` changes it."""
+    """The known facts of one story, indexed. Mutable: only `add` (and `fold`, which
+    forgets sentences) changes it; the spelling index and its memo rely on that (a word
+    in `terms` was filed under `variants` when `add` first saw it)."""
 
     # Each known sentence as the only thing asked of it: its terms, sorted and interned.
     # A tuple of shared strings is a fifth of a frozenset's size and a story keeps up to

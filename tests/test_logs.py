@@ -59,3 +59,32 @@ def test_json_lines_stay_whole_when_threads_log_at_once() -> None:
     assert len(lines) == 8 * 400 * 2
     events = [json.loads(line) for line in lines]  # raises on a torn line
     assert sum(1 for e in events if e["event"] == "feed.polled") == 3_200
+
+
+def test_a_stdlib_error_keeps_its_traceback_in_json() -> None:
+    """Celery reports a worker's fatal error through stdlib logging with exc_info: the
+    JSON line must carry the traceback as text (it held the exc_info tuple's repr)."""
+    script = (
+        "import logging\n"
+        "from worker.observe.logs import configure_logging\n"
+        "configure_logging('INFO', 'json')\n"
+        "def connect():\n"
+        "    raise AttributeError('no hostname')\n"
+        "try:\n"
+        "    connect()\n"
+        "except AttributeError as exc:\n"
+        "    log = logging.getLogger('celery.worker')\n"
+        "    log.critical('Unrecoverable error: %r', exc, exc_info=True)\n"
+    )
+    done = subprocess.run(  # noqa: PLW1510 - the return code is asserted
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (event,) = [json.loads(line) for line in done.stderr.splitlines()]
+    assert event["event"].startswith("Unrecoverable error")
+    assert "Traceback (most recent call last)" in event["exception"]
+    assert "in connect" in event["exception"] and "no hostname" in event["exception"]

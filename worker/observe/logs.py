@@ -83,6 +83,10 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                # A stdlib record's traceback (Celery's "Unrecoverable error") as text in
+                # JSON: the renderer would print the exc_info tuple's repr and lose it. The
+                # console renderer formats exceptions itself.
+                *([structlog.processors.format_exc_info] if json_output else []),
                 redact_secrets,
                 renderer,
             ],

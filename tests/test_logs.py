@@ -47,15 +47,7 @@ def test_json_lines_stay_whole_when_threads_log_at_once() -> None:
         "[t.start() for t in threads]\n"
         "[t.join() for t in threads]\n"
     )
-    done = subprocess.run(  # noqa: PLW1510 - the return code is asserted
-        [sys.executable, "-c", script],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    lines = done.stderr.splitlines()
+    lines = _stderr_of(script).splitlines()
     assert len(lines) == 8 * 400 * 2
     events = [json.loads(line) for line in lines]  # raises on a torn line
     assert sum(1 for e in events if e["event"] == "feed.polled") == 3_200
@@ -76,15 +68,20 @@ def test_a_stdlib_error_keeps_its_traceback_in_json() -> None:
         "    log = logging.getLogger('celery.worker')\n"
         "    log.critical('Unrecoverable error: %r', exc, exc_info=True)\n"
     )
+    (event,) = [json.loads(line) for line in _stderr_of(script).splitlines()]
+    assert event["event"].startswith("Unrecoverable error")
+    assert "Traceback (most recent call last)" in event["exception"]
+    assert "in connect" in event["exception"] and "no hostname" in event["exception"]
+
+
+def _stderr_of(script: str) -> str:
+    """What a Python process running `script` wrote to stderr (it must succeed)."""
     done = subprocess.run(  # noqa: PLW1510 - the return code is asserted
         [sys.executable, "-c", script],
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    (event,) = [json.loads(line) for line in done.stderr.splitlines()]
-    assert event["event"].startswith("Unrecoverable error")
-    assert "Traceback (most recent call last)" in event["exception"]
-    assert "in connect" in event["exception"] and "no hostname" in event["exception"]
+    return done.stderr

@@ -295,6 +295,6 @@ def test_a_remembered_spelling_changes_when_the_story_learns_a_variant():
     assert knowledge.known_spelling("zelenskiy") == "zelenskij"
     terms = sentence_features("Zelenskiy visited Aktau.").terms
     weighed = knowledge.weighed(terms)
-    assert set(weighed) == knowledge.spelled_as_known(terms)
-    assert "zelenskij" in weighed and "zelenskiy" not in weighed
+    assert set(weighed) == (terms - {"zelenskiy"}) | {"zelenskij"}
+    assert knowledge.spelled_as_known(terms) == set(weighed)
     assert all(w == term_weight(t) for t, w in weighed.items())

@@ -160,9 +160,7 @@ class KnowledgeBase:
     def spelled_as_known(self, terms: Iterable[str]) -> frozenset[str]:
         """The terms with rare words respelled as the story spells them ("Zelenskiy" as
         "Zelensky"), so a transliteration still overlaps the sentence that reported it."""
-        return frozenset(
-            (self.known_spelling(t) or t) if term_weight(t) >= _VARIANT_WEIGHT else t for t in terms
-        )
+        return frozenset(self.weighed(terms))
 
     def coverage(self, features: SentenceFeatures, floor: float = _COVERAGE_FLOOR) -> float:
         """Largest share of the sentence's term weight found in one known sentence.
@@ -177,7 +175,8 @@ class KnowledgeBase:
         return self.coverage_of(self.weighed(features.terms), floor)
 
     def weighed(self, terms: Iterable[str]) -> dict[str, float]:
-        """The terms as the story spells them (`spelled_as_known`), each with its weight."""
+        """The terms with rare words respelled as the story spells them, each with its
+        weight (the weight of the spelling kept)."""
         weights: dict[str, float] = {}
         for term in terms:
             weight = term_weight(term)
@@ -287,7 +286,7 @@ class KnowledgeBase:
         so `coverage` (one sentence) calls it new while the story knows all of it. Exact
         (every posting is read): for the few sentences the tracker asks about.
         """
-        weights = {t: term_weight(t) for t in self.spelled_as_known(features.terms)}
+        weights = self.weighed(features.terms)
         total = math.fsum(weights.values())
         if total == 0.0:
             return 1.0

@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -32,7 +31,7 @@ from werkzeug import Request, Response
 
 from tests.conftest import write_config
 from tests.outbox import add_alerts
-from tests.service import service_env, start, stop, wait_until
+from tests.service import free_port, redis_server, service_env, start, stop, wait_until
 from worker import pipeline
 from worker.settings import load_settings
 
@@ -197,40 +196,6 @@ def test_a_worker_killed_while_delivering_loses_nothing(
     assert len(twice) <= 2  # the killed worker's pool could hold two deliveries at once
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _redis_server(port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return process
-        time.sleep(0.05)
-    process.kill()
-    pytest.fail("redis-server did not start")
-
-
 def test_a_restarted_redis_loses_no_work(
     tmp_path: Path, hook: tuple[HTTPServer, Receiver], postgres_url: str
 ) -> None:
@@ -238,8 +203,8 @@ def test_a_restarted_redis_loses_no_work(
         pytest.fail("redis-server is not installed (README: apt-get install redis-server)")
     server, receiver = hook
     receiver.delay = 0.1
-    port = _free_port()
-    broker = _redis_server(port, tmp_path)
+    port = free_port()
+    broker = redis_server(port, tmp_path)
     env = hook_env(tmp_path, server.url_for("/hook"), f"redis://127.0.0.1:{port}/0", postgres_url)
     alert_ids = outbox(env, 80)
     engine = create_engine(postgres_url)
@@ -257,7 +222,7 @@ def test_a_restarted_redis_loses_no_work(
         broker.terminate()  # keeps nothing on disk: every queued message is gone
         broker.wait(timeout=10)
         time.sleep(3)
-        broker = _redis_server(port, tmp_path)
+        broker = redis_server(port, tmp_path)
         wait_until(
             lambda: undelivered(engine) == 0, 240, "every delivery", tmp_path / "service.log"
         )

@@ -12,14 +12,56 @@ import os
 import threading
 from typing import Any
 
+import redis.exceptions
 from celery import Celery
 from celery.signals import task_prerun, worker_init, worker_process_init, worker_ready
+from kombu import transport as kombu_transport
 from kombu.entity import Queue
+from kombu.transport import redis as kombu_redis
 
 from worker.observe.logs import bind_task_context, configure_logging, register_secrets
 from worker.pipeline.runtime import Runtime, open_runtime
 from worker.settings import Settings, load_settings
 
+
+class _RedisChannel(kombu_redis.Channel):
+    """kombu's Redis channel, except that one left over from a released connection fails
+    as a lost connection (which Celery's consumer recovers from), not with an
+    AttributeError (which ends the worker).
+
+    When Redis goes away, Celery's consumer releases the broken connection
+    (`Connection.collect()`, which clears the transport's `client`) and then closes it.
+    A channel whose first close failed half-way (its BRPOP read raised) is closed again
+    there; putting its unacknowledged messages back asks for a new Redis client, which
+    kombu builds from `transport.client.hostname`: "Unrecoverable error: AttributeError(
+    "'NoneType' object has no attribute 'hostname'")" and the worker exits (seen in CI;
+    celery/kombu#582 is the same failure from another step). The messages are not lost:
+    kombu keeps them in Redis's `unacked` hash until a worker restores them.
+    """
+
+    def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
+        if self.connection is None or self.connection.client is None:
+            raise redis.exceptions.ConnectionError(
+                "the broker connection was released: no new Redis client for this channel"
+            )
+        params: dict[str, Any] = super()._connparams(asynchronous=asynchronous)  # type: ignore[no-untyped-call]
+        return params
+
+
+class RedisTransport(kombu_redis.Transport):
+    Channel = _RedisChannel
+
+
+def _use_redis_transport() -> None:
+    """Connect to redis:// and rediss:// brokers through `RedisTransport` in this process
+    (the URL and its options are read as before)."""
+    for scheme in ("redis", "rediss"):
+        kombu_transport.TRANSPORT_ALIASES[scheme] = f"{__name__}:RedisTransport"
+        # kombu remembers the class each name resolved to: forget one resolved before.
+        kombu_transport._transport_cache.pop(scheme, None)
+
+
+_use_redis_transport()  # before any broker connection
 app = Celery("storywatch", include=["worker.service.tasks"])
 
 ITEMS_QUEUE = "storywatch"  # process_item: page fetch, extraction, copy check, storage

@@ -868,3 +868,61 @@ def test_a_decision_run_is_counted_when_its_pooled_connection_died_since_its_las
     finally:
         rt.close()
         engine.dispose()
+
+
+def test_items_stored_in_one_message_each_go_on_alone_when_they_fail(
+    runtime: Runtime, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`process_items` stores a poll's items in turn and queues each stored one's decision;
+    one whose page is busy is retried in a message of its own, one that hits a bug is left
+    to the sweep with its error, and neither keeps the others from being stored."""
+    page = _page("article-development.html")
+    base = httpserver.url_for("").rstrip("/")
+    _feed_with(
+        httpserver,
+        ("Kazakhstan's final report on the AZAL crash", f"{base}/a", "g1", "s"),
+        ("A busy site", f"{base}/busy", "g2", "s"),
+        ("A page that trips a bug", f"{base}/bug", "g3", "s"),
+        ("Another site's report", f"{base}/b", "g4", "s"),
+    )
+    for path in ("/a", "/bug"):
+        httpserver.expect_request(path).respond_with_data(page, content_type="text/html")
+    httpserver.expect_request("/b").respond_with_data(
+        page.replace("Caspian Wire", "Metro Herald").replace("147", "148"),
+        content_type="text/html",
+    )
+    httpserver.expect_request("/busy").respond_with_data("busy", status=503)
+    new = pipeline.poll_feed(runtime, "local").new_item_ids
+    with transaction(runtime.sessions) as session:
+        by_path = {session.get(Item, i).url.rsplit("/", 1)[1]: i for i in new}  # type: ignore[union-attr]
+    first, busy, bug, last = by_path["a"], by_path["busy"], by_path["bug"], by_path["b"]
+
+    real_store = pipeline.store_item
+
+    def store(rt: Runtime, item_id: int) -> object:
+        if item_id == bug:
+            raise ValueError("a bug in storing")
+        return real_store(rt, item_id)
+
+    decisions: list[int] = []
+    retries: list[tuple[tuple[int, ...], float]] = []
+    monkeypatch.setattr(tasks, "runtime", lambda: runtime)
+    monkeypatch.setattr(tasks.pipeline, "store_item", store)
+    # The broker's side (tested end to end in test_end_to_end and test_delivery_e2e).
+    monkeypatch.setattr(tasks.decide_item, "delay", decisions.append)
+    monkeypatch.setattr(
+        tasks.process_item,
+        "apply_async",
+        lambda args, countdown: retries.append((tuple(args), countdown)),
+    )
+    summary = tasks.process_items([first, busy, bug, last])  # as the poll would send them
+
+    assert summary == {"items": 4, "outcomes": {"stored": 2, "retrying": 1, "failed_run": 1}}
+    assert decisions == [first, last]
+    assert [args for args, _ in retries] == [(busy,)] and retries[0][1] > 0
+    with transaction(runtime.sessions) as session:
+        rows = {i: session.get(Item, i) for i in (first, busy, bug, last)}
+        assert all(row is not None and row.status == "new" for row in rows.values())
+        assert rows[first].article_id is not None and rows[last].article_id is not None  # type: ignore[union-attr]
+        assert "503" in (rows[busy].error or "")  # type: ignore[union-attr]
+        assert rows[bug].error == "ValueError: a bug in storing"  # type: ignore[union-attr]

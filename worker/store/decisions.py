@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Float, Integer, String, cast, column, delete, select, update, values
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from worker.models import ItemOutcome, item_outcome
-from worker.store.items import DURABLE, NOT_DURABLE, Settled, finish_update
-from worker.store.schema import Article, Item, PreparedView
+from worker.store.items import NOT_DURABLE, Settled, finish_update
+from worker.store.schema import Article, Item, PreparedView, UTCDateTime
 from worker.utc import utcnow
 
 # Session.info keys: this transaction recorded a decision whose commit must wait for the
@@ -214,52 +214,50 @@ def finish_decisions(session: Session, decided: Sequence[Decided]) -> None:
             session.execute(finish_update(one.item_id, one.outcome, one.article_id, None))
         _written_by_statement(session, [d.article_id for d in decided])
         return
-    rows = (
-        values(
-            column("item_id", Integer),
-            column("outcome", String),
-            column("article_id", Integer),
-            column("story_id", String),
-            column("score", Float),
-            name="decided_rows",
-        )
-        .data([(d.item_id, d.outcome, d.article_id, d.story_id, d.score) for d in decided])
-        .cte("decided")
-    )
-    dropped = delete(PreparedView).where(
-        PreparedView.article_id.in_([d.article_id for d in decided])
-    )
-    # Typed: a VALUES column whose rows are all NULL is text to PostgreSQL.
-    matched = (
-        update(Article)
-        .where(Article.id == rows.c.article_id, rows.c.story_id.is_not(None))
-        .values(story_id=rows.c.story_id, score=cast(rows.c.score, Float))
-        .execution_options(synchronize_session=False)
-    )
-    finished = (
-        update(Item)
-        .where(Item.id == rows.c.item_id)
-        .values(
-            status="done",
-            outcome=rows.c.outcome,
-            article_id=rows.c.article_id,
-            error=None,
-            processed_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
-        .add_cte(dropped.cte("dropped"))
-    )
-    if any(d.story_id is not None for d in decided):
-        finished = finished.add_cte(matched.cte("matched"))
+    synchronous: str | None = None  # leave the transaction's setting as it is
     if all(d.outcome == "unmatched" for d in decided) and not session.info.get(_MUST_LAST):
-        finished = finished.where(NOT_DURABLE.is_not(None))
+        synchronous = "off"
         session.info[_MAY_BE_LOST] = True
     elif any(d.outcome != "unmatched" for d in decided):
         session.info[_MUST_LAST] = True
         if session.info.get(_MAY_BE_LOST):
-            finished = finished.where(DURABLE.is_not(None))
-    session.execute(finished)
+            synchronous = "on"
+    session.flush()  # a text statement does not autoflush: rows added before come first
+    session.execute(
+        _FINISH_POSTGRES,
+        {
+            "item_ids": [d.item_id for d in decided],
+            "outcomes": [d.outcome for d in decided],
+            "article_ids": [d.article_id for d in decided],
+            "story_ids": [d.story_id for d in decided],
+            "scores": [d.score for d in decided],
+            "now": utcnow(),
+            "synchronous": synchronous,
+        },
+    )
     _written_by_statement(session, [d.article_id for d in decided])
+
+
+# `finish_decisions` on PostgreSQL: one statement whatever the number of decisions (its
+# rows are arrays, so its text is the same for every batch: built once, not per batch).
+# `synchronous` sets synchronous_commit for this transaction, or keeps it (NULL).
+_FINISH_POSTGRES = text(
+    "WITH decided AS ("
+    " SELECT * FROM unnest(CAST(:item_ids AS integer[]), CAST(:outcomes AS text[]),"
+    " CAST(:article_ids AS integer[]), CAST(:story_ids AS text[]),"
+    " CAST(:scores AS double precision[])) AS d(item_id, outcome, article_id, story_id, score)"
+    "), dropped AS ("
+    " DELETE FROM article_views WHERE article_id = ANY(CAST(:article_ids AS integer[]))"
+    "), matched AS ("
+    " UPDATE articles SET story_id = decided.story_id, score = decided.score FROM decided"
+    " WHERE articles.id = decided.article_id AND decided.story_id IS NOT NULL"
+    ") UPDATE items SET status = 'done', outcome = decided.outcome,"
+    " article_id = decided.article_id, error = NULL,"
+    " processed_at = CAST(:now AS timestamptz) FROM decided WHERE items.id = decided.item_id"
+    " AND set_config('synchronous_commit',"
+    " COALESCE(CAST(:synchronous AS text), current_setting('synchronous_commit')), true)"
+    " IS NOT NULL"
+).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
 def _written_by_statement(session: Session, article_ids: Sequence[int]) -> None:

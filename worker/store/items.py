@@ -22,7 +22,6 @@ from worker.utc import utcnow
 # PostgreSQL: this transaction's commit does not wait for its disk flush (SET LOCAL
 # synchronous_commit = off, as a function in a statement's WHERE: no round trip of its own).
 NOT_DURABLE = func.set_config("synchronous_commit", "off", True)
-DURABLE = func.set_config("synchronous_commit", "on", True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,6 @@ def test_each_task_has_its_queue_and_a_worker_consumes_all_of_them(tmp_path: Pat
             "storywatch.poll_feed",
             "storywatch.poll_due_feeds",
             "storywatch.process_item",
-            "storywatch.process_items",
             "storywatch.decide_item",
         )
     }
@@ -49,7 +48,6 @@ def test_each_task_has_its_queue_and_a_worker_consumes_all_of_them(tmp_path: Pat
         "storywatch.poll_feed": POLL_QUEUE,
         "storywatch.poll_due_feeds": POLL_QUEUE,
         "storywatch.process_item": ITEMS_QUEUE,
-        "storywatch.process_items": ITEMS_QUEUE,
         "storywatch.decide_item": DECIDE_QUEUE,
     }
     # A worker started without -Q consumes every declared queue (Celery: `task_queues`).

@@ -53,60 +53,9 @@ def poll_due_feeds() -> dict[str, int]:
 @app.task(name="storywatch.poll_feed")
 def poll_feed(feed_id: str) -> dict[str, Any]:
     summary = pipeline.poll_feed(runtime(), feed_id)
-    new = list(summary.new_item_ids)
-    for start in range(0, len(new), STORE_BATCH):
-        process_items.delay(new[start : start + STORE_BATCH])
+    for item_id in summary.new_item_ids:
+        process_item.delay(item_id)
     return {"feed_id": feed_id, "status": summary.status, "new_items": len(summary.new_item_ids)}
-
-
-# A poll's new items go to storing this many to a message. Each message costs the worker
-# CPU of its own besides the task (in a prefork pool, the parent's Redis round trips to
-# take, track and acknowledge it, about 5 ms of a burst's 20-odd an item); ten to a message
-# leaves a new item waiting for at most nine others' pages before its decision is queued.
-STORE_BATCH = 10
-
-
-@app.task(name="storywatch.process_items")
-def process_items(item_ids: list[int]) -> dict[str, Any]:
-    """Store the items' articles in turn, as `process_item` stores one, queueing each
-    stored item's decision at once. An item whose run fails goes on alone: retried in a
-    `process_item` of its own after the planned wait, or left to the sweep with its error
-    noted, while the others are stored."""
-    rt = runtime()
-    outcomes: dict[str, int] = {}
-    for item_id in item_ids:
-        outcome = _store_one(rt, item_id)
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    return {"items": len(item_ids), "outcomes": outcomes}
-
-
-def _store_one(rt: pipeline.Runtime, item_id: int) -> str:
-    try:
-        result = pipeline.store_item(rt, item_id)
-    except Exception as exc:  # one item's failure is its own (see below)
-        return _store_alone(rt, item_id, exc)
-    if isinstance(result, pipeline.Stored):
-        decide_item.delay(item_id)
-        return "stored"
-    return result.outcome
-
-
-def _store_alone(rt: pipeline.Runtime, item_id: int, exc: Exception) -> str:
-    """What a failed run of an item in `process_items` does next: `process_item`'s first
-    retry (`pipeline.item_retry`), or, for an error not worth retrying now, the error
-    noted on the item and logged, for the sweep."""
-    error = f"{type(exc).__name__}: {exc}"
-    planned = pipeline.item_retry(exc, 1, rt.settings)
-    if planned is None:
-        pipeline.note_item_retry(rt, item_id, error=error, retry_in=None)
-        log.error("item.run_failed", item_id=item_id, error=error[:300], exc_info=exc)
-        return "failed_run"
-    rule, delay = planned
-    if rule.note_on_item:
-        pipeline.note_item_retry(rt, item_id, error=error, retry_in=delay)
-    log.warning(rule.event, item_id=item_id, error=error[:300], retry_in=round(delay, 1))
-    process_item.apply_async((item_id,), countdown=delay)
-    return "retrying"
 
 
 @app.task(bind=True, name="storywatch.process_item", max_retries=5)

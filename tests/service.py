@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -100,6 +101,8 @@ def service_env(config: Path, data: Path, **overrides: str) -> dict[str, str]:
 
 def redis_server(port: int, workdir: Path) -> subprocess.Popen[bytes]:
     """A throwaway redis-server on 127.0.0.1:`port` that keeps nothing on disk."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (README: apt-get install redis-server)")
     process = subprocess.Popen(
         [
             "redis-server",

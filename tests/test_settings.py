@@ -207,7 +207,12 @@ def test_a_tick_that_is_not_a_finite_number_in_range_is_refused(tmp_path: Path, 
 
 
 @pytest.mark.parametrize(
-    "name", ["STORYWATCH_MAX_RESPONSE_BYTES", "STORYWATCH_FETCH_TIMEOUT_SECONDS"]
+    "name",
+    [
+        "STORYWATCH_MAX_RESPONSE_BYTES",
+        "STORYWATCH_FETCH_TIMEOUT_SECONDS",
+        "STORYWATCH_MAX_KNOWN_SENTENCES",
+    ],
 )
 @pytest.mark.parametrize("raw", ["nan", "inf", "1e30"])
 def test_byte_caps_and_timeouts_must_be_finite_and_bounded(
@@ -218,6 +223,23 @@ def test_byte_caps_and_timeouts_must_be_finite_and_bounded(
         load_settings(env_for(config, tmp_path, **{name: raw}), dotenv=False)
     [problem] = caught.value.problems
     assert problem.startswith(f"{name}: expected a number from ") and problem.endswith(repr(raw))
+
+
+def test_the_bound_on_what_a_story_keeps_reaches_the_deciding_tracker(tmp_path: Path) -> None:
+    from worker.pipeline.runtime import tracker_config  # noqa: PLC0415
+
+    config = write_config(tmp_path)
+    default = load_settings(env_for(config, tmp_path), dotenv=False)
+    assert tracker_config(default).max_known_sentences == 20_000
+    bounded = load_settings(
+        env_for(config, tmp_path, STORYWATCH_MAX_KNOWN_SENTENCES="5000"), dotenv=False
+    )
+    assert tracker_config(bounded).max_known_sentences == 5_000
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_for(config, tmp_path, STORYWATCH_MAX_KNOWN_SENTENCES="10"), dotenv=False)
+    assert caught.value.problems == [
+        "STORYWATCH_MAX_KNOWN_SENTENCES: expected a number from 1000 to 1000000, got '10'"
+    ]
 
 
 def test_a_poll_interval_past_a_week_and_an_infinite_rate_are_refused(tmp_path: Path) -> None:

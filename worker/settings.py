@@ -44,6 +44,9 @@ class Settings:
     allow_private_networks: bool = False
     # Sentence embeddings as a second opinion on matching (worker.decide.semantic).
     embeddings: bool = False
+    # Learned sentences a story compares articles with (worker.decide.tracker); the
+    # deciding process's memory grows with them up to this bound.
+    max_known_sentences: int = 20_000
     log_level: str = "INFO"
     log_format: str = "auto"  # auto | console | json
     tick_seconds: float = 15.0  # how often beat looks for due feeds and stalled work
@@ -121,6 +124,9 @@ def load_settings(
         "redis_url": env.secret("STORYWATCH_REDIS_URL") or None,
         "allow_private_networks": env.flag("STORYWATCH_ALLOW_PRIVATE_NETWORKS", default=False),
         "embeddings": env.flag("STORYWATCH_EMBEDDINGS", default=False),
+        "max_known_sentences": int(
+            env.number("STORYWATCH_MAX_KNOWN_SENTENCES", 20_000, minimum=1_000, maximum=1_000_000)
+        ),
         "log_level": env.choice(
             "STORYWATCH_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
         ),
@@ -267,7 +273,8 @@ class _EnvReader:
         # accepted and the scheduler would never fire.
         if not math.isfinite(value) or not minimum <= value <= maximum:
             self._problems.append(
-                f"{name}: expected a number from {minimum:g} to {maximum:g}, got {raw!r}"
+                f"{name}: expected a number from {_plain(minimum)} to {_plain(maximum)}, "
+                f"got {raw!r}"
             )
             return default
         return value
@@ -285,3 +292,8 @@ def embeddings_enabled(environ: Mapping[str, str] | None = None) -> bool:
     if problems:
         raise ConfigError(problems)
     return value
+
+
+def _plain(bound: float) -> str:
+    """A bound as people write it: 500000000, not 5e+08; 0.1 stays 0.1."""
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"

@@ -62,7 +62,7 @@ from benchmarks.speed.decide_speed import render_page  # noqa: E402
 from storyeval.report import default_data_dir  # noqa: E402
 from storyeval.sets import T17_ARTICLES, T17_TRACKED, _first_articles, read_jsonl  # noqa: E402
 from worker.decide.replay import parse_published  # noqa: E402
-from worker.decide.tracker import Tracker  # noqa: E402
+from worker.decide.tracker import Tracker, TrackerConfig  # noqa: E402
 from worker.models import Article  # noqa: E402
 from worker.stories.corpus import build_stories  # noqa: E402
 from worker.stories.folder import read_corpus  # noqa: E402
@@ -231,10 +231,13 @@ def write_config(
     return config
 
 
-def _offline_rates(config: Path, articles: list[Article], bursts: int, items: int) -> list[float]:
+def _offline_rates(
+    config: Path, articles: list[Article], bursts: int, items: int, known: int | None
+) -> list[float]:
     """Articles per CPU second of one tracker deciding and learning the bursts' articles,
     burst by burst, as replay does (the stories grow as they learn, as the service's do)."""
-    tracker = Tracker(build_stories(read_corpus(config / "corpus")))
+    knobs = TrackerConfig() if known is None else TrackerConfig(max_known_sentences=known)
+    tracker = Tracker(build_stories(read_corpus(config / "corpus")), knobs)
     rates = []
     for number in range(bursts):
         started = time.process_time()
@@ -277,6 +280,14 @@ def main() -> int:
         help="run the storing worker at this niceness (the deciding one stays at 0)",
     )
     parser.add_argument(
+        "--max-known-sentences",
+        type=int,
+        default=None,
+        help="STORYWATCH_MAX_KNOWN_SENTENCES for the service and the offline tracker "
+        "(default: the service's default): a bound the stories reach within the bursts "
+        "shows whether the decider's memory grows with anything but what they learn",
+    )
+    parser.add_argument(
         "--output", type=Path, default=ROOT / "benchmarks" / "results" / "burst.json"
     )
     args = parser.parse_args()
@@ -289,7 +300,9 @@ def main() -> int:
     # The offline rate, in this process, before the service runs and again after it: this
     # machine's speed drifts by tens of percent over minutes, and a ratio against one
     # measurement taken minutes away inherits the drift.
-    offline_before = _offline_rates(config, articles, args.bursts, args.items)
+    offline_before = _offline_rates(
+        config, articles, args.bursts, args.items, args.max_known_sentences
+    )
 
     window = multiprocessing.Array("i", [0, 0])
     site = multiprocessing.Process(target=_site, args=(articles, window), daemon=True)
@@ -311,6 +324,11 @@ def main() -> int:
         STORYWATCH_REDIS_URL=REDIS_URL,
         STORYWATCH_ALLOW_PRIVATE_NETWORKS="true",
         STORYWATCH_TICK_SECONDS="2",
+        **(
+            {"STORYWATCH_MAX_KNOWN_SENTENCES": str(args.max_known_sentences)}
+            if args.max_known_sentences
+            else {}
+        ),
         STORYWATCH_LOG_FORMAT="json",
         STORYWATCH_LOG_LEVEL="WARNING",
         STORYWATCH_METRICS_PORT="0",
@@ -438,7 +456,9 @@ def main() -> int:
         site.terminate()
         receiver.shutdown()
         _database(POSTGRES_URL, database, create=False)
-    offline_after = _offline_rates(config, articles, args.bursts, args.items)
+    offline_after = _offline_rates(
+        config, articles, args.bursts, args.items, args.max_known_sentences
+    )
     shutil.rmtree(scratch, ignore_errors=True)
     for burst, before, after in zip(bursts, offline_before, offline_after, strict=True):
         rate = args.items / burst.pop("service_seconds")
@@ -460,6 +480,7 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "load_average_1_5_15": [round(v, 2) for v in load]},
         "layout": args.layout,
         "storing_worker_niceness": args.nice,
+        "max_known_sentences": args.max_known_sentences or TrackerConfig().max_known_sentences,
         "workers": {name: " ".join(command) for name, command in layout},
         "beat": "ticking every 2 s",
         "feeds_polled_every_seconds": args.poll_every,

@@ -86,5 +86,9 @@ def open_runtime(settings: Settings, *, run_migrations: bool = True) -> Runtime:
 
 
 def tracker_config(settings: Settings) -> TrackerConfig:
-    """The decision knobs a worker runs with: the defaults, embeddings as configured."""
-    return TrackerConfig(semantic=SemanticConfig(enabled=settings.embeddings))
+    """The decision knobs a worker runs with: the defaults, embeddings and the bound on
+    what a story keeps as configured."""
+    return TrackerConfig(
+        semantic=SemanticConfig(enabled=settings.embeddings),
+        max_known_sentences=settings.max_known_sentences,
+    )

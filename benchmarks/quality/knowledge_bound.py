@@ -3,7 +3,7 @@
 A story keeps at most `TrackerConfig.max_known_sentences` learned sentences; past it the
 oldest, least informative quarter is folded away (`KnowledgeBase.fold`). Timeline17 is
 the only labelled set whose stories reach any bound worth having (its oil spill learns
-48,663 sentences), so this replays Timeline17 with each bound and reports tracking F1,
+48,434 sentences), so this replays Timeline17 with each bound and reports tracking F1,
 alert-date F1, replay seconds, the sentences the largest story holds at the end and the
 resident memory the replay added to its process (VmRSS after the replay less VmRSS
 after loading the set; one fresh process per bound):

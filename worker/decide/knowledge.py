@@ -2,7 +2,7 @@
 
 What this module is for: `KnowledgeBase`, the known sentences of one story with an
 inverted index (coverage: the largest share of a sentence's weight found in one known
-sentence), the specifics and terms it has seen, and its spelling variants and given names
+sentence), the specifics and terms its sentences hold, and its spelling variants and given names
 (Zelenskiy is Zelensky; a new first name before a known surname is a new person).
 
 What it must not do: decide novelty (`worker.decide.novelty` does), or do I/O.
@@ -14,13 +14,14 @@ import math
 import sys
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from worker.decide.spelling import SpellingIndex
 from worker.text.specifics import SentenceFeatures, sentence_features
 from worker.text.terms import term_weight
 
@@ -50,22 +51,6 @@ _VARIANT_MIN_LENGTH = 5
 _VARIANT_WEIGHT = 3.0
 
 
-def _one_edit_apart(a: str, b: str) -> bool:
-    """True for one substitution, insertion or deletion ("zelenskiy"/"zelensky")."""
-    if abs(len(a) - len(b)) > 1 or a == b:
-        return a == b
-    if len(a) == len(b):
-        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
-    short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
-
-
-def _deletions(word: str) -> set[str]:
-    """The word with one letter left out, each way: two words one edit apart share one
-    of these or one is the other's (SymSpell's index, for one edit)."""
-    return {word[:i] + word[i + 1 :] for i in range(len(word))}
-
-
 def _picked(values: list[float], code: int) -> list[float]:
     """The values at the set bits of `code` (bit i: values[i]), lowest bit first."""
     picked = []
@@ -88,25 +73,24 @@ class Learning(Protocol):
 @dataclass(slots=True)
 class KnowledgeBase:
     """The known facts of one story, indexed. Mutable: only `add` (and `fold`, which
-    forgets sentences) changes it; the spelling index and its memo rely on that (a word
-    in `terms` was filed under `variants` when `add` first saw it)."""
+    forgets sentences and rebuilds the rest) changes it; the spelling index and its memo
+    rely on that (a word in `terms` was filed under `variants` when it was first seen)."""
 
     # Each known sentence as the only thing asked of it: its terms, sorted and interned.
     # A tuple of shared strings is a fifth of a frozenset's size and a story keeps up to
     # tens of thousands of them (with its text and specifics, it was 1.7 KB a sentence).
     sentences: list[tuple[str, ...]] = field(default_factory=list)
+    # Each known sentence's specifics (figures and names), sorted and interned, in the
+    # same order: what `fold` rebuilds the story's vocabulary from.
+    sentence_specifics: list[tuple[str, ...]] = field(default_factory=list)
     # The first `pinned` sentences are the user's corpus: `fold` never drops them.
     pinned: int = 0
     index: dict[str, array[int]] = field(default_factory=lambda: defaultdict(lambda: array("i")))
     specifics: Counter[str] = field(default_factory=Counter)
     terms: Counter[str] = field(default_factory=Counter)
-    # Rare words filed under themselves and under each of their one-letter deletions, so
-    # the spelling variants of a word are a few lookups away however much the story knows.
-    # Nearly every key files one word: a plain string, and a set only in `shared`, keeps
-    # the index from outweighing the rest of what the story knows.
-    variants: dict[str, str] = field(default_factory=dict)
-    shared: dict[str, set[str]] = field(default_factory=dict)
-    # The rare words the story has seen before each rare last word of a name ("moammar"
+    # Rare words by their spelling variants (see worker.decide.spelling).
+    variants: SpellingIndex = field(default_factory=SpellingIndex)
+    # The rare words the story knows before each rare last word of a name ("moammar"
     # before "gaddafi"): a new one is a new person (Saif Gaddafi), not a first name.
     given_names: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     # `known_spelling` of words the story does not know, remembered until a new word is
@@ -131,31 +115,13 @@ class KnowledgeBase:
             return self._spellings[word]
         if len(self._spellings) >= _SPELLINGS_KEPT:
             self._spellings.clear()
-        # min: sets iterate in a per-process order, and the choice must not vary.
-        found = min(
-            (
-                known
-                for key in (word, *_deletions(word))
-                for known in self._filed_under(key)
-                if _one_edit_apart(word, known)
-            ),
-            default=None,
-        )
+        found = self.variants.closest(word)
         self._spellings[word] = found
         return found
 
-    def _filed_under(self, key: str) -> Collection[str]:
-        if key in self.shared:
-            return self.shared[key]
-        word = self.variants.get(key)
-        return (word,) if word is not None else ()
-
     def _file_variant(self, term: str) -> None:
         self._spellings.clear()
-        for key in (term, *_deletions(term)):
-            filed = self.variants.setdefault(key, term)
-            if filed != term:
-                self.shared.setdefault(key, {filed}).add(term)
+        self.variants.file(term)
 
     def spelled_as_known(self, terms: Iterable[str]) -> frozenset[str]:
         """The terms with rare words respelled as the story spells them ("Zelenskiy" as
@@ -324,13 +290,32 @@ class KnowledgeBase:
             self.sentences and self.coverage(features, floor=floor) >= duplicate
         ):
             return False
-        self._index_sentence(tuple(sorted(sys.intern(t) for t in features.terms)))
-        self.specifics.update(features.specifics)
+        terms = tuple(sorted(sys.intern(t) for t in features.terms))
+        # Figures and names: dates are not kept (novelty never asks whether a date is known,
+        # and every report carries its own).
+        specifics = tuple(sorted(sys.intern(s) for s in features.numbers | features.entities))
+        self._index_sentence(terms, specifics)
+        self._remember(terms, specifics, config)
+        return True
+
+    def _index_sentence(self, terms: tuple[str, ...], specifics: tuple[str, ...]) -> None:
+        number = len(self.sentences)
+        self.sentences.append(terms)
+        self.sentence_specifics.append(specifics)
+        for term in terms:
+            if term_weight(term) >= _INDEXED_WEIGHT:
+                self.index[term].append(number)
+
+    def _remember(
+        self, terms: tuple[str, ...], specifics: tuple[str, ...], config: Learning
+    ) -> None:
+        """File a known sentence's words: terms, specifics, given names, spellings."""
+        self.specifics.update(specifics)
         # A word the story knew is filed already: only new ones can change a spelling.
-        unknown = [t for t in features.terms if t not in self.terms]
-        self.terms.update(features.terms)
-        for entity in features.entities:
-            *before, last = entity.split()
+        unknown = [t for t in terms if t not in self.terms]
+        self.terms.update(terms)
+        for specific in specifics:
+            *before, last = specific.split()
             if before and term_weight(last) >= config.rare_name_weight:
                 rare = {w for w in before if term_weight(w) >= config.rare_name_weight}
                 self.given_names[last].update(rare)
@@ -341,26 +326,19 @@ class KnowledgeBase:
                 and term_weight(term) >= _VARIANT_WEIGHT
             ):
                 self._file_variant(term)
-        return True
 
-    def _index_sentence(self, terms: tuple[str, ...]) -> None:
-        number = len(self.sentences)
-        self.sentences.append(terms)
-        for term in terms:
-            if term_weight(term) >= _INDEXED_WEIGHT:
-                self.index[term].append(number)
-
-    def fold(self, keep: int) -> int:
+    def fold(self, keep: int, config: Learning) -> int:
         """Forget learned sentences until at most `keep` remain; returns how many went.
 
         What goes is the oldest and least informative: walking from the oldest learned
         sentence, first those whose every rare word (a name, a place, a figure) another
         kept sentence also holds, then, if that was not enough, the oldest. The corpus
-        (`pinned`) stays whole. The words the story has seen (`terms`, `specifics`, its
-        spellings and given names) stay too: they grow with the vocabulary, not with the
-        sentences, and they are what tells a new name from a known one. Only the
-        sentences that coverage compares with are bounded, so a rehash of a folded
-        sentence can look new again, which is why the oldest go first.
+        (`pinned`) stays whole. The words the story knows (`terms`, `specifics`, its
+        spellings and given names) are rebuilt from the sentences kept: kept as they were,
+        they grew with every word ever seen and were most of what a bounded story still
+        added to memory. A name that only folded sentences held is new again, as a
+        rehash of a folded sentence can be, which is why the sentences that alone hold a
+        rare word are the last to go.
 
         Deterministic (a function of the sentences in their order), so a restart that
         relearns the same facts folds at the same points and decides identically.
@@ -368,14 +346,21 @@ class KnowledgeBase:
         excess = len(self.sentences) - max(keep, self.pinned)
         if excess <= 0:
             return 0
+        # What only one sentence holds is what folding it would forget: its rare words, and
+        # its figures and names (the story's specifics are rebuilt from the kept sentences).
+        # (A set: a name is often both a rare term and a specific of the same sentence.)
+        rare_of = [
+            {t for t in terms if term_weight(t) >= _VARIANT_WEIGHT}.union(specifics)
+            for terms, specifics in zip(self.sentences, self.sentence_specifics, strict=True)
+        ]
         holders: Counter[str] = Counter()
-        for terms in self.sentences:
-            holders.update(t for t in terms if term_weight(t) >= _VARIANT_WEIGHT)
+        for rare in rare_of:
+            holders.update(rare)
         folded: set[int] = set()
         for number in range(self.pinned, len(self.sentences)):
             if len(folded) == excess:
                 break
-            rare = [t for t in self.sentences[number] if term_weight(t) >= _VARIANT_WEIGHT]
+            rare = rare_of[number]
             if all(holders[t] > 1 for t in rare):
                 folded.add(number)
                 holders.subtract(rare)
@@ -383,9 +368,22 @@ class KnowledgeBase:
             if len(folded) == excess:
                 break
             folded.add(number)
-        kept = [f for n, f in enumerate(self.sentences) if n not in folded]
+        kept = [
+            (terms, specifics)
+            for n, (terms, specifics) in enumerate(
+                zip(self.sentences, self.sentence_specifics, strict=True)
+            )
+            if n not in folded
+        ]
         self.sentences = []
+        self.sentence_specifics = []
         self.index.clear()
-        for terms in kept:
-            self._index_sentence(terms)
+        self.terms.clear()
+        self.specifics.clear()
+        self.variants.clear()
+        self.given_names.clear()
+        self._spellings.clear()
+        for terms, specifics in kept:
+            self._index_sentence(terms, specifics)
+            self._remember(terms, specifics, config)
         return excess

@@ -72,7 +72,7 @@ class TrackerConfig:
     # A story keeps at most this many learned sentences to compare articles with; past
     # it, the oldest and least informative quarter is folded away (KnowledgeBase.fold).
     # Without a bound, a months-long story's knowledge and the cost of every coverage
-    # question grow without end (Timeline17's oil spill learns 48,663 sentences).
+    # question grow without end (Timeline17's oil spill learns 48,434 sentences).
     max_known_sentences: int = 20000
 
 
@@ -378,7 +378,7 @@ class Tracker:
                 # Folded at the sentence that overflows, whether learned or restored in
                 # one batch, so both fold at the same points.
                 if len(knowledge.sentences) - knowledge.pinned > most:
-                    knowledge.fold(knowledge.pinned + most - most // 4)
+                    knowledge.fold(knowledge.pinned + most - most // 4, self.config.novelty)
                 # Only on-topic sentences teach the matcher (see worker.decide.match): the
                 # gate depends on the profile alone, so add_facts replays it exactly.
                 if profile.relevance(sentence, self.config.match) >= self.config.match.learn_gate:

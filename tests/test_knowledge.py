@@ -102,6 +102,18 @@ def test_fold_keeps_the_only_sentence_that_holds_a_figure():
     assert "$20000" not in assess_sentence(knowledge, rehash, CONFIG).new_specifics
 
 
+def test_a_story_keeps_only_the_specifics_novelty_asks_about():
+    """Figures that count as news and whole names; not small numbers, dates or one-word
+    names, which nothing asks the story about (each known sentence keeps its own)."""
+    knowledge = known_from(
+        ["Prosecutor Yerzhan Kusmanbetov said 2 of the 29 survivors in Aktau left on 3 May 2025."],
+        CONFIG,
+    )
+    assert set(knowledge.specifics) == {"29", "prosecutor yerzhan kusmanbetov"}
+    assert knowledge.sentence_specifics == [("29", "prosecutor yerzhan kusmanbetov")]
+    assert knowledge.given_names["kusmanbetov"] == {"yerzhan"}
+
+
 def test_a_folded_story_knows_exactly_what_one_that_learned_only_the_kept_sentences_does():
     """Folding rebuilds the words, specifics, spellings and given names from the kept
     sentences, so memory stays bounded with them: the same as learning those alone."""

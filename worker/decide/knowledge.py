@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from worker.decide.spelling import SpellingIndex
-from worker.text.specifics import SentenceFeatures, sentence_features
+from worker.text.specifics import SentenceFeatures, informative_number, sentence_features
 from worker.text.terms import term_weight
 
 # Terms under this background weight ("people", "government") are not indexed: they would
@@ -80,7 +80,7 @@ class KnowledgeBase:
     # A tuple of shared strings is a fifth of a frozenset's size and a story keeps up to
     # tens of thousands of them (with its text and specifics, it was 1.7 KB a sentence).
     sentences: list[tuple[str, ...]] = field(default_factory=list)
-    # Each known sentence's specifics (figures and names), sorted and interned, in the
+    # Each known sentence's specifics (figures and whole names), sorted and interned, in the
     # same order: what `fold` rebuilds the story's vocabulary from.
     sentence_specifics: list[tuple[str, ...]] = field(default_factory=list)
     # The first `pinned` sentences are the user's corpus: `fold` never drops them.
@@ -291,9 +291,17 @@ class KnowledgeBase:
         ):
             return False
         terms = tuple(sorted(sys.intern(t) for t in features.terms))
-        # Figures and names: dates are not kept (novelty never asks whether a date is known,
-        # and every report carries its own).
-        specifics = tuple(sorted(sys.intern(s) for s in features.numbers | features.entities))
+        # What novelty asks the story about besides its words: the figures it counts as
+        # news, and whole names (a new given name before a known surname). Not dates,
+        # small numbers or one-word names: nothing asks whether those are known.
+        specifics = tuple(
+            sorted(
+                sys.intern(s)
+                for s in features.specifics
+                if (s in features.numbers and informative_number(s))
+                or (s in features.entities and " " in s)
+            )
+        )
         self._index_sentence(terms, specifics)
         self._remember(terms, specifics, config)
         return True

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from worker.decide.knowledge import KnowledgeBase
 from worker.models import Novelty
 from worker.stories.cleaning import is_furniture_sentence, source_names, without_dateline
-from worker.text.specifics import sentence_features
+from worker.text.specifics import informative_number, sentence_features
 from worker.text.terms import split_sentences, term_weight, tokenize
 
 
@@ -64,16 +64,6 @@ class SentenceNovelty:
     new_weight: float
     novel: bool
     quotable: bool  # long enough and not furniture: a sentence an alert may quote
-
-
-def _informative_number(number: str) -> bool:
-    """Money, percentages and figures of 10 or more; "two sources" or "one child" is prose."""
-    if number.startswith("$") or number.endswith("%"):
-        return True
-    try:
-        return float(number) >= 10
-    except ValueError:
-        return True
 
 
 def _new_name_parts(knowledge: KnowledgeBase, entity: str, config: NoveltyConfig) -> list[str]:
@@ -128,7 +118,7 @@ def assess_sentence(
     # Specifics the story has never seen: figures, and rare words of names. Dates alone do
     # not count: every rehash carries its own publication date.
     new_numbers = {
-        n for n in features.numbers if _informative_number(n) and n not in knowledge.specifics
+        n for n in features.numbers if informative_number(n) and n not in knowledge.specifics
     }
     new_names = {
         part

@@ -257,6 +257,16 @@ _DATE = re.compile(
 )
 
 
+def informative_number(number: str) -> bool:
+    """Money, percentages and figures of 10 or more; "two sources" or "one child" is prose."""
+    if number.startswith("$") or number.endswith("%"):
+        return True
+    try:
+        return float(number) >= 10
+    except ValueError:
+        return True
+
+
 def extract_dates(sentence: str) -> set[str]:
     """Calendar references: "Dec. 25" -> "m12-d25", "March 2025" -> "m3", "2025" -> "y2025"."""
     dates: set[str] = set()

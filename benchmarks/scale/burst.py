@@ -231,13 +231,17 @@ def write_config(
     return config
 
 
+def tracker_knobs(known: int | None) -> TrackerConfig:
+    """The tracker's defaults, with `--max-known-sentences` when given."""
+    return TrackerConfig() if known is None else TrackerConfig(max_known_sentences=known)
+
+
 def _offline_rates(
     config: Path, articles: list[Article], bursts: int, items: int, known: int | None
 ) -> list[float]:
     """Articles per CPU second of one tracker deciding and learning the bursts' articles,
     burst by burst, as replay does (the stories grow as they learn, as the service's do)."""
-    knobs = TrackerConfig() if known is None else TrackerConfig(max_known_sentences=known)
-    tracker = Tracker(build_stories(read_corpus(config / "corpus")), knobs)
+    tracker = Tracker(build_stories(read_corpus(config / "corpus")), tracker_knobs(known))
     rates = []
     for number in range(bursts):
         started = time.process_time()
@@ -326,7 +330,7 @@ def main() -> int:
         STORYWATCH_TICK_SECONDS="2",
         **(
             {"STORYWATCH_MAX_KNOWN_SENTENCES": str(args.max_known_sentences)}
-            if args.max_known_sentences
+            if args.max_known_sentences is not None
             else {}
         ),
         STORYWATCH_LOG_FORMAT="json",
@@ -480,7 +484,7 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "load_average_1_5_15": [round(v, 2) for v in load]},
         "layout": args.layout,
         "storing_worker_niceness": args.nice,
-        "max_known_sentences": args.max_known_sentences or TrackerConfig().max_known_sentences,
+        "max_known_sentences": tracker_knobs(args.max_known_sentences).max_known_sentences,
         "workers": {name: " ".join(command) for name, command in layout},
         "beat": "ticking every 2 s",
         "feeds_polled_every_seconds": args.poll_every,

@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.scale.burst import write_config  # noqa: E402
+from benchmarks.scale.burst import tracker_knobs, write_config  # noqa: E402
 from storyeval.report import default_data_dir  # noqa: E402
 from storyeval.sets import T17_ARTICLES, T17_TRACKED, _first_articles, read_jsonl  # noqa: E402
-from worker.decide.tracker import Tracker, TrackerConfig  # noqa: E402
+from worker.decide.tracker import Tracker  # noqa: E402
 from worker.stories.corpus import build_stories  # noqa: E402
 from worker.stories.folder import read_corpus  # noqa: E402
 
@@ -45,11 +45,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=default_data_dir())
     parser.add_argument("--max-known-sentences", type=int, default=None)
     args = parser.parse_args()
-    config = (
-        TrackerConfig()
-        if args.max_known_sentences is None
-        else TrackerConfig(max_known_sentences=args.max_known_sentences)
-    )
+    config = tracker_knobs(args.max_known_sentences)
     split = _first_articles("t17", list(read_jsonl(args.data / T17_ARTICLES)), T17_TRACKED, 10)
     articles = list(split.stream[: BURSTS * ITEMS])
     folder = write_config(Path(tempfile.mkdtemp(prefix="storywatch-memory-")), split.corpus)

@@ -294,14 +294,9 @@ class KnowledgeBase:
         # What novelty asks the story about besides its words: the figures it counts as
         # news, and whole names (a new given name before a known surname). Not dates,
         # small numbers or one-word names: nothing asks whether those are known.
-        specifics = tuple(
-            sorted(
-                sys.intern(s)
-                for s in features.specifics
-                if (s in features.numbers and informative_number(s))
-                or (s in features.entities and " " in s)
-            )
-        )
+        figures = filter(informative_number, features.numbers)
+        names = (e for e in features.entities if " " in e)
+        specifics = tuple(sorted(sys.intern(s) for s in (*figures, *names)))
         self._index_sentence(terms, specifics)
         self._remember(terms, specifics, config)
         return True

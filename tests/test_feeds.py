@@ -374,7 +374,7 @@ def test_a_page_names_its_feeds_resolved_against_its_base():
     assert feed_links("<html>no head at all", "https://x.example/") == []
 
 
-def test_opml_nested_folders_read_once_each_and_written_back():
+def test_opml_nested_folders_read_in_order_and_written_back():
     from worker.feeds.discover import OpmlError, Outline, read_opml, write_opml  # noqa: PLC0415
 
     document = b"""<?xml version="1.0"?><opml version="2.0"><head/><body>
@@ -386,8 +386,13 @@ def test_opml_nested_folders_read_once_each_and_written_back():
     assert outlines == [
         Outline("https://a.example/rss", "A & B"),
         Outline("https://c.example/feed", "C"),
+        Outline("https://a.example/rss", "A again"),  # kept: the importer reports it
     ]
     assert read_opml(write_opml(outlines).encode()) == outlines
+    # A control character (a JSON Feed can carry one into a title) is not XML at all:
+    # the export drops it rather than become unreadable.
+    written = write_opml([Outline("https://d.example/feed", "Ctl\x01title\x08")])
+    assert read_opml(written.encode()) == [Outline("https://d.example/feed", "Ctl title")]
     with pytest.raises(OpmlError, match="not well-formed"):
         read_opml(b"<opml><body>")
     with pytest.raises(OpmlError, match="not <opml>"):

@@ -16,7 +16,7 @@ def register(subparsers: Any) -> None:
         "web", help="serve the story desk: pages, JSON API, Atom feeds (default 127.0.0.1:8080)"
     )
     web.add_argument("--host", help="address to bind (default STORYWATCH_WEB_HOST, 127.0.0.1)")
-    web.add_argument("--port", type=int, help="port (default STORYWATCH_WEB_PORT, 8080)")
+    web.add_argument("--port", type=_port, help="port (default STORYWATCH_WEB_PORT, 8080)")
     web.set_defaults(handler=_web)
 
     feedback = subparsers.add_parser(
@@ -32,6 +32,17 @@ def register(subparsers: Any) -> None:
     mute.add_argument("--until", help="YYYY-MM-DD (the end of that day, UTC) or ISO 8601")
     mute.add_argument("--off", action="store_true", help="unmute the story")
     mute.set_defaults(handler=_mute)
+
+
+def _port(raw: str) -> int:
+    """A TCP port, 0 to 65535 (argparse reports anything else as a usage error)."""
+    try:
+        port = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {raw!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0 to 65535)")
+    return port
 
 
 def _settings() -> Settings:

@@ -13,6 +13,8 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin
 from xml.sax.saxutils import quoteattr
 
+from worker.text.html import without_controls
+
 FEED_TYPES = {
     "application/rss+xml",
     "application/atom+xml",
@@ -68,21 +70,22 @@ class OpmlError(ValueError):
 
 
 def read_opml(document: bytes) -> list[Outline]:
-    """Every outline with an `xmlUrl`, nested folders included, in document order, each
-    URL once."""
+    """Every outline with an `xmlUrl`, nested folders included, in document order. A URL
+    listed twice is kept twice: the importer reports the repeat rather than lose it
+    silently."""
     try:
         root = ET.fromstring(document)  # noqa: S314 - see the module docstring
     except ET.ParseError as exc:
         raise OpmlError(f"not well-formed XML: {exc}") from exc
     if root.tag.lower() != "opml":
         raise OpmlError(f"the root element is <{root.tag}>, not <opml>")
-    seen: dict[str, Outline] = {}
+    found: list[Outline] = []
     for outline in root.iter("outline"):
         url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
-        if url and url not in seen:
+        if url:
             title = outline.get("title") or outline.get("text") or None
-            seen[url] = Outline(url, title.strip() if title else None)
-    return list(seen.values())
+            found.append(Outline(url, title.strip() if title else None))
+    return found
 
 
 def write_opml(outlines: list[Outline], title: str = "storywatch feeds") -> str:
@@ -94,14 +97,16 @@ def write_opml(outlines: list[Outline], title: str = "storywatch feeds") -> str:
         "  <body>",
     ]
     for outline in outlines:
-        name = outline.title or outline.url
+        # What XML cannot carry at all is dropped: one control character in a feed's
+        # title would make the whole export unreadable.
+        name = without_controls(outline.title or outline.url)
         lines.append(
             f'    <outline type="rss" text={quoteattr(name)} title={quoteattr(name)} '
-            f"xmlUrl={quoteattr(outline.url)}/>"
+            f"xmlUrl={quoteattr(without_controls(outline.url))}/>"
         )
     lines += ["  </body>", "</opml>", ""]
     return "\n".join(lines)
 
 
 def _text(value: str) -> str:
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return without_controls(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

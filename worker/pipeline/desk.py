@@ -24,6 +24,7 @@ from worker.pipeline.outbox import record_development
 from worker.pipeline.runtime import Runtime
 from worker.store import articles, desk, developments, feedback, feeds, knowledge
 from worker.store.engine import DbSession, DbSessions, transaction
+from worker.text.terms import bounded_text
 from worker.utc import parse_iso
 
 DEFAULT_EVERY_SECONDS = 900
@@ -56,8 +57,12 @@ def feed_id_for(url: str) -> str:
 
 
 def _web_url(url: str) -> str | None:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname  # raises for a broken address such as "http://[::1/x"
+    except ValueError:
+        return None
+    if parts.scheme not in {"http", "https"} or not host:
         return None
     return url.strip()
 
@@ -115,6 +120,7 @@ def import_outlines(sessions: DbSessions, outlines: list[Outline], now: datetime
     reported, each with why. Not fetched here: the first poll (due now) checks each."""
     added: list[FeedAdded] = []
     skipped: list[tuple[str, str]] = []
+    listed: set[str] = set()
     with transaction(sessions) as session:
         known = feeds.feed_urls(session)
         for number, outline in enumerate(outlines):
@@ -123,6 +129,8 @@ def import_outlines(sessions: DbSessions, outlines: list[Outline], now: datetime
                 skipped.append((outline.url, f"over the {MAX_IMPORT} feeds one import takes"))
             elif url is None:
                 skipped.append((outline.url, "not an http(s) address"))
+            elif url in listed:
+                skipped.append((url, "listed earlier in this document"))
             elif url in known:
                 skipped.append((url, f"already watched (as {known[url]})"))
             else:
@@ -130,8 +138,9 @@ def import_outlines(sessions: DbSessions, outlines: list[Outline], now: datetime
                 feeds.add_desk_feed(
                     session, feed.feed_id, url, feed.title, DEFAULT_EVERY_SECONDS, now
                 )
-                known[url] = feed.feed_id
                 added.append(feed)
+            if url is not None:
+                listed.add(url)
     return Imported(tuple(added), tuple(skipped))
 
 
@@ -158,8 +167,10 @@ def give_verdict(
     - "wrong-story" (on an alert): the story unlearns the article (its facts and its
       report) and rejects it: articles closer to it than to the story stop matching;
     - "not-new" (on an alert): the story asks more of a claim (`Tracker.not_new`);
-    - "development" (on a report the story matched but did not alert): it is alerted
-      now, quoting the report's lead, to the story's destinations.
+    - "development" (on a report the story matched but did not alert, or on an article
+      that matched no story): it is alerted now, quoting the report's lead, to the
+      story's destinations; an unmatched article is first learned by the story, as a
+      match would have been (`_adopt`).
 
     Every verdict makes each worker's tracker rebuild with it at its next item. The
     development and alert a wrong verdict is about stay: decisions are history.
@@ -175,10 +186,10 @@ def give_verdict(
             story_id, article_id = target.story_id, target.article_id
         if story_id is None or article_id is None:
             return Refused("give an alert, or a report's article and story")
-        if verdict == "development" and developments.made_by(session, story_id, article_id):
-            return Refused(f"article {article_id} already made a development of {story_id}")
-        if verdict == "development" and not desk.reported(session, story_id, article_id):
-            return Refused(f"article {article_id} is not a report of {story_id}")
+        refused = _refusal(session, verdict, story_id, article_id)
+        if refused is not None:
+            return refused
+        adopt = verdict == "development" and not desk.reported(session, story_id, article_id)
         new = feedback.record(
             session,
             story_id=story_id,
@@ -194,9 +205,50 @@ def give_verdict(
         elif new and verdict == "not-new":
             knowledge.bump_version(session)
         elif new and verdict == "development":
+            if adopt:
+                _adopt(runtime, session, story_id, article_id)
             made = _promote(runtime, session, story_id, article_id)
             knowledge.bump_version(session)
     return Recorded(story_id, article_id, verdict, new, made)
+
+
+# Verdicts that contradict each other: "not new" says the article is about the story.
+_CONTRARY = {"not-new": "wrong-story", "wrong-story": "not-new"}
+
+
+def _refusal(session: DbSession, verdict: str, story_id: str, article_id: int) -> Refused | None:
+    """Why the verdict cannot be given on the story's article, or None."""
+    contrary = _CONTRARY.get(verdict)
+    if contrary is not None and contrary in feedback.given(session, story_id, article_id):
+        return Refused(f"article {article_id} was judged {contrary} already")
+    if verdict != "development":
+        return None
+    if developments.made_by(session, story_id, article_id):
+        return Refused(f"article {article_id} already made a development of {story_id}")
+    if not desk.story_exists(session, story_id):
+        return Refused(f"no story {story_id}")
+    if desk.reported(session, story_id, article_id) or desk.is_unmatched(session, article_id):
+        return None
+    return Refused(
+        f"article {article_id} is neither a report of {story_id} nor one that matched no story"
+    )
+
+
+def _adopt(runtime: Runtime, session: DbSession, story_id: str, article_id: int) -> None:
+    """An article that matched no story, given to one by a person: the story learns it
+    as `Tracker.learn` learns a match (its first sentences, one report), under the
+    story's lock as the decider learns, and the article is the story's from now on."""
+    article = articles.get(session, article_id)
+    if article is None:
+        return
+    knowledge.lock_story(session, story_id)
+    config = runtime.trackers.config
+    text = bounded_text(article.text, config.max_article_chars)
+    sentences = article_sentences(article.title, text)[: config.max_learned_sentences]
+    knowledge.learn(
+        session, story_id, article_id, sentences, article.published or article.created_at
+    )
+    articles.assign_story(session, article_id, story_id)
 
 
 def _promote(runtime: Runtime, session: DbSession, story_id: str, article_id: int) -> str | None:
@@ -211,9 +263,13 @@ def _promote(runtime: Runtime, session: DbSession, story_id: str, article_id: in
     decision = Decision(
         article_id=str(article_id),
         match=Match(story_id, article.score or 0.0, (reason,)),
-        novelty=Novelty(is_new=True, new_facts=lead, score=0.0, reasons=(reason,), salient=lead),
+        novelty=Novelty(is_new=True, new_facts=lead, score=0.0, reasons=(), salient=lead),
     )
-    return record_development(runtime, session, article, decision, runtime.trackers.story(story_id))
+    # The story from the database, not the process's tracker: the desk holds none, and
+    # without the story the alert would carry its id for a title and ignore the
+    # destinations the story names.
+    story = knowledge.stored_story(session, story_id)
+    return record_development(runtime, session, article, decision, story)
 
 
 def set_mute(
@@ -236,13 +292,13 @@ def unmute(sessions: DbSessions, story_id: str) -> bool:
 
 
 def parse_until(raw: str) -> datetime | str | None:
-    """A mute's end from YYYY-MM-DD (the day's end, UTC) or ISO 8601; "" is for good."""
+    """A mute's end from a date (YYYY-MM-DD or YYYYMMDD: the day's end, UTC) or an ISO
+    8601 time; "" is for good."""
     raw = raw.strip()
     if not raw:
         return None
-    if len(raw) == 10:
-        try:
-            return datetime.combine(date.fromisoformat(raw), time.max, tzinfo=UTC)
-        except ValueError:
-            pass
+    try:
+        return datetime.combine(date.fromisoformat(raw), time.max, tzinfo=UTC)
+    except ValueError:
+        pass
     return parse_iso(raw) or f"not a date: {raw!r} (YYYY-MM-DD or ISO 8601)"

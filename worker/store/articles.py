@@ -25,6 +25,7 @@ from sqlalchemy import (
     select,
     text,
     union_all,
+    update,
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import Label
@@ -242,3 +243,8 @@ _STORE_POSTGRES = text(
 
 def get(session: Session, article_id: int) -> Article | None:
     return session.get(Article, article_id)
+
+
+def assign_story(session: Session, article_id: int, story_id: str) -> None:
+    """The article is the story's (a person gave an unmatched one to it)."""
+    session.execute(update(Article).where(Article.id == article_id).values(story_id=story_id))

@@ -20,6 +20,7 @@ from worker.store.schema import (
     Article,
     Development,
     DevelopmentSource,
+    Item,
     StoryReport,
     StoryRow,
 )
@@ -83,7 +84,7 @@ class StoryOverview:
 class StoryTimeline:
     overview: StoryOverview
     story: Story
-    developments: tuple[DevelopmentView, ...]  # newest first
+    developments: tuple[DevelopmentView, ...]  # newest first by date
     reports: tuple[ReportView, ...]  # newest first, bounded
 
 
@@ -102,7 +103,19 @@ def overviews(session: Session, today: date) -> tuple[StoryOverview, ...]:
             select(StoryReport.story_id, func.count()).group_by(StoryReport.story_id)
         )
     }
-    latest_ids = select(func.max(Development.id)).group_by(Development.story_id)
+    # Each story's latest development by its date, not by when it was detected: after
+    # an outage the backlog is decided in one go, and the last decided may be old news.
+    ranked = (
+        select(
+            Development.id,
+            func.row_number()
+            .over(partition_by=Development.story_id, order_by=(_WHEN.desc(), Development.id.desc()))
+            .label("rank"),
+        )
+        .join(Article, Article.id == Development.article_id)
+        .subquery()
+    )
+    latest_ids = select(ranked.c.id).where(ranked.c.rank == 1)
     latest = {d.story_id: d for d in _developments(session, Development.id.in_(latest_ids))}
     spark = _reports_per_day(session, today)
     return tuple(
@@ -127,7 +140,9 @@ def timeline(
     if row is None:
         return None
     overview = next(o for o in overviews(session, today) if o.id == story_id)
-    developments = _developments(session, Development.story_id == story_id, limit=limit)
+    developments = _developments(
+        session, Development.story_id == story_id, limit=limit, by_date=True
+    )
     made = select(Development.article_id).where(Development.story_id == story_id)
     reported = (
         select(Article, StoryReport.id)
@@ -137,17 +152,7 @@ def timeline(
         .limit(limit)
     )
     reports = tuple(
-        ReportView(
-            article_id=article.id,
-            title=article.title,
-            url=article.url,
-            source=article.source,
-            published=article.published,
-            seen_at=article.created_at,
-            copy_of=article.duplicate_of,
-            score=article.score,
-        )
-        for article, _ in session.execute(reported)
+        _report(article, article.created_at) for article, _ in session.execute(reported)
     )
     return StoryTimeline(overview, story_from_json(row.data), developments, reports)
 
@@ -164,8 +169,57 @@ def reported(session: Session, story_id: str, article_id: int) -> bool:
     )
 
 
+def story_titles(session: Session) -> tuple[tuple[str, str], ...]:
+    """(id, title) of every story, in corpus order."""
+    rows = session.execute(select(StoryRow.id, StoryRow.title).order_by(StoryRow.position))
+    return tuple((story_id, title) for story_id, title in rows)
+
+
 def story_exists(session: Session, story_id: str) -> bool:
     return session.get(StoryRow, story_id) is not None
+
+
+# An article the decision matched to no story, and nobody has since given to one.
+_UNMATCHED = (Item.outcome == "unmatched", Article.story_id.is_(None))
+
+
+def unmatched(session: Session, *, limit: int = 100) -> tuple[ReportView, ...]:
+    """The latest articles that matched no story (newest decided first): where a person
+    finds the development the stories missed."""
+    rows = session.execute(
+        select(Article, Item.processed_at)
+        .join(Item, Item.article_id == Article.id)
+        .where(*_UNMATCHED)
+        .order_by(Item.id.desc())
+        .limit(limit)
+    )
+    return tuple(
+        _report(article, processed_at or article.created_at) for article, processed_at in rows
+    )
+
+
+def _report(article: Article, seen_at: datetime) -> ReportView:
+    return ReportView(
+        article_id=article.id,
+        title=article.title,
+        url=article.url,
+        source=article.source,
+        published=article.published,
+        seen_at=seen_at,
+        copy_of=article.duplicate_of,
+        score=article.score,
+    )
+
+
+def is_unmatched(session: Session, article_id: int) -> bool:
+    """The article was decided and matched no story (and was given to none since)."""
+    found = session.scalar(
+        select(Article.id)
+        .join(Item, Item.article_id == Article.id)
+        .where(Article.id == article_id, *_UNMATCHED)
+        .limit(1)
+    )
+    return found is not None
 
 
 def latest_developments(session: Session, limit: int) -> tuple[DevelopmentView, ...]:
@@ -173,15 +227,22 @@ def latest_developments(session: Session, limit: int) -> tuple[DevelopmentView, 
     return _developments(session, true(), limit=limit)
 
 
+# A development's date as the desk shows it (`DevelopmentView.when`).
+_WHEN = func.coalesce(Article.published, Development.detected_at)
+
+
 def _developments(
-    session: Session, where: object, *, limit: int | None = None
+    session: Session, where: object, *, limit: int | None = None, by_date: bool = False
 ) -> tuple[DevelopmentView, ...]:
+    """Newest first: by detection (what a feed reader is handed), or `by_date`, by the
+    date shown (a timeline)."""
+    order = (_WHEN.desc(), Development.id.desc()) if by_date else (Development.id.desc(),)
     query = (
         select(Development, Article, Alert.id)
         .join(Article, Article.id == Development.article_id)
         .outerjoin(Alert, Alert.development_id == Development.id)
         .where(where)  # type: ignore[arg-type]
-        .order_by(Development.id.desc())
+        .order_by(*order)
     )
     if limit is not None:
         query = query.limit(limit)

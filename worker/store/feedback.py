@@ -80,6 +80,17 @@ def record(
     return True
 
 
+def given(session: Session, story_id: str, article_id: int) -> set[str]:
+    """The verdicts already given on the story's article."""
+    return set(
+        session.scalars(
+            select(Feedback.verdict).where(
+                Feedback.story_id == story_id, Feedback.article_id == article_id
+            )
+        )
+    )
+
+
 def verdicts(
     session: Session, *, story_id: str | None = None, limit: int = 500
 ) -> tuple[Verdict, ...]:

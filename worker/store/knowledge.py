@@ -101,6 +101,12 @@ def stored_stories(session: Session) -> list[Story]:
     return [story_from_json(row.data) for row in rows]
 
 
+def stored_story(session: Session, story_id: str) -> Story | None:
+    """One tracked story, for a process that holds no tracker (the desk)."""
+    row = session.get(StoryRow, story_id)
+    return story_from_json(row.data) if row is not None else None
+
+
 def lock_story(session: Session, story_id: str, *, wait: bool = True) -> bool | None:
     """Hold the story's row until the transaction ends: True, or False when it no longer
     exists. Without `wait`, None when another transaction holds it (SKIP LOCKED: no error,

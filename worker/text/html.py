@@ -20,6 +20,15 @@ _COMMENT_CLOSE = re.compile(r"-->")
 _BREAKS = re.compile(r"<\s*(br|/?p|/?div|/?li|/?h[1-6]|/?tr|/?blockquote)\b[^<>]*>", re.I)
 _TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 _SPACE = re.compile(r"\s+")
+# What XML 1.0 cannot carry (C0 controls but tab and line breaks, DEL, lone surrogates,
+# U+FFFE/U+FFFF): a JSON Feed or an entity like `&#1;` can hand them over, and written
+# into the desk's Atom feeds or OPML they would make the whole document unreadable.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def without_controls(value: str) -> str:
+    """The text with every character XML 1.0 cannot carry replaced by a space."""
+    return _CONTROL.sub(" ", value)
 
 
 def _drop_hidden(value: str) -> str:
@@ -49,5 +58,5 @@ def html_to_text(value: str | None) -> str | None:
         return None
     text = _BREAKS.sub(" ", _drop_hidden(value))
     text = _TAG.sub("", text)
-    text = _SPACE.sub(" ", html.unescape(text)).strip()
+    text = _SPACE.sub(" ", without_controls(html.unescape(text))).strip()
     return text or None

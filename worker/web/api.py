@@ -12,9 +12,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from worker.feeds.discover import OpmlError, Outline, read_opml, write_opml
 from worker.pipeline import desk as use
 from worker.store import alerts as store_alerts
-from worker.store import desk
+from worker.store import desk, feedback
 from worker.web.common import MAX_BODY_BYTES, Desk, as_json, json_body, limit_of
-from worker.web.reads import overview, retry, status
+from worker.web.reads import NoSuchAlert, overview, retry, status
 from worker.web.syndication import Entry, atom
 
 
@@ -33,6 +33,9 @@ class Api:
         if found is None:
             return JSONResponse({"error": "no such story"}, 404)
         story = found.story
+        verdicts = await self.desk.read(
+            lambda session: feedback.verdicts(session, story_id=story.id)
+        )
         return JSONResponse(
             {
                 **as_json(found.overview),
@@ -41,8 +44,14 @@ class Api:
                 "documents": list(story.documents),
                 "developments": as_json(found.developments),
                 "reports": as_json(found.reports),
+                "feedback": as_json(verdicts),
             }
         )
+
+    async def unmatched(self, request: Request) -> Response:
+        limit = limit_of(request.query_params.get("limit"), 100)
+        found = await self.desk.read(lambda session: desk.unmatched(session, limit=limit))
+        return JSONResponse(as_json(found))
 
     async def alerts(self, request: Request) -> Response:
         limit = limit_of(request.query_params.get("limit"), 100)
@@ -63,7 +72,9 @@ class Api:
                 self.desk.runtime,
                 verdict=str(body.get("verdict", "")),
                 alert_id=str(alert) if alert is not None else None,
-                article_id=article if isinstance(article, int) else None,
+                article_id=article
+                if isinstance(article, int) and not isinstance(article, bool) and article > 0
+                else None,
                 story_id=str(story) if story is not None else None,
                 note=str(note) if note is not None else None,
             )
@@ -113,7 +124,10 @@ class Api:
         if body.get("off"):
             was = await run_in_threadpool(use.unmute, self.desk.sessions, story_id)
             return JSONResponse({"story": story_id, "muted": False, "was_muted": was})
-        until = use.parse_until(str(body.get("until") or ""))
+        raw_until = body.get("until")
+        if raw_until is not None and not isinstance(raw_until, str):
+            return JSONResponse({"error": "until is a date string (YYYY-MM-DD or ISO 8601)"}, 400)
+        until = use.parse_until(raw_until or "")
         if isinstance(until, str):
             return JSONResponse({"error": until}, 400)
         refused = await run_in_threadpool(
@@ -130,7 +144,10 @@ class Api:
         if isinstance(body, Response):
             return body
         alert = body.get("alert")
-        return JSONResponse({"result": await retry(self.desk, str(alert) if alert else None)})
+        try:
+            return JSONResponse({"result": await retry(self.desk, str(alert) if alert else None)})
+        except NoSuchAlert as exc:
+            return JSONResponse({"error": str(exc)}, 404)
 
     # --- for feed readers -----------------------------------------------------------------
 

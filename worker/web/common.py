@@ -75,6 +75,9 @@ def reads(desk: Desk, handler: Handler) -> Handler:
             return PlainTextResponse(
                 "the desk answers this machine only (STORYWATCH_WEB_PUBLIC_READS)", 403
             )
+        if unstorable([request.scope["path"], *request.query_params.values()]) is not None:
+            # "/stories/a%00b": no story is named so, and PostgreSQL refuses to look.
+            return PlainTextResponse("not found", 404)
         return await handler(request)
 
     return guarded
@@ -134,6 +137,9 @@ async def read_form(request: Request) -> dict[str, str] | Response:
             fields[name] = data.decode("utf-8", errors="replace")
         else:
             fields[name] = value
+    problem = unstorable(list(fields.values()))
+    if problem is not None:
+        return PlainTextResponse(f"unreadable form: {problem}", 400)
     return fields
 
 
@@ -143,11 +149,47 @@ async def json_body(request: Request) -> dict[str, Any] | Response:
         return JSONResponse({"error": "the body is too large"}, 413)
     try:
         value = json.loads(body or b"{}")
+    except RecursionError:  # "[[[[...": the parser's stack, not the body's size
+        return JSONResponse({"error": "not JSON the desk reads: nested too deep"}, 400)
     except ValueError as exc:
         return JSONResponse({"error": f"not JSON: {exc}"}, 400)
     if not isinstance(value, dict):
         return JSONResponse({"error": "expected a JSON object"}, 400)
+    problem = unstorable(value)
+    if problem is not None:
+        return JSONResponse({"error": problem}, 400)
     return value
+
+
+MAX_ID = 2**63 - 1  # the largest id either database stores
+
+
+def unstorable(value: Any) -> str | None:
+    """Why a value from a request cannot reach the database, or None. JSON can spell a
+    NUL (PostgreSQL text refuses it), a lone surrogate (no encoding takes it) and an
+    integer past any column's range; each would otherwise fail deep in a handler as a
+    500 instead of the caller's 400."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "a string holds a NUL character"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "a string holds a lone surrogate (not Unicode text)"
+        elif isinstance(item, bool | float) or item is None:
+            continue
+        elif isinstance(item, int):
+            if not -MAX_ID <= item <= MAX_ID:
+                return f"the number {item} is out of range"
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return None
 
 
 def back(form: dict[str, str], message: str) -> Response:
@@ -170,6 +212,15 @@ def as_json(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return value
+
+
+def id_of(raw: str | None) -> int | None:
+    """A positive id from a form field, or None ("²" is a digit to `str.isdigit`, not
+    to `int`)."""
+    if raw is None or not raw.isascii() or not raw.isdigit():
+        return None
+    number = int(raw)
+    return number if 0 < number <= MAX_ID else None
 
 
 def limit_of(raw: str | None, default: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -14,8 +15,8 @@ from worker.pipeline import desk as use
 from worker.store import alerts as store_alerts
 from worker.store import desk, feedback
 from worker.web import access
-from worker.web.common import TEMPLATES, Desk, back, read_form, signed_form
-from worker.web.reads import overview, retry, status
+from worker.web.common import TEMPLATES, Desk, back, id_of, read_form, signed_form
+from worker.web.reads import NoSuchAlert, overview, retry, status
 
 
 class Pages:
@@ -59,6 +60,13 @@ class Pages:
             muted_until=mutes.get(story_id),
         )
 
+    async def unmatched(self, request: Request) -> Response:
+        def run(session: Session) -> tuple[Any, ...]:
+            return desk.unmatched(session), desk.story_titles(session)
+
+        reports, stories = await self.desk.read(run)
+        return self.render(request, "unmatched.html", reports=reports, stories=stories)
+
     async def feeds(self, request: Request) -> Response:
         report = await self.desk.read(status, self.desk.clock())
         return self.render(request, "feeds.html", feeds=report.feeds)
@@ -92,13 +100,12 @@ class Pages:
         form = await signed_form(self.desk, request)
         if isinstance(form, Response):
             return form
-        article = form.get("article", "")
         result = await run_in_threadpool(
             lambda: use.give_verdict(
                 self.desk.runtime,
                 verdict=form.get("verdict", ""),
                 alert_id=form.get("alert") or None,
-                article_id=int(article) if article.isdigit() else None,
+                article_id=id_of(form.get("article")),
                 story_id=form.get("story") or None,
             )
         )
@@ -112,8 +119,8 @@ class Pages:
             return form
         story_id = form.get("story", "")
         if form.get("action") == "unmute":
-            await run_in_threadpool(use.unmute, self.desk.sessions, story_id)
-            return back(form, f"{story_id} unmuted")
+            was = await run_in_threadpool(use.unmute, self.desk.sessions, story_id)
+            return back(form, f"{story_id} unmuted" if was else f"{story_id} was not muted")
         until = use.parse_until(form.get("until", ""))
         if isinstance(until, str):
             return back(form, until)
@@ -163,4 +170,7 @@ class Pages:
         form = await signed_form(self.desk, request)
         if isinstance(form, Response):
             return form
-        return back(form, await retry(self.desk, form.get("alert") or None))
+        try:
+            return back(form, await retry(self.desk, form.get("alert") or None))
+        except NoSuchAlert as exc:
+            return back(form, str(exc))

@@ -33,14 +33,23 @@ async def overview(config: Desk) -> Overview:
     return await config.read(run)
 
 
-async def retry(config: Desk, alert_id: str | None) -> str:
-    """Dead (and, for one alert, failed) deliveries back to pending, then enqueued."""
+class NoSuchAlert(LookupError):
+    pass
 
-    def run() -> store_alerts.RetryResult:
+
+async def retry(config: Desk, alert_id: str | None) -> str:
+    """Dead (and, for one alert, failed) deliveries back to pending, then enqueued.
+    NoSuchAlert for an alert id that names none."""
+
+    def run() -> store_alerts.RetryResult | None:
         with transaction(config.sessions) as session:
+            if alert_id is not None and not store_alerts.alert_exists(session, alert_id):
+                return None
             return store_alerts.retry_deliveries(session, config.clock(), alert_id=alert_id)
 
     result = await run_in_threadpool(run)
+    if result is None:
+        raise NoSuchAlert(f"no alert {alert_id}")
     if not result.deliveries:
         return "nothing to retry"
     if config.enqueue is not None:

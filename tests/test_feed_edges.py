@@ -178,6 +178,32 @@ def test_a_guid_reused_with_a_new_link_is_a_new_item_once(
     assert [item.url for item in items_of(runtime)] == [f"{base}/a/monday", f"{base}/a/tuesday"]
 
 
+def test_a_guid_and_link_pair_listed_again_is_known_wherever_it_stands(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    """The pair (GUID, link) seen on the first poll is the same item when a later poll
+    lists a newer link with that GUID ahead of it."""
+    base = httpserver.url_for("").rstrip("/")
+    monday = ("Daily", f"{base}/a/monday", "daily", "Monday's briefing text.")
+    tuesday = ("Daily", f"{base}/a/tuesday", "daily", "Tuesday's briefing text.")
+    wednesday = ("Daily", f"{base}/a/wednesday", "daily", "Wednesday's briefing text.")
+    for body in (
+        rss(base, monday),
+        rss(base, tuesday, monday),
+        rss(base, wednesday, tuesday, monday),
+    ):
+        httpserver.expect_ordered_request("/feed.xml").respond_with_data(body)
+
+    news = [len(pipeline.poll_feed(runtime, "local").new_item_ids) for _ in range(3)]
+
+    assert news == [1, 1, 1]
+    assert [item.url for item in items_of(runtime)] == [
+        f"{base}/a/monday",
+        f"{base}/a/tuesday",
+        f"{base}/a/wednesday",
+    ]
+
+
 def test_a_first_run_without_network_says_so_and_retries_within_a_minute(
     tmp_path: Path,
 ) -> None:

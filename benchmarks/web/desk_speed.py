@@ -202,10 +202,12 @@ def _measure(client: httpx.Client, story: str, requests: int) -> dict[str, dict[
         f"/stories/{story}",
         "/feeds",
         "/alerts",
+        "/unmatched",
         "/api/stories",
         f"/api/stories/{story}",
         "/api/feeds",
         "/api/alerts",
+        "/api/unmatched",
         f"/stories/{story}/feed.xml",
         "/alerts/feed.xml",
     ]

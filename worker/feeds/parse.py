@@ -17,7 +17,6 @@ import hashlib
 import io
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -95,24 +94,23 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
 def _parsed(
     title: str | None, read: list[FeedItem], ttl: int | None, warnings: list[str]
 ) -> ParsedFeed:
-    """The feed with each key once: a reused GUID with another link is another item
-    (`reused_key`); a true repeat is dropped, the first occurrence winning (feeds list
-    newest first)."""
-    items: dict[str, FeedItem] = {}
+    """The feed without true repeats (the same key and link again: the first occurrence
+    wins, as feeds list newest first). Items that share a GUID but not a link are all
+    kept under that key: which of them the GUID's own key belongs to depends on what
+    the feed listed before, so the store decides it (`worker.store.feeds`)."""
+    items: list[FeedItem] = []
+    links: dict[str, list[str | None]] = {}
     duplicates = 0
-    for first in read:
-        item = first
-        if item.key in items and not same_link(items[item.key].url, item.url):
-            item = replace(item, key=reused_key(item))
-        if item.key in items:
+    for item in read:
+        seen = links.setdefault(item.key, [])
+        if any(same_link(link, item.url) for link in seen):
             duplicates += 1
             continue
-        items[item.key] = item
+        seen.append(item.url)
+        items.append(item)
     if duplicates:
         warnings.append(f"{duplicates} item(s) repeated an earlier item's key and were dropped")
-    return ParsedFeed(
-        title=title, items=tuple(items.values()), ttl_seconds=ttl, warnings=tuple(warnings)
-    )
+    return ParsedFeed(title=title, items=tuple(items), ttl_seconds=ttl, warnings=tuple(warnings))
 
 
 def item_key(*, guid: str | None, link: str | None, title: str | None, summary: str | None) -> str:

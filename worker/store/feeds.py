@@ -189,16 +189,22 @@ def insert_new_items(
 
     An item whose GUID an earlier item holds under another link is new (`reused_key`).
     """
-    known = _known_links(session, feed_id, [item.key for item in items])
-    fresh = [item for item in items if item.key not in known]
-    reused = [
-        replace(item, key=reused_key(item))
-        for item in items
-        if item.key in known and not same_link(known[item.key], item.url)
-    ]
+    # Each key's link: stored, else the first item of this poll to list it. An item with
+    # the key and another link is keyed by GUID and link together (`reused_key`), so the
+    # same (GUID, link) pair gets the same key whatever its place in the document.
+    owners: dict[str, str | None] = _known_links(session, feed_id, [item.key for item in items])
+    fresh: list[FeedItem] = []
+    reused: dict[str, FeedItem] = {}
+    for item in items:
+        if item.key not in owners:
+            owners[item.key] = item.url
+            fresh.append(item)
+        elif not same_link(owners[item.key], item.url):
+            again = replace(item, key=reused_key(item))
+            reused.setdefault(again.key, again)
     # A reused GUID's own key may be stored already (an earlier poll took that link).
-    taken = _known_links(session, feed_id, [item.key for item in reused])
-    fresh += [item for item in reused if item.key not in taken]
+    taken = _known_links(session, feed_id, list(reused))
+    fresh += [item for key, item in reused.items() if key not in taken]
     ordered = oldest_first(fresh)
     rows = [
         Item(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -369,3 +370,38 @@ def test_the_desk_settings_and_a_guessable_token_refused(tmp_path: Path) -> None
         dotenv=False,
     )
     assert (good.web_token, good.web_port) == ("x" * 32, 9000)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("STORYWATCH_DATABASE_URL", "foo://bar", "not 'foo'"),
+        ("STORYWATCH_DATABASE_URL", "not a url", "not a database URL"),
+        ("STORYWATCH_DATABASE_URL", "mysql+nosuchdriver://u@h/db", "not 'mysql+nosuchdriver'"),
+        ("STORYWATCH_REDIS_URL", "notredis://secret@x", "got notredis://"),
+        ("STORYWATCH_REDIS_URL", "127.0.0.1:6379", "got no scheme"),
+    ],
+)
+def test_a_database_or_redis_url_nothing_can_open_is_a_problem_at_start(
+    tmp_path: Path, name: str, value: str, said: str
+) -> None:
+    config = write_config(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_for(config, tmp_path, **{name: value}), dotenv=False)
+    [problem] = caught.value.problems
+    assert problem.startswith(f"{name}: ") and said in problem
+    assert "secret" not in problem  # a URL is a secret: only its scheme is quoted
+
+
+def test_a_database_file_that_is_no_database_is_one_line_at_start(tmp_path: Path) -> None:
+    from tests.test_cli import storywatch  # noqa: PLC0415
+
+    config = write_config(tmp_path)
+    data = tmp_path / "v"
+    data.mkdir()
+    (data / "storywatch.db").write_text("not a database", encoding="utf-8")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("STORYWATCH_")}
+    result = storywatch("init", cwd=tmp_path, env={**environ, **env_for(config, tmp_path)})
+    assert result.returncode == 2
+    assert "STORYWATCH_DATABASE_URL: cannot open sqlite:///" in result.stderr
+    assert "file is not a database" in result.stderr and "Traceback" not in result.stderr

@@ -164,6 +164,7 @@ def load_settings(
             )
         ),
     }
+    _check_urls(settings_kwargs["database_url"], settings_kwargs["redis_url"], problems)
     if service:
         _check_data_dir(data_dir, problems)
     token = settings_kwargs["web_token"]
@@ -200,6 +201,45 @@ def load_settings(
     if problems:
         raise ConfigError(problems)
     return Settings(**settings_kwargs)
+
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _check_urls(database_url: str, redis_url: str | None, problems: list[str]) -> None:
+    """The database and Redis URLs name something storywatch can open: said here, not as
+    a traceback from the first connection. The URLs are secrets: only their schemes are
+    quoted."""
+    from sqlalchemy.engine import make_url  # noqa: PLC0415 - most commands never need it
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError  # noqa: PLC0415
+
+    try:
+        url = make_url(database_url)
+        backend = url.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            problems.append(
+                f"STORYWATCH_DATABASE_URL: storywatch stores in SQLite (sqlite:///PATH) or "
+                f"PostgreSQL (postgresql+psycopg://...), not {url.drivername!r}"
+            )
+        else:
+            url.get_dialect()  # the driver is installed
+    except ArgumentError:
+        problems.append(
+            "STORYWATCH_DATABASE_URL: not a database URL (sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST/DB)"
+        )
+    except (NoSuchModuleError, ImportError) as exc:
+        problems.append(
+            f"STORYWATCH_DATABASE_URL: its driver is not available ({exc}); PostgreSQL "
+            "is reached with postgresql+psycopg://"
+        )
+    if redis_url is not None:
+        scheme = redis_url.split("://", 1)[0].lower() if "://" in redis_url else ""
+        if scheme not in _REDIS_SCHEMES:
+            problems.append(
+                "STORYWATCH_REDIS_URL: expected redis://, rediss:// or unix://, got "
+                + (f"{scheme}://" if scheme else "no scheme")
+            )
 
 
 def _check_data_dir(data_dir: Path, problems: list[str]) -> None:

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import httpx
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from worker.decide.semantic import SemanticConfig
 from worker.decide.tracker import TrackerConfig
 from worker.delivery.throttle import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from worker.errors import ConfigError
 from worker.fetch.net import GuardedClient
 from worker.pipeline.results import DecidedHere
 from worker.pipeline.tracking import TrackerCache
@@ -72,7 +74,15 @@ def open_runtime(settings: Settings, *, run_migrations: bool = True) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url, lock_timeout=settings.db_lock_timeout_seconds)
     if run_migrations:
-        migrate(engine)
+        try:
+            migrate(engine)
+        except (OperationalError, DatabaseError) as exc:
+            # A file that is no database, a directory, a database that does not exist or
+            # refuses us: one line at start, not a traceback of the migration.
+            engine.dispose()
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            where = engine.url.render_as_string(hide_password=True)
+            raise ConfigError([f"STORYWATCH_DATABASE_URL: cannot open {where}: {reason}"]) from exc
     limiter: RateLimiter = (
         RedisRateLimiter(settings.redis_url) if settings.redis_url else LocalRateLimiter()
     )

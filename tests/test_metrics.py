@@ -227,13 +227,24 @@ def test_counters_from_forked_children_add_up_in_multiprocess_mode(tmp_path: Pat
     assert done.stdout.split()[-3:] == ["5.0", "2.0", "True"]
 
 
-def test_prepare_multiprocess_wipes_an_operator_directory_and_knows_when_too_late(
+def test_prepare_multiprocess_gives_each_worker_its_own_directory_and_knows_when_too_late(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "counter_123.db").write_bytes(b"old run")
+    # Another worker on this host, given the same directory, and one that died (its pid
+    # is past any the system hands out).
+    alive, dead = tmp_path / f"worker-{os.getppid()}", tmp_path / "worker-99999999"
+    for other in (alive, dead):
+        other.mkdir()
+        (other / "counter_1.db").write_bytes(b"counts")
     environ = {metrics_env.MULTIPROC_ENV: str(tmp_path)}
-    assert metrics_env.prepare_multiprocess(environ) == tmp_path
-    assert not list(tmp_path.glob("*.db"))
+    own = metrics_env.prepare_multiprocess(environ)
+    assert own == tmp_path / f"worker-{os.getpid()}" and own.is_dir()
+    assert environ[metrics_env.MULTIPROC_ENV] == str(own)  # the pool's children count there
+    assert (alive / "counter_1.db").exists()  # the live worker's counts are its own
+    assert not dead.exists()
+    (own / "counter_2.db").write_bytes(b"old run")
+    assert metrics_env.prepare_multiprocess(environ) == own  # asked again: the same one
+    assert not list(own.glob("*.db"))
     # This interpreter already imported prometheus_client in single-process mode.
     assert metrics_env.prepare_multiprocess({}) is None
     assert metrics_env.prepare_multiprocess({metrics_env.PORT_ENV: "0"}) is None

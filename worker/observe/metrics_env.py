@@ -10,12 +10,14 @@ why this module exists apart from `metrics.py` and must never import prometheus_
 Settings (read from an environment mapping; to move into Settings):
 - STORYWATCH_METRICS_PORT (default 9464; 0 disables the metrics and health server)
 - STORYWATCH_METRICS_ADDR (default 0.0.0.0, as prometheus_client's own default)
-- PROMETHEUS_MULTIPROC_DIR (optional; one directory per worker main process)
+- PROMETHEUS_MULTIPROC_DIR (optional; each worker main process counts in a directory
+  of its own under it, so two workers given the same one do not wipe each other's files)
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import sys
 import tempfile
@@ -60,9 +62,11 @@ def prepare_multiprocess(environ: MutableMapping[str, str]) -> Path | None:
     """Give this worker a fresh multiprocess directory; call before prometheus_client loads.
 
     1. Metrics disabled (port 0): nothing to do.
-    2. PROMETHEUS_MULTIPROC_DIR already set (by the operator, or an earlier call): create it
-       and delete its `*.db` files, as prometheus_client requires between runs; counters
-       from a previous run would otherwise be added to this one's.
+    2. PROMETHEUS_MULTIPROC_DIR set by the operator: this worker counts in
+       `worker-<pid>` under it, made fresh, exported to the pool's children and removed at
+       exit. Two workers given one directory (one host, one setting) would otherwise each
+       delete the other's files on start and serve each other's sums. Directories left
+       by workers that died without cleaning up are removed.
     3. Not set and prometheus_client not yet imported: a new private temporary directory,
        exported to the environment the pool's children inherit, removed at exit.
     4. Not set but prometheus_client already imported: too late; log why and return None
@@ -73,9 +77,8 @@ def prepare_multiprocess(environ: MutableMapping[str, str]) -> Path | None:
         return None
     path = multiprocess_dir(environ)
     if path is not None:
-        path.mkdir(parents=True, exist_ok=True)
-        for stale in path.glob("*.db"):
-            stale.unlink(missing_ok=True)
+        path = _own_directory(path, os.getpid())
+        environ[MULTIPROC_ENV] = str(path)
     elif "prometheus_client" in sys.modules:
         log.warning(EVENT_TOO_LATE, reason="prometheus_client was imported before the setup")
         return None
@@ -85,3 +88,35 @@ def prepare_multiprocess(environ: MutableMapping[str, str]) -> Path | None:
         atexit.register(shutil.rmtree, path, ignore_errors=True)
     log.info(EVENT_MULTIPROCESS, path=str(path))
     return path
+
+
+_OWN = "worker-"  # prefix of each worker's own directory under PROMETHEUS_MULTIPROC_DIR
+
+
+def _own_directory(base: Path, pid: int) -> Path:
+    """`base/worker-<pid>`, fresh, removed at exit; `base` itself when an earlier call in
+    this process already chose it. Siblings whose process is gone are removed."""
+    if base.name == f"{_OWN}{pid}":
+        for stale in base.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return base
+    base.mkdir(parents=True, exist_ok=True)
+    for sibling in base.glob(f"{_OWN}*"):
+        number = sibling.name.removeprefix(_OWN)
+        if number.isdigit() and not _alive(int(number)):
+            shutil.rmtree(sibling, ignore_errors=True)
+    own = base / f"{_OWN}{pid}"
+    shutil.rmtree(own, ignore_errors=True)  # a dead process's, whose pid we now have
+    own.mkdir()
+    atexit.register(shutil.rmtree, own, ignore_errors=True)
+    return own
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True

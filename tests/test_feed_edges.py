@@ -56,7 +56,7 @@ def runtime(tmp_path: Path, httpserver: HTTPServer) -> Iterator[Runtime]:
     rt.close()
 
 
-def test_a_huge_feed_is_taken_in_batches_oldest_first_and_bounded_in_flight(
+def test_a_huge_feed_is_read_once_and_taken_in_batches_oldest_first_bounded_in_flight(
     runtime: Runtime, httpserver: HTTPServer
 ) -> None:
     base = httpserver.url_for("").rstrip("/")
@@ -65,25 +65,53 @@ def test_a_huge_feed_is_taken_in_batches_oldest_first_and_bounded_in_flight(
 
     first = pipeline.poll_feed(runtime, "local")
     assert len(first.new_item_ids) == polling.NEW_ITEMS_PER_POLL == 100
-    # The rest come soon, and the next poll reads the body again (no validators kept).
+    # The rest are held, and come soon: the feed is read once, so its validators stay.
     assert first.next_check_in is not None and first.next_check_in <= 30
-    assert feed_row(runtime).etag is None
+    assert feed_row(runtime).etag == '"v1"'
     taken = items_of(runtime)
-    assert [item.key for item in taken] == [f"guid:g{n}" for n in range(449, 349, -1)]
+    assert [item.key for item in taken[:100]] == [f"guid:g{n}" for n in range(449, 349, -1)]
+    assert [item.status for item in taken] == ["new"] * 100 + ["held"] * 350
 
     second = pipeline.poll_feed(runtime, "local")
     third = pipeline.poll_feed(runtime, "local")  # 200 wait: the feed has no room left
-    assert (len(second.new_item_ids), third.new_item_ids) == (100, ())
+    assert (second.status, len(second.new_item_ids)) == ("backlog", 100)
+    assert (third.status, third.new_item_ids) == ("backlog", ())
     rest = []
     for _ in range(3):
         with transaction(runtime.sessions) as session:
-            session.execute(update(Item).values(status="done"))  # the workers caught up
+            caught_up = update(Item).where(Item.status == "new").values(status="done")
+            session.execute(caught_up)  # the workers caught up
         rest.append(pipeline.poll_feed(runtime, "local"))
     assert [len(poll.new_item_ids) for poll in rest] == [100, 100, 50]
+    assert len(httpserver.log) == 1  # every batch after the first came without a fetch
     published = [item.published for item in items_of(runtime)]
     assert len(published) == 450 and published == sorted(published)  # type: ignore[type-var]
-    # All taken: the validators are kept again, and the interval is the feed's own.
-    assert feed_row(runtime).etag == '"v1"' and (rest[-1].next_check_in or 0) >= 600
+    # All taken: the next check fetches again, and the interval is the feed's own.
+    after = pipeline.poll_feed(runtime, "local")
+    assert after.status == "unchanged" and (after.next_check_in or 0) >= 600
+    assert len(httpserver.log) == 2
+
+
+def test_items_past_what_a_feed_may_hold_are_read_again_later(
+    runtime: Runtime, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(polling, "HELD_ITEMS_PER_FEED", 150)
+    base = httpserver.url_for("").rstrip("/")
+    body = dated_rss(base, 450, newest=datetime(2026, 12, 1, 12, tzinfo=UTC))
+    httpserver.expect_request("/feed.xml").respond_with_data(body, headers={"ETag": '"v1"'})
+
+    pipeline.poll_feed(runtime, "local")
+    # 100 taken, 150 held, 200 unread: the next fetch must read the body, not hear 304.
+    assert feed_row(runtime).etag is None
+    assert len(items_of(runtime)) == 250
+    statuses = []
+    for _ in range(6):
+        with transaction(runtime.sessions) as session:
+            session.execute(update(Item).where(Item.status == "new").values(status="done"))
+        statuses.append(pipeline.poll_feed(runtime, "local").status)
+    assert statuses[:2] == ["backlog", "backlog"] and statuses[2] == "fetched"
+    keys = [item.key for item in items_of(runtime)]
+    assert len(keys) == len(set(keys)) == 450
 
 
 def test_a_permanent_redirect_is_remembered_and_a_temporary_one_is_not(

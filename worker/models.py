@@ -26,7 +26,8 @@ ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 DestinationKind = Literal["console", "jsonl", "slack", "webhook", "apprise"]
 DESTINATION_KINDS: tuple[DestinationKind, ...] = get_args(DestinationKind)
 DeliveryKind = Literal["alert", "update"]
-PollStatus = Literal["fetched", "not_modified", "unchanged", "error", "stopped", "gone"]
+# "backlog": a check that released held items (or found the feed full) without fetching.
+PollStatus = Literal["fetched", "not_modified", "unchanged", "backlog", "error", "stopped", "gone"]
 ItemOutcome = Literal[
     "development", "rehash", "unmatched", "duplicate", "failed", "missing", "done"
 ]

@@ -6,8 +6,10 @@ Retry-After (RFC 9110 §10.2.3) respected as the earliest next check. A permanen
 is remembered; a feed that is gone (410, or 404 again and again) stops being polled.
 
 Bounded: a poll takes at most NEW_ITEMS_PER_POLL new items, oldest first, and fewer when
-the feed already has ITEMS_IN_FLIGHT_PER_FEED waiting; the rest come with the next poll,
-BACKLOG_DELAY_SECONDS later.
+the feed already has ITEMS_IN_FLIGHT_PER_FEED waiting. Up to HELD_ITEMS_PER_FEED of the
+rest are recorded as held, and the feed's next checks, BACKLOG_DELAY_SECONDS apart,
+release them a batch at a time without fetching it again: a feed of 50,000 items is read
+once, not once per batch. A feed with that many waiting is not fetched either.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ FIRST_RETRY_SECONDS = 30.0
 NEW_ITEMS_PER_POLL = 100
 ITEMS_IN_FLIGHT_PER_FEED = 200
 BACKLOG_DELAY_SECONDS = 30.0
+HELD_ITEMS_PER_FEED = 20_000  # past this, the rest of a feed is read again by a later fetch
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +125,38 @@ def poll_feed(runtime: Runtime, feed_id: str) -> PollSummary:
 
 
 def _poll_feed(runtime: Runtime, feed_id: str) -> PollSummary:
+    now = runtime.clock()
     with transaction(runtime.sessions) as session:
         known = feeds.validators(session, feed_id)
+        backlog = (
+            feeds.release_held(
+                session,
+                feed_id,
+                now,
+                batch=NEW_ITEMS_PER_POLL,
+                in_flight=ITEMS_IN_FLIGHT_PER_FEED,
+                backlog_delay=BACKLOG_DELAY_SECONDS,
+            )
+            if known is not None
+            else None
+        )
     if known is None:
         return PollSummary(feed_id, "gone")
+    if backlog is not None:
+        log.info(
+            "feed.backlog",
+            feed_id=feed_id,
+            new_items=len(backlog.new_item_ids),
+            left_for_next_poll=backlog.left_for_later or None,
+            next_check_in=backlog.next_check_in,
+        )
+        return PollSummary(feed_id, "backlog", backlog.new_item_ids, backlog.next_check_in)
+    return _fetch_feed(runtime, feed_id, known, now)
+
+
+def _fetch_feed(
+    runtime: Runtime, feed_id: str, known: feeds.Validators, now: datetime
+) -> PollSummary:
     url, etag, last_modified, body_hash = (
         known.url,
         known.etag,
@@ -133,7 +164,6 @@ def _poll_feed(runtime: Runtime, feed_id: str) -> PollSummary:
         known.body_hash,
     )
     bound = log.bind(feed_id=feed_id, url=url)
-    now = runtime.clock()
     try:
         result = runtime.fetch_client().get(
             url, etag=etag, last_modified=last_modified, accept=FEED_ACCEPT
@@ -221,6 +251,7 @@ def _record_success(
             batch=NEW_ITEMS_PER_POLL,
             in_flight=ITEMS_IN_FLIGHT_PER_FEED,
             backlog_delay=BACKLOG_DELAY_SECONDS,
+            hold=HELD_ITEMS_PER_FEED,
         )
     if record is None:
         return PollSummary(feed_id, "gone")

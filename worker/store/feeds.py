@@ -1,6 +1,10 @@
 """The feeds table as polling uses it: claim the due feeds, read a feed's validators,
 record a poll's success (with its new items, oldest first and at most a batch) or its
-failure (a feed that is gone stops being polled).
+failure (a feed that is gone stops being polled), and hand out a held backlog.
+
+A poll that finds more new items than a batch records the rest as `held` (up to
+`hold`): later checks of the feed release them a batch at a time, oldest first, without
+fetching or parsing the feed again. Only items past `hold` are left for a later fetch.
 
 Each function runs inside the caller's transaction (`worker.store.engine.transaction`).
 When the next check is due is the use case's decision, not the store's: it is passed in
@@ -13,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from worker.feeds.parse import oldest_first, reused_key, same_link
@@ -46,8 +50,11 @@ class PollRecord:
     next_check_in: float
     error_count: int = 0
     error: str | None = None
-    left_for_later: int = 0  # new items beyond this poll's batch, taken at the next one
+    left_for_later: int = 0  # new items beyond this poll's batch, held or left unread
     stopped: str | None = None  # why the feed is no longer polled
+
+
+HELD = "held"  # an item's status: recorded, waiting for room in the feed's batches
 
 
 def claim_due_feeds(session: Session, now: datetime, lease: timedelta, limit: int) -> list[str]:
@@ -91,14 +98,16 @@ def record_success(
     batch: int = 100,
     in_flight: int = 200,
     backlog_delay: float = 30.0,
+    hold: int = 10_000,
 ) -> PollRecord | None:
     """A poll that worked: `items` when the body was parsed (new ones are inserted),
     `unchanged` when it was the same bytes as last time; None when the feed is gone.
 
     At most `batch` new items are taken, oldest first, and fewer when the feed already has
-    `in_flight` items waiting to be processed: one huge feed cannot bury the others'. The
-    rest are left for the next poll, `backlog_delay` seconds away, and the validators are
-    not kept, so that poll reads the body again instead of being told "not modified".
+    `in_flight` items waiting to be processed: one huge feed cannot bury the others'. Up
+    to `hold` of the rest are held (`release_held` hands them out, `backlog_delay`
+    seconds apart); any past that are left unread, and then the validators are not kept,
+    so the next fetch reads the body again instead of being told "not modified".
     """
     feed = session.get(Feed, feed_id)
     if feed is None:
@@ -107,8 +116,11 @@ def record_success(
     left = 0
     if items is not None:
         room = max(0, min(batch, in_flight - waiting_items(session, feed_id)))
-        new_ids, left = insert_new_items(session, feed_id, items, now, limit=room)
-        if left:
+        new_ids, held, unread = insert_new_items(
+            session, feed_id, items, now, limit=room, hold=hold
+        )
+        left = held + unread
+        if unread:
             feed.etag = feed.last_modified = feed.body_hash = None
         else:
             feed.etag, feed.last_modified, feed.body_hash = etag, last_modified, body_hash
@@ -162,6 +174,59 @@ def record_failure(
     return PollRecord((), delay, feed.error_count, feed.last_error, stopped=feed.stopped)
 
 
+def release_held(
+    session: Session,
+    feed_id: str,
+    now: datetime,
+    *,
+    batch: int,
+    in_flight: int,
+    backlog_delay: float,
+) -> PollRecord | None:
+    """The feed's check when it holds a backlog, or has `in_flight` items waiting: no
+    fetch (the last one's items are recorded, and a full feed could take none), up to
+    `batch` held items released oldest first, the next check `backlog_delay` away. None
+    when neither is so: the feed is fetched."""
+    held = _held_ids(session, feed_id, limit=batch)
+    waiting = waiting_items(session, feed_id)
+    if not held and waiting < in_flight:
+        return None
+    feed = session.get(Feed, feed_id)
+    if feed is None:
+        return None
+    released = held[: max(0, min(batch, in_flight - waiting))]
+    if released:
+        session.execute(
+            update(Item).where(Item.id.in_(released)).values(status="new", queued_at=now)
+        )
+    feed.next_check_at = now + timedelta(seconds=backlog_delay)
+    feed.items_last_poll = len(released)
+    feed.items_total += len(released)
+    # A check of what the last fetch recorded: the feed is not stale while it drains.
+    feed.last_checked_at = feed.last_success_at = now
+    return PollRecord(tuple(released), backlog_delay, left_for_later=held_items(session, feed_id))
+
+
+def _held_ids(session: Session, feed_id: str, *, limit: int) -> list[int]:
+    """The first `limit` held items, oldest first (they were recorded in that order)."""
+    return list(
+        session.scalars(
+            select(Item.id)
+            .where(Item.feed_id == feed_id, Item.status == HELD)
+            .order_by(Item.id)
+            .limit(limit)
+        )
+    )
+
+
+def held_items(session: Session, feed_id: str) -> int:
+    """The feed's held items."""
+    count = session.scalar(
+        select(func.count()).select_from(Item).where(Item.feed_id == feed_id, Item.status == HELD)
+    )
+    return int(count or 0)
+
+
 def waiting_items(session: Session, feed_id: str) -> int:
     """The feed's items still waiting to be processed."""
     count = session.scalar(
@@ -181,11 +246,18 @@ def resume(session: Session, feed_id: str, now: datetime) -> bool:
 
 
 def insert_new_items(
-    session: Session, feed_id: str, items: Sequence[FeedItem], now: datetime, *, limit: int
-) -> tuple[list[int], int]:
+    session: Session,
+    feed_id: str,
+    items: Sequence[FeedItem],
+    now: datetime,
+    *,
+    limit: int,
+    hold: int = 0,
+) -> tuple[list[int], int, int]:
     """Insert up to `limit` of the items this feed has not listed before (status `new`),
-    oldest first, so their ids (and the order they are processed in) follow publication.
-    Returns their ids and how many new items were left out.
+    oldest first, so their ids (and the order they are processed in) follow publication,
+    and up to `hold` more after them as `held`. Returns the new ones' ids, how many were
+    held and how many were left out.
 
     An item whose GUID an earlier item holds under another link is new (`reused_key`).
     """
@@ -206,6 +278,7 @@ def insert_new_items(
     taken = _known_links(session, feed_id, list(reused))
     fresh += [item for key, item in reused.items() if key not in taken]
     ordered = oldest_first(fresh)
+    kept = ordered[: limit + hold]
     rows = [
         Item(
             feed_id=feed_id,
@@ -214,14 +287,15 @@ def insert_new_items(
             title=item.title,
             summary=item.summary,
             published=item.published,
-            status="new",
-            queued_at=now,
+            status="new" if position < limit else HELD,
+            queued_at=now if position < limit else None,
         )
-        for item in ordered[:limit]
+        for position, item in enumerate(kept)
     ]
     session.add_all(rows)
     session.flush()
-    return [row.id for row in rows], len(ordered) - len(rows)
+    new_ids = [row.id for row in rows[:limit]]
+    return new_ids, len(rows) - len(new_ids), len(ordered) - len(rows)
 
 
 def _known_links(session: Session, feed_id: str, keys: list[str]) -> dict[str, str | None]:

@@ -25,7 +25,7 @@ def delete_items(session: Session, before: datetime, limit: int) -> int:
     ids = list(
         session.scalars(
             select(Item.id)
-            .where(Item.created_at < before, Item.status != "new")
+            .where(Item.created_at < before, Item.status.not_in(("new", "held")))
             .order_by(Item.id)
             .limit(limit)
         )

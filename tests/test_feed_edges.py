@@ -146,6 +146,9 @@ def test_a_feed_answering_410_stops_until_its_url_changes(
     runtime.clock = lambda: far_future
     assert pipeline.claim_due_feeds(runtime) == []
     assert pipeline.poll_feed(runtime, "local").status == "gone"  # not polled again
+    with transaction(runtime.sessions) as session:
+        shown = render_status(ops.status_report(session, runtime.clock()))
+    assert "never (stopped)" in shown  # no "next check in 4s" for a feed never checked again
 
     new_url = httpserver.url_for("/new.xml")
     runtime2 = make_runtime(

@@ -379,6 +379,10 @@ def test_a_test_alert_says_so_and_stays_out_of_the_alerts_file(
     assert (record["type"], record["test"], record["id"]) == ("storywatch.test", True, test.id)
     assert webhook_payload(test)["type"] == "storywatch.test"
     assert "test" not in webhook_payload(make_alert())
+    # Read by a person, it never looks like news either.
+    assert console_text(test).startswith("[storywatch] Test alert: ")
+    assert slack_payload(test)["text"].startswith("Test alert (")
+    assert "New development" not in console_text(test) + slack_payload(test)["text"]
 
 
 def test_a_jsonl_append_that_fails_part_way_is_undone(tmp_path: Path) -> None:

@@ -405,3 +405,16 @@ def test_a_database_file_that_is_no_database_is_one_line_at_start(tmp_path: Path
     assert result.returncode == 2
     assert "STORYWATCH_DATABASE_URL: cannot open sqlite:///" in result.stderr
     assert "file is not a database" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["STORYWATCH_WEB_PORT", "STORYWATCH_MAX_KNOWN_SENTENCES", "STORYWATCH_MAX_RESPONSE_BYTES"],
+)
+def test_a_count_or_port_with_a_fraction_is_refused_not_rounded(tmp_path: Path, name: str) -> None:
+    config = write_config(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_for(config, tmp_path, **{name: "20000.5"}), dotenv=False)
+    assert caught.value.problems == [f"{name}: expected a whole number, got 20000.5"]
+    whole = load_settings(env_for(config, tmp_path, **{name: "2e4"}), dotenv=False)
+    assert 20000 in (whole.web_port, whole.max_known_sentences, whole.max_response_bytes)

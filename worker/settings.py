@@ -124,8 +124,8 @@ def load_settings(
         "redis_url": env.secret("STORYWATCH_REDIS_URL") or None,
         "allow_private_networks": env.flag("STORYWATCH_ALLOW_PRIVATE_NETWORKS", default=False),
         "embeddings": env.flag("STORYWATCH_EMBEDDINGS", default=False),
-        "max_known_sentences": int(
-            env.number("STORYWATCH_MAX_KNOWN_SENTENCES", 20_000, minimum=1_000, maximum=1_000_000)
+        "max_known_sentences": env.whole(
+            "STORYWATCH_MAX_KNOWN_SENTENCES", 20_000, minimum=1_000, maximum=1_000_000
         ),
         "log_level": env.choice(
             "STORYWATCH_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
@@ -150,7 +150,7 @@ def load_settings(
         "web_token": env.secret("STORYWATCH_WEB_TOKEN") or None,
         "web_public_reads": env.flag("STORYWATCH_WEB_PUBLIC_READS", default=False),
         "web_host": env.text("STORYWATCH_WEB_HOST", "127.0.0.1"),
-        "web_port": int(env.number("STORYWATCH_WEB_PORT", 8080, minimum=0, maximum=65535)),
+        "web_port": env.whole("STORYWATCH_WEB_PORT", 8080, minimum=0, maximum=65535),
         "keep_items_days": env.number("STORYWATCH_KEEP_ITEMS_DAYS", 30.0, minimum=0, maximum=36500),
         "keep_article_text_days": env.number(
             "STORYWATCH_KEEP_ARTICLE_TEXT_DAYS", 30.0, minimum=0, maximum=36500
@@ -158,10 +158,8 @@ def load_settings(
         "keep_deliveries_days": env.number(
             "STORYWATCH_KEEP_DELIVERIES_DAYS", 90.0, minimum=0, maximum=36500
         ),
-        "max_response_bytes": int(
-            env.number(
-                "STORYWATCH_MAX_RESPONSE_BYTES", 5_000_000, minimum=10_000, maximum=500_000_000
-            )
+        "max_response_bytes": env.whole(
+            "STORYWATCH_MAX_RESPONSE_BYTES", 5_000_000, minimum=10_000, maximum=500_000_000
         ),
     }
     _check_urls(settings_kwargs["database_url"], settings_kwargs["redis_url"], problems)
@@ -318,6 +316,14 @@ class _EnvReader:
             )
             return default
         return value
+
+    def whole(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        """A whole number in range: 80.5 for a port is a mistake to report, not to round."""
+        value = self.number(name, default, minimum=minimum, maximum=maximum)
+        if not float(value).is_integer():
+            self._problems.append(f"{name}: expected a whole number, got {value:g}")
+            return default
+        return int(value)
 
 
 def embeddings_enabled(environ: Mapping[str, str] | None = None) -> bool:

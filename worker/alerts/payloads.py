@@ -109,11 +109,18 @@ def jsonl_record(alert: AlertContent) -> dict[str, Any]:
 # Human-readable messages
 
 
+def headline(alert: AlertContent) -> str:
+    """What a human-readable message calls the alert: a test never reads as news."""
+    if alert.test:
+        return "Test alert"
+    return "Update" if alert.update else "New development"
+
+
 def console_text(alert: AlertContent) -> str:
     """A readable multi-line message for a terminal or a log file."""
     if alert.update:
         return _console_update(alert)
-    lines = [f"[storywatch] New development: {alert.story_title}"]
+    lines = [f"[storywatch] {headline(alert)}: {alert.story_title}"]
     if alert.article_title:
         lines.append(f"  {alert.article_title}")
     if alert.article_url:
@@ -266,7 +273,11 @@ def _slack_date(moment: datetime) -> str:
 
 def _fallback_text(alert: AlertContent) -> str:
     # The top-level text is mrkdwn too, so it is escaped like the blocks.
-    text = f"New development in {_one_line(alert.story_title)}"
+    text = (
+        f"Test alert ({_one_line(alert.story_title)})"
+        if alert.test
+        else f"New development in {_one_line(alert.story_title)}"
+    )
     if alert.article_title:
         text += f": {_one_line(alert.article_title)}"
     if alert.source:

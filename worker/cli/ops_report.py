@@ -161,7 +161,9 @@ def _feed_row(feed: FeedStatus, now: datetime) -> tuple[str, ...]:
         _ago(feed.last_checked_at, now),
         str(feed.last_status) if feed.last_status is not None else "-",
         str(feed.error_count),
-        _ago(feed.next_check_at, now),
+        "never (stopped)"
+        if feed.stopped
+        else ("never (off)" if not feed.enabled else _ago(feed.next_check_at, now)),
         str(feed.items_last_poll),
         str(feed.items_total),
         state,

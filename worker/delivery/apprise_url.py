@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from worker.alerts.payloads import console_text
+from worker.alerts.payloads import console_text, headline
 from worker.delivery.common import failed, redact_url
 from worker.models import AlertContent, DeliveryOutcome, DestinationConfig
 
@@ -27,7 +27,7 @@ def to_apprise(
     if not notifier.add(destination.url):
         return failed(f"apprise does not understand the URL {where}", True)
     result = notifier.notify(
-        title=f"{'Update' if alert.update else 'New development'}: {alert.story_title}",
+        title=f"{headline(alert)}: {alert.story_title}",
         body=message if message is not None else console_text(alert),
     )
     ok = bool(result)  # a bool before Apprise 2, an AppriseResult (truthy on success) after

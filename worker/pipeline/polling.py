@@ -9,7 +9,7 @@ Bounded: a poll takes at most NEW_ITEMS_PER_POLL new items, oldest first, and fe
 the feed already has ITEMS_IN_FLIGHT_PER_FEED waiting. Up to HELD_ITEMS_PER_FEED of the
 rest are recorded as held, and the feed's next checks, BACKLOG_DELAY_SECONDS apart,
 release them a batch at a time without fetching it again: a feed of 50,000 items is read
-once, not once per batch. A feed with that many waiting is not fetched either.
+three times (20,000 held a read), not once per batch of 100.
 """
 
 from __future__ import annotations

@@ -120,6 +120,7 @@ def record_success(
             session, feed_id, items, now, limit=room, hold=hold
         )
         left = held + unread
+        feed.held_items += held
         if unread:
             feed.etag = feed.last_modified = feed.body_hash = None
         else:
@@ -183,28 +184,29 @@ def release_held(
     in_flight: int,
     backlog_delay: float,
 ) -> PollRecord | None:
-    """The feed's check when it holds a backlog, or has `in_flight` items waiting: no
-    fetch (the last one's items are recorded, and a full feed could take none), up to
-    `batch` held items released oldest first, the next check `backlog_delay` away. None
-    when neither is so: the feed is fetched."""
-    held = _held_ids(session, feed_id, limit=batch)
-    waiting = waiting_items(session, feed_id)
-    if not held and waiting < in_flight:
-        return None
+    """The feed's check when it holds a backlog: no fetch (the last one's items are
+    recorded), up to `batch` held items released oldest first (none while `in_flight`
+    wait), the next check `backlog_delay` away. None when it holds none: the feed is
+    fetched."""
     feed = session.get(Feed, feed_id)
-    if feed is None:
+    if feed is None or not feed.held_items:
         return None
-    released = held[: max(0, min(batch, in_flight - waiting))]
+    held = _held_ids(session, feed_id, limit=batch)
+    room = max(0, min(batch, in_flight - waiting_items(session, feed_id)))
+    released = held[:room]
     if released:
         session.execute(
             update(Item).where(Item.id.in_(released)).values(status="new", queued_at=now)
         )
+    # Counted, not decremented: the count is the flag every other check reads, and a
+    # held row deleted meanwhile (a pruned feed) must not keep it set.
+    feed.held_items = held_items(session, feed_id)
     feed.next_check_at = now + timedelta(seconds=backlog_delay)
     feed.items_last_poll = len(released)
     feed.items_total += len(released)
     # A check of what the last fetch recorded: the feed is not stale while it drains.
     feed.last_checked_at = feed.last_success_at = now
-    return PollRecord(tuple(released), backlog_delay, left_for_later=held_items(session, feed_id))
+    return PollRecord(tuple(released), backlog_delay, left_for_later=feed.held_items)
 
 
 def _held_ids(session: Session, feed_id: str, *, limit: int) -> list[int]:

@@ -88,6 +88,9 @@ class Feed(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     items_last_poll: Mapped[int] = mapped_column(default=0)
     items_total: Mapped[int] = mapped_column(default=0)
+    # Items recorded as held (worker.store.feeds): nonzero, the next checks release them
+    # instead of fetching. Kept here so a check of any other feed costs no items query.
+    held_items: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # "config" (feeds.toml) or "desk" (added on the web desk or by OPML import): only
     # config feeds are disabled when they leave feeds.toml.

@@ -3,12 +3,13 @@ later report, how many other outlets reported its development and where."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
-from sqlalchemy import select
+from sqlalchemy import func, select
 from standardwebhooks import Webhook
 from werkzeug import Request, Response
 
@@ -17,7 +18,7 @@ from tests.test_corroboration import serve_ten_outlets
 from worker import pipeline
 from worker.pipeline.corroborate import FOLLOW_UP_AFTER
 from worker.settings import load_settings
-from worker.store import schema
+from worker.store import feedback, schema
 from worker.store.engine import transaction
 
 SECRET = "whsec_" + "Zm9sbG93LXVwcy1hcmUtc2lnbmVkLXRvbw=="
@@ -125,3 +126,88 @@ def test_no_update_before_its_alert_reached_the_destination(
     # The alert was tried; its update, due as well, was not tried at all.
     assert summary.failed + summary.dead == 1
     assert tuple(update) == (0, after)
+
+
+def _alert_then_later_reports(runtime: pipeline.Runtime, before_later: object = None) -> str:
+    """The first outlet's alert, delivered; then the nine later reports of it."""
+    first, *later = pipeline.poll_feed(runtime, "wire").new_item_ids
+    alert = pipeline.process_item(runtime, first).alert_id
+    assert alert is not None
+    pipeline.deliver_alert(runtime, alert)
+    if callable(before_later):
+        before_later(alert)
+    for item_id in later:
+        assert pipeline.process_item(runtime, item_id).alert_id is None
+    return alert
+
+
+def _deliveries(runtime: pipeline.Runtime) -> list[tuple[str, str, str]]:
+    with transaction(runtime.sessions) as session:
+        rows = session.execute(
+            select(
+                schema.Delivery.destination_id, schema.Delivery.kind, schema.Delivery.status
+            ).order_by(schema.Delivery.id)
+        ).all()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def test_a_configured_console_can_opt_out_of_follow_ups_too(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    base = serve_ten_outlets(httpserver)
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    console = '\n[[destinations]]\nid = "console"\nkind = "console"\nupdates = false\n'
+    runtime = hooked_runtime(tmp_path, base, more_destinations=console)
+    try:
+        _alert_then_later_reports(runtime)
+        rows = _deliveries(runtime)
+    finally:
+        runtime.close()
+    assert [(d, kind) for d, kind, _ in rows] == [
+        ("hook", "alert"),
+        ("console", "alert"),
+        ("hook", "update"),
+    ]
+
+
+def test_a_muted_story_sends_no_follow_up(tmp_path: Path, httpserver: HTTPServer) -> None:
+    base = serve_ten_outlets(httpserver)
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    runtime = hooked_runtime(tmp_path, base)
+
+    def mute(alert: object) -> None:
+        with transaction(runtime.sessions) as session:
+            story = session.scalar(select(schema.Alert.story_id).where(schema.Alert.id == alert))
+            assert story is not None
+            feedback.mute(session, story, None, runtime.clock())
+
+    try:
+        _alert_then_later_reports(runtime, before_later=mute)
+        rows = _deliveries(runtime)
+        with transaction(runtime.sessions) as session:
+            counted = session.scalar(select(func.count()).select_from(schema.DevelopmentSource))
+    finally:
+        runtime.close()
+    assert rows == [("hook", "alert", "delivered")]
+    assert counted == 9  # the later reports are still recorded on the development
+
+
+def test_pruning_keeps_an_alerts_delivery_until_its_follow_up_is_sent(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    base = serve_ten_outlets(httpserver)
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    runtime = hooked_runtime(tmp_path, base)
+    try:
+        alert = _alert_then_later_reports(runtime)
+        start = runtime.clock()
+        runtime.clock = lambda: start + timedelta(minutes=10)
+        runtime.settings = dataclasses.replace(runtime.settings, keep_deliveries_days=0.0001)
+        assert pipeline.prune(runtime).deliveries == 0  # the update is still to be sent
+        runtime.clock = lambda: start + FOLLOW_UP_AFTER + timedelta(minutes=1)
+        assert pipeline.deliver_alert(runtime, alert).delivered == 1
+        assert _deliveries(runtime)[-1] == ("hook", "update", "delivered")
+        runtime.clock = lambda: start + FOLLOW_UP_AFTER + timedelta(minutes=30)
+        assert pipeline.prune(runtime).deliveries == 2  # both sent: both may go
+    finally:
+        runtime.close()

@@ -66,16 +66,18 @@ def test_prune_keeps_the_decisions_and_drops_what_only_served_them(
         assert pipeline.prune(runtime) == pipeline.PruneSummary()
         assert counts(runtime) == before
 
-        # 100 days on: items and delivered deliveries go, old articles keep their lead.
+        # 100 days on: items go, old articles keep their lead. The alert's delivered
+        # delivery stays while its follow-up is still to be sent there (the follow-up goes
+        # only where the alert is recorded as delivered).
         runtime.clock = lambda: start + timedelta(days=100)
         summary = pipeline.prune(runtime)
         after = counts(runtime)
         assert pipeline.prune(runtime) == pipeline.PruneSummary()  # nothing left to do
     finally:
         runtime.close()
-    assert (summary.items, summary.deliveries) == (10, 1)
+    assert (summary.items, summary.deliveries) == (10, 0)
     assert summary.articles_trimmed == before["full_texts"] - 1  # all but the development's
-    assert (after["items"], after["deliveries"], after["full_texts"]) == (0, 1, 1)
+    assert (after["items"], after["deliveries"], after["full_texts"]) == (0, 2, 1)
     assert after["bands"] < before["bands"]
     for kept in ("alerts", "developments", "sources", "facts", "reports"):
         assert after[kept] == before[kept], kept
@@ -121,3 +123,16 @@ def test_the_prune_command_runs_on_the_configured_database(
     done = storywatch("prune", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert "pruned 0 item(s), the text of 0 article(s), 0 delivered delivery(ies)" in done.stdout
+
+
+def test_prune_before_init_says_so_and_creates_no_database(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    env = {
+        "STORYWATCH_CONFIG_DIR": str(config),
+        "STORYWATCH_DATA_DIR": str(tmp_path / "v"),
+        "PATH": os.environ.get("PATH", ""),
+    }
+    done = storywatch("prune", cwd=tmp_path, env=env)
+    assert done.returncode == 2 and "does not exist; run `storywatch init`" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "v" / "storywatch.db").exists()

@@ -57,12 +57,7 @@ def _web(args: argparse.Namespace, _extra: list[str]) -> int:
 
     settings = _settings()
     # The desk reads what the service wrote: without its schema every page would fail.
-    problem = reader.unreachable(settings.database_url)
-    if problem is None:
-        with reader.snapshot(settings.database_url) as session:
-            state = reader.schema_state(session)
-        if state.revision != state.head:
-            problem = f"is at schema revision {state.revision}, not {state.head}"
+    problem = reader.not_ready(settings.database_url)
     if problem is not None:
         shown = reader.shown(settings.database_url)
         print(

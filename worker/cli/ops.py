@@ -247,8 +247,19 @@ def _feeds_resume(args: argparse.Namespace, _extra: list[str]) -> int:
 
 def _prune(_args: argparse.Namespace, _extra: list[str]) -> int:
     from worker.pipeline import open_runtime, prune  # noqa: PLC0415
+    from worker.store import reader  # noqa: PLC0415
 
-    runtime = open_runtime(_settings(), run_migrations=False)
+    settings = _settings()
+    # Nothing to prune in a database the service never set up; opening it would make it.
+    problem = reader.not_ready(settings.database_url)
+    if problem is not None:
+        shown = reader.shown(settings.database_url)
+        print(
+            f"storywatch: prune: the database {shown} {problem}; run `storywatch init`",
+            file=sys.stderr,
+        )
+        return 2
+    runtime = open_runtime(settings, run_migrations=False)
     try:
         summary = prune(runtime)
     finally:

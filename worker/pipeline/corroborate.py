@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from worker.models import CONSOLE, DestinationConfig
 from worker.observe.logs import get_logger
-from worker.store import developments, outbox
+from worker.store import developments, feedback, outbox
 from worker.store.articles import StoredArticle
 from worker.store.engine import DbSession
 
@@ -33,13 +33,18 @@ class FollowUps:
 
     destinations: frozenset[str]
     due: datetime
+    now: datetime
 
 
 def follow_ups(destinations: tuple[DestinationConfig, ...], now: datetime) -> FollowUps:
     """Every destination that did not opt out (`updates = false`) and sends alerts one by
-    one (a digest's next message already says what came later); the console always."""
+    one (a digest's next message already says what came later); the console too when it
+    is not configured (alerts go there when no destination is), since nothing opted it
+    out."""
     opted_in = {d.id for d in destinations if d.updates and not d.digest_every_minutes}
-    return FollowUps(frozenset(opted_in | {CONSOLE.id}), now + FOLLOW_UP_AFTER)
+    if all(d.id != CONSOLE.id for d in destinations):
+        opted_in.add(CONSOLE.id)
+    return FollowUps(frozenset(opted_in), now + FOLLOW_UP_AFTER, now)
 
 
 log = get_logger(__name__)
@@ -85,7 +90,9 @@ def _record(
 ) -> None:
     developments.add_source(session, development_id, article, how)
     others = developments.recount_sources(session, development_id)
-    if others:
+    # A muted story sends nothing, follow-ups included; the count is still recorded.
+    story_id = developments.story_of(session, development_id)
+    if others and not (story_id and feedback.muted(session, story_id, updates.now)):
         outbox.schedule_updates(session, development_id, updates.destinations, updates.due)
     log.info(
         "development.also_reported",

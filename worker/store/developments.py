@@ -38,6 +38,13 @@ def made_by(session: Session, story_id: str, article_id: int) -> int | None:
     )
 
 
+def story_of(session: Session, development_id: int) -> str | None:
+    story: str | None = session.scalar(
+        select(Development.story_id).where(Development.id == development_id)
+    )
+    return story
+
+
 def add_source(session: Session, development_id: int, article: StoredArticle, how: str) -> None:
     """Record the article as a source of the development (once)."""
     exists = session.scalar(

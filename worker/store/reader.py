@@ -66,6 +66,19 @@ def schema_state(session: Session) -> SchemaState:
     return SchemaState(revision, str(head))
 
 
+def not_ready(database_url: str) -> str | None:
+    """Why a command that works on the service's data cannot start on this database (it
+    is missing, or not at this code's schema revision), or None."""
+    problem = unreachable(database_url)
+    if problem is not None:
+        return problem
+    with snapshot(database_url) as session:
+        state = schema_state(session)
+    if state.revision != state.head:
+        return f"is at schema revision {state.revision}, not {state.head}"
+    return None
+
+
 def learned(session: Session) -> Learned:
     """How many stories there are, and what the tracked ones have learned."""
     tracked = select(StoryRow.id)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from worker.store.schema import Article, ArticleBand, Delivery, Development, Item, PreparedView
 
@@ -66,11 +66,22 @@ def trim_articles(session: Session, before: datetime, limit: int) -> int:
 
 
 def delete_deliveries(session: Session, before: datetime, limit: int) -> int:
-    """Deliveries delivered before `before` (failed and dead ones stay for the operator)."""
+    """Deliveries delivered before `before` (failed and dead ones stay for the operator).
+    An alert's delivery whose follow-up to that destination is still to be sent stays
+    too: the follow-up goes only where the alert is recorded as delivered."""
+    update_ = aliased(Delivery)
+    waiting_update = exists().where(
+        Delivery.kind == "alert",
+        update_.alert_id == Delivery.alert_id,
+        update_.destination_id == Delivery.destination_id,
+        update_.kind == "update",
+        update_.status.in_(("pending", "failed")),
+    )
     ids = list(
         session.scalars(
             select(Delivery.id)
             .where(Delivery.status == "delivered", Delivery.delivered_at < before)
+            .where(~waiting_update)
             .order_by(Delivery.id)
             .limit(limit)
         )

@@ -418,3 +418,11 @@ def test_a_count_or_port_with_a_fraction_is_refused_not_rounded(tmp_path: Path, 
     assert caught.value.problems == [f"{name}: expected a whole number, got 20000.5"]
     whole = load_settings(env_for(config, tmp_path, **{name: "2e4"}), dotenv=False)
     assert 20000 in (whole.web_port, whole.max_known_sentences, whole.max_response_bytes)
+
+
+@pytest.mark.parametrize("raw", ["1_0", "\u0663"])
+def test_a_number_written_unusually_is_refused(tmp_path: Path, raw: str) -> None:
+    config = write_config(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_for(config, tmp_path, STORYWATCH_KEEP_ITEMS_DAYS=raw), dotenv=False)
+    assert caught.value.problems == [f"STORYWATCH_KEEP_ITEMS_DAYS: expected a number, got {raw!r}"]

@@ -303,6 +303,10 @@ class _EnvReader:
         if not raw:
             return default
         try:
+            # float() also reads "1_0" and other scripts' digits: not how a number is
+            # written in a setting, so more likely a typo than a value.
+            if not raw.isascii() or "_" in raw:
+                raise ValueError(raw)
             value = float(raw)
         except ValueError:
             self._problems.append(f"{name}: expected a number, got {raw!r}")

@@ -52,3 +52,30 @@ def test_each_task_has_its_queue_and_a_worker_consumes_all_of_them(tmp_path: Pat
     }
     # A worker started without -Q consumes every declared queue (Celery: `task_queues`).
     assert set(app.amqp.queues) == {DELIVERY_QUEUE, POLL_QUEUE, DECIDE_QUEUE, ITEMS_QUEUE}
+
+
+def test_celery_call_configures_the_app_once_without_recursing(tmp_path: Path) -> None:
+    """`celery -A worker.celery_app call ...` reads the configuration after the amqp layer
+    exists; an `on_configure` handler updating `conf` then re-entered the loading."""
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    config = write_config(tmp_path)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("STORYWATCH_")},
+        "STORYWATCH_CONFIG_DIR": str(config),
+        "STORYWATCH_DATA_DIR": str(tmp_path / "v"),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "worker.celery_app", "call", "storywatch.prune"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "RecursionError" not in done.stdout + done.stderr

@@ -2,7 +2,7 @@
 
 Embedded mode (no STORYWATCH_REDIS_URL): kombu's SQLAlchemy transport on a SQLite file in
 the data directory, so `storywatch run` needs no server. Distributed mode: Redis.
-Configuration is applied lazily (`on_configure`), from the settings the CLI loaded or,
+Configuration is applied lazily (`app.add_defaults`), from the settings the CLI loaded or,
 under `celery -A worker.celery_app ...`, from the environment.
 """
 
@@ -158,9 +158,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-@app.on_configure.connect
-def _configure(sender: Celery, **_: Any) -> None:
-    sender.conf.update(celery_config(current_settings()))
+# Lazily, when the configuration is first read: a promise of defaults, not an
+# `on_configure` handler that updates `conf`, since such an update re-enters the
+# configuration being loaded whenever the amqp layer exists already (`celery call`:
+# "RecursionError" logged from the handler).
+app.add_defaults(lambda: celery_config(current_settings()))
 
 
 @worker_init.connect

@@ -82,11 +82,16 @@ def _parser() -> argparse.ArgumentParser:
 # Service commands
 
 
-def _service_settings() -> Settings:
-    from worker.celery_app import use_settings  # noqa: PLC0415 - keeps offline commands light
-
+def _service_settings(*, metrics: bool = False) -> Settings:
+    """The settings, logging configured by them; with `metrics`, the multiprocess metrics
+    set up next: after logging (its one line comes out in the configured format), before
+    anything imports prometheus_client (worker.celery_app does)."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    if metrics:
+        _prepare_metrics()
+    from worker.celery_app import use_settings  # noqa: PLC0415 - keeps offline commands light
+
     use_settings(settings)
     return settings
 
@@ -110,10 +115,9 @@ def _prepare_metrics() -> None:
 
 
 def _run(args: argparse.Namespace, _extra: list[str]) -> int:
-    _prepare_metrics()
+    settings = _service_settings(metrics=True)
     from worker.celery_app import app  # noqa: PLC0415
 
-    settings = _service_settings()
     _prepare(settings)
     if not args.no_web:
         from worker.web.serve import start_in_background  # noqa: PLC0415
@@ -141,10 +145,9 @@ def _init(_args: argparse.Namespace, _extra: list[str]) -> int:
 
 
 def _worker(_args: argparse.Namespace, extra: list[str]) -> int:
-    _prepare_metrics()
+    settings = _service_settings(metrics=True)
     from worker.celery_app import app  # noqa: PLC0415
 
-    settings = _service_settings()
     # storywatch uses neither gossip nor mingle (worker-to-worker events and start-up sync),
     # and Celery's gossip step can take a worker down while it reconnects to a restarted
     # Redis ("Unrecoverable error: AttributeError ... 'hostname'", celery/kombu#582).

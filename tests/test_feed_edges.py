@@ -20,6 +20,7 @@ from worker import pipeline
 from worker.cli.ops_report import render_status
 from worker.pipeline import polling
 from worker.pipeline.runtime import Runtime
+from worker.store import feeds as feeds_store
 from worker.store import ops
 from worker.store.engine import transaction
 from worker.store.schema import Item
@@ -90,6 +91,86 @@ def test_a_huge_feed_is_read_once_and_taken_in_batches_oldest_first_bounded_in_f
     after = pipeline.poll_feed(runtime, "local")
     assert after.status == "unchanged" and (after.next_check_in or 0) >= 600
     assert len(httpserver.log) == 2
+
+
+def test_a_held_item_is_handed_out_once_when_two_checks_race(
+    runtime: Runtime, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two checks of one feed at once (a poll claimed again after a long wait) read the
+    same held ids; the second to update must find them taken, not hand them out again."""
+    base = httpserver.url_for("").rstrip("/")
+    body = dated_rss(base, 450, newest=datetime(2026, 12, 1, 12, tzinfo=UTC))
+    httpserver.expect_request("/feed.xml").respond_with_data(body)
+    pipeline.poll_feed(runtime, "local")
+    read_before: list[int] = []
+    real = feeds_store._held_ids
+
+    def stale(session: object, feed_id: str, *, limit: int) -> list[int]:
+        if not read_before:  # the first check's read, which the second one also made
+            read_before.extend(real(session, feed_id, limit=limit))  # type: ignore[arg-type]
+        return list(read_before)
+
+    monkeypatch.setattr(feeds_store, "_held_ids", stale)
+    first = pipeline.poll_feed(runtime, "local")
+    with transaction(runtime.sessions) as session:  # room again: the workers caught up
+        session.execute(update(Item).where(Item.status == "new").values(status="done"))
+    second = pipeline.poll_feed(runtime, "local")  # read the same ids before the first wrote
+    assert len(first.new_item_ids) == 100 and second.new_item_ids == ()
+    statuses = [item.status for item in items_of(runtime)]
+    assert statuses.count("done") == 200 and statuses.count("held") == 250
+
+
+def test_a_feed_that_leaves_the_configuration_or_moves_drops_what_it_held(
+    tmp_path: Path, runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    from worker.pipeline.setup import initialise  # noqa: PLC0415
+
+    base = httpserver.url_for("").rstrip("/")
+    body = dated_rss(base, 450, newest=datetime(2026, 12, 1, 12, tzinfo=UTC))
+    httpserver.expect_request("/feed.xml").respond_with_data(body)
+    httpserver.expect_request("/other.xml").respond_with_data(body)
+    pipeline.poll_feed(runtime, "local")
+    assert feed_row(runtime).held_items == 350
+    # feeds.toml now names another address: its items are not the old one's.
+    moved = make_runtime(
+        tmp_path, f'[[feeds]]\nid = "local"\nurl = "{base}/other.xml"\npoll_every_seconds = 600\n'
+    )
+    try:
+        initialise(moved)
+        assert feed_row(moved).held_items == 0
+        assert [i.status for i in items_of(moved)].count("held") == 0
+        assert pipeline.poll_feed(moved, "local").status == "fetched"  # not a backlog check
+        assert feed_row(moved).held_items > 0
+    finally:
+        moved.close()
+    # The feed leaves feeds.toml: nothing will ever release what it held.
+    gone = make_runtime(tmp_path, "")
+    try:
+        assert feed_row(gone).enabled is False and feed_row(gone).held_items == 0
+        assert [i.status for i in items_of(gone)].count("held") == 0
+    finally:
+        gone.close()
+
+
+def test_retention_deletes_what_a_stopped_feed_held_and_keeps_a_live_ones(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    from worker.store import retention  # noqa: PLC0415
+    from worker.store.schema import Feed  # noqa: PLC0415
+
+    base = httpserver.url_for("").rstrip("/")
+    body = dated_rss(base, 450, newest=datetime(2026, 12, 1, 12, tzinfo=UTC))
+    httpserver.expect_request("/feed.xml").respond_with_data(body)
+    pipeline.poll_feed(runtime, "local")
+    later = runtime.clock() + timedelta(days=1)
+    with transaction(runtime.sessions) as session:
+        assert retention.delete_items(session, later, 1000) == 0  # waiting to be released
+        feed = session.get(Feed, "local")
+        assert feed is not None
+        feed.stopped = "HTTP 410 Gone: the site removed the feed"
+    with transaction(runtime.sessions) as session:
+        assert retention.delete_items(session, later, 1000) == 350  # nothing will release them
+    assert [item.status for item in items_of(runtime)] == ["new"] * 100
 
 
 def test_items_past_what_a_feed_may_hold_are_read_again_later(

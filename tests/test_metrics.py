@@ -227,25 +227,58 @@ def test_counters_from_forked_children_add_up_in_multiprocess_mode(tmp_path: Pat
     assert done.stdout.split()[-3:] == ["5.0", "2.0", "True"]
 
 
-def test_prepare_multiprocess_gives_each_worker_its_own_directory_and_knows_when_too_late(
-    tmp_path: Path,
-) -> None:
-    # Another worker on this host, given the same directory, and one that died (its pid
-    # is past any the system hands out).
-    alive, dead = tmp_path / f"worker-{os.getppid()}", tmp_path / "worker-99999999"
-    for other in (alive, dead):
+OWN_DIRECTORY_SCRIPT = """
+import os, socket, sys
+from pathlib import Path
+from worker.observe import metrics_env
+environ = {metrics_env.MULTIPROC_ENV: sys.argv[1]}
+own = metrics_env.prepare_multiprocess(environ)
+assert environ[metrics_env.MULTIPROC_ENV] == str(own)  # the pool's children count there
+(own / "counter_2.db").write_bytes(b"old run")
+again = metrics_env.prepare_multiprocess(environ)  # asked again: the same one, wiped
+print(own.name, socket.gethostname(), again == own, list(own.glob("*.db")) == [])
+"""
+
+
+def test_prepare_multiprocess_gives_each_worker_its_own_directory(tmp_path: Path) -> None:
+    import socket  # noqa: PLC0415
+
+    host = socket.gethostname()
+    # Another worker of this host given the same directory, one that died (its pid is
+    # past any the system hands out), and one of another container sharing the volume.
+    alive = tmp_path / f"worker-{host}-{os.getpid()}"
+    dead = tmp_path / f"worker-{host}-99999999"
+    elsewhere = tmp_path / "worker-another-host-1"
+    for other in (alive, dead, elsewhere):
         other.mkdir()
         (other / "counter_1.db").write_bytes(b"counts")
-    environ = {metrics_env.MULTIPROC_ENV: str(tmp_path)}
-    own = metrics_env.prepare_multiprocess(environ)
-    assert own == tmp_path / f"worker-{os.getpid()}" and own.is_dir()
-    assert environ[metrics_env.MULTIPROC_ENV] == str(own)  # the pool's children count there
-    assert (alive / "counter_1.db").exists()  # the live worker's counts are its own
+    env = {k: v for k, v in os.environ.items() if k != metrics_env.MULTIPROC_ENV}
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run(
+        [sys.executable, "-c", OWN_DIRECTORY_SCRIPT, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    name, shown_host, same, wiped = done.stdout.split()[-4:]
+    assert name.startswith(f"worker-{shown_host}-") and (same, wiped) == ("True", "True")
+    assert (alive / "counter_1.db").exists() and (elsewhere / "counter_1.db").exists()
     assert not dead.exists()
-    (own / "counter_2.db").write_bytes(b"old run")
-    assert metrics_env.prepare_multiprocess(environ) == own  # asked again: the same one
-    assert not list(own.glob("*.db"))
-    # This interpreter already imported prometheus_client in single-process mode.
+    assert not (tmp_path / name).exists()  # removed when that worker exited
+
+
+def test_prepare_multiprocess_keeps_a_directory_prometheus_already_writes_and_knows_when_too_late(
+    tmp_path: Path,
+) -> None:
+    # This interpreter already imported prometheus_client: an operator's directory is the
+    # one it writes in, so it is used as it is (and wiped of a previous run's files).
+    (tmp_path / "counter_123.db").write_bytes(b"old run")
+    environ = {metrics_env.MULTIPROC_ENV: str(tmp_path)}
+    assert metrics_env.prepare_multiprocess(environ) == tmp_path
+    assert not list(tmp_path.glob("*.db"))
     assert metrics_env.prepare_multiprocess({}) is None
     assert metrics_env.prepare_multiprocess({metrics_env.PORT_ENV: "0"}) is None
 

@@ -220,7 +220,7 @@ def _check_urls(database_url: str, redis_url: str | None, problems: list[str]) -
                 f"PostgreSQL (postgresql+psycopg://...), not {url.drivername!r}"
             )
         else:
-            url.get_dialect()  # the driver is installed
+            url.get_dialect().import_dbapi()  # the driver is installed
     except ArgumentError:
         problems.append(
             "STORYWATCH_DATABASE_URL: not a database URL (sqlite:///PATH or "

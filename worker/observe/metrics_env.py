@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Mapping, MutableMapping
@@ -37,6 +38,7 @@ DEFAULT_ADDR = "0.0.0.0"  # noqa: S104 - Prometheus scrapes from another host or
 
 EVENT_MULTIPROCESS = "metrics.multiprocess_dir"
 EVENT_TOO_LATE = "metrics.multiprocess_unavailable"
+EVENT_SHARED = "metrics.multiprocess_dir_not_own"
 
 
 def metrics_port(environ: Mapping[str, str]) -> int:
@@ -63,10 +65,12 @@ def prepare_multiprocess(environ: MutableMapping[str, str]) -> Path | None:
 
     1. Metrics disabled (port 0): nothing to do.
     2. PROMETHEUS_MULTIPROC_DIR set by the operator: this worker counts in
-       `worker-<pid>` under it, made fresh, exported to the pool's children and removed at
-       exit. Two workers given one directory (one host, one setting) would otherwise each
-       delete the other's files on start and serve each other's sums. Directories left
-       by workers that died without cleaning up are removed.
+       `worker-<host>-<pid>` under it, made fresh, exported to the pool's children and
+       removed at exit. Two workers given one directory (one host, one setting, or
+       containers sharing a volume) would otherwise each delete the other's files on
+       start and serve each other's sums. Directories left by workers of this host that
+       died without cleaning up are removed. If prometheus_client is loaded already, it
+       writes where it was told: that directory is used as it is (and wiped), as before.
     3. Not set and prometheus_client not yet imported: a new private temporary directory,
        exported to the environment the pool's children inherit, removed at exit.
     4. Not set but prometheus_client already imported: too late; log why and return None
@@ -76,8 +80,13 @@ def prepare_multiprocess(environ: MutableMapping[str, str]) -> Path | None:
     if metrics_port(environ) == 0:
         return None
     path = multiprocess_dir(environ)
-    if path is not None:
-        path = _own_directory(path, os.getpid())
+    if path is not None and "prometheus_client" in sys.modules:
+        # Loaded already (`celery -A worker.celery_app worker` imports the tasks first):
+        # it writes in the directory it was given, so that one is this worker's.
+        log.warning(EVENT_SHARED, path=str(path), reason="prometheus_client was imported first")
+        _wipe(path)
+    elif path is not None:
+        path = _own_directory(path, socket.gethostname(), os.getpid())
         environ[MULTIPROC_ENV] = str(path)
     elif "prometheus_client" in sys.modules:
         log.warning(EVENT_TOO_LATE, reason="prometheus_client was imported before the setup")
@@ -93,23 +102,36 @@ def prepare_multiprocess(environ: MutableMapping[str, str]) -> Path | None:
 _OWN = "worker-"  # prefix of each worker's own directory under PROMETHEUS_MULTIPROC_DIR
 
 
-def _own_directory(base: Path, pid: int) -> Path:
-    """`base/worker-<pid>`, fresh, removed at exit; `base` itself when an earlier call in
-    this process already chose it. Siblings whose process is gone are removed."""
-    if base.name == f"{_OWN}{pid}":
-        for stale in base.glob("*.db"):
-            stale.unlink(missing_ok=True)
+def _own_directory(base: Path, host: str, pid: int) -> Path:
+    """`base/worker-<host>-<pid>`, fresh, removed at exit; `base` itself when an earlier
+    call in this process already chose it. The host name keeps workers of different
+    machines or containers (each its own process ids, often 1) apart; siblings of this
+    host whose process is gone are removed."""
+    mine = f"{_OWN}{_safe(host)}-"
+    if base.name == f"{mine}{pid}":
+        _wipe(base)
         return base
     base.mkdir(parents=True, exist_ok=True)
-    for sibling in base.glob(f"{_OWN}*"):
-        number = sibling.name.removeprefix(_OWN)
+    for sibling in base.glob(f"{mine}*"):
+        number = sibling.name.removeprefix(mine)
         if number.isdigit() and not _alive(int(number)):
             shutil.rmtree(sibling, ignore_errors=True)
-    own = base / f"{_OWN}{pid}"
+    own = base / f"{mine}{pid}"
     shutil.rmtree(own, ignore_errors=True)  # a dead process's, whose pid we now have
     own.mkdir()
     atexit.register(shutil.rmtree, own, ignore_errors=True)
     return own
+
+
+def _safe(host: str) -> str:
+    return "".join(c if c.isalnum() or c in ".-" else "_" for c in host) or "host"
+
+
+def _wipe(path: Path) -> None:
+    """Delete the `*.db` files, as prometheus_client requires between runs."""
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:

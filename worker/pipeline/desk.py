@@ -186,6 +186,10 @@ def give_verdict(
             story_id, article_id = target.story_id, target.article_id
         if story_id is None or article_id is None:
             return Refused("give an alert, or a report's article and story")
+        # Verdicts on one article one at a time: two people giving an unmatched article
+        # to two stories at once would both pass the checks below, and the second would
+        # fail on a unique key instead of being refused.
+        articles.lock(session, article_id)
         refused = _refusal(session, verdict, story_id, article_id)
         if refused is not None:
             return refused

@@ -245,6 +245,12 @@ def get(session: Session, article_id: int) -> Article | None:
     return session.get(Article, article_id)
 
 
+def lock(session: Session, article_id: int) -> None:
+    """Hold the article's row until the transaction ends (PostgreSQL; a SQLite write
+    transaction holds the whole database already)."""
+    session.execute(select(Article.id).where(Article.id == article_id).with_for_update())
+
+
 def assign_story(session: Session, article_id: int, story_id: str) -> None:
     """The article is the story's (a person gave an unmatched one to it)."""
     session.execute(update(Article).where(Article.id == article_id).values(story_id=story_id))

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from worker.models import FeedConfig, Story
+from worker.store.feeds import drop_held
 from worker.store.schema import Feed, Meta, StoryFact, StoryReport, StoryRow
 from worker.stories.stored import story_from_json, story_to_json
 
@@ -47,14 +48,18 @@ def sync_feeds(session: Session, feeds: tuple[FeedConfig, ...]) -> None:
         if row.url != config.url:
             # A new URL is a new resource: its validators and body hash do not apply.
             row.url, row.etag, row.last_modified, row.body_hash = config.url, None, None, None
-            # ...and what the old one answered (moved, gone) says nothing about it.
+            # ...and what the old one answered (moved, gone, listed) says nothing about it.
             row.moved_to, row.stopped, row.not_found_streak = None, None, 0
+            if row.held_items:
+                drop_held(session, row.id)
         row.title = config.title
         row.poll_every_seconds = config.poll_every_seconds
         row.enabled = True
     for row in existing.values():
         if row.origin == "config":  # a feed added on the desk is not feeds.toml's to drop
             row.enabled = False
+            if row.held_items:  # never polled again: its held items would stay for good
+                drop_held(session, row.id)
 
 
 def sync_stories(session: Session, stories: list[Story], fingerprint: str) -> bool:

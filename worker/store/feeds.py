@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from worker.feeds.parse import oldest_first, reused_key, same_link
@@ -193,20 +193,45 @@ def release_held(
         return None
     held = _held_ids(session, feed_id, limit=batch)
     room = max(0, min(batch, in_flight - waiting_items(session, feed_id)))
-    released = held[:room]
-    if released:
-        session.execute(
-            update(Item).where(Item.id.in_(released)).values(status="new", queued_at=now)
+    released: list[int] = []
+    if held[:room]:
+        # Still held, checked by the update itself: a second check of the feed running at
+        # the same time (its poll claimed again after a long wait) read the same ids, and
+        # on PostgreSQL waits here for this one, then finds them taken and releases none.
+        released = list(
+            session.scalars(
+                update(Item)
+                .where(Item.id.in_(held[:room]), Item.status == HELD)
+                .values(status="new", queued_at=now)
+                .returning(Item.id)
+            )
         )
+        released.sort()
     # Counted, not decremented: the count is the flag every other check reads, and a
     # held row deleted meanwhile (a pruned feed) must not keep it set.
     feed.held_items = held_items(session, feed_id)
     feed.next_check_at = now + timedelta(seconds=backlog_delay)
     feed.items_last_poll = len(released)
     feed.items_total += len(released)
-    # A check of what the last fetch recorded: the feed is not stale while it drains.
-    feed.last_checked_at = feed.last_success_at = now
+    feed.last_checked_at = now
+    if released:
+        # What the last fetch recorded, handed out: the feed is not stale while it
+        # drains. A check that could hand out nothing (its items stuck in flight) is no
+        # success, so a feed whose items never finish is flagged in time.
+        feed.last_success_at = now
     return PollRecord(tuple(released), backlog_delay, left_for_later=feed.held_items)
+
+
+def drop_held(session: Session, feed_id: str) -> int:
+    """Forget the feed's held items (it left the configuration, or now names another
+    address): never processed, they are listed again if the feed still has them."""
+    dropped = session.execute(
+        delete(Item).where(Item.feed_id == feed_id, Item.status == HELD)
+    ).rowcount  # type: ignore[attr-defined]
+    feed = session.get(Feed, feed_id)
+    if feed is not None:
+        feed.held_items = 0
+    return int(dropped or 0)
 
 
 def _held_ids(session: Session, feed_id: str, *, limit: int) -> list[int]:

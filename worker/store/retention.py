@@ -13,7 +13,15 @@ from datetime import datetime
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from worker.store.schema import Article, ArticleBand, Delivery, Development, Item, PreparedView
+from worker.store.schema import (
+    Article,
+    ArticleBand,
+    Delivery,
+    Development,
+    Feed,
+    Item,
+    PreparedView,
+)
 
 # What a pruned article keeps of its text: its lead, which is what a story's embedding
 # index reads of it (worker.decide.semantic), and what `check` and the desk quote.
@@ -21,11 +29,17 @@ KEPT_TEXT_CHARS = 1_000
 
 
 def delete_items(session: Session, before: datetime, limit: int) -> int:
-    """Items processed (done or failed) and first seen before `before`."""
+    """Items processed (done or failed) and first seen before `before`; held ones too when
+    their feed is stopped or disabled, since nothing will release them."""
+    idle = select(Feed.id).where((Feed.enabled.is_(False)) | (Feed.stopped.is_not(None)))
     ids = list(
         session.scalars(
             select(Item.id)
-            .where(Item.created_at < before, Item.status.not_in(("new", "held")))
+            .where(
+                Item.created_at < before,
+                Item.status != "new",
+                (Item.status != "held") | Item.feed_id.in_(idle),
+            )
             .order_by(Item.id)
             .limit(limit)
         )

@@ -550,8 +550,10 @@ def test_a_story_timeline_runs_newest_first_by_date(desk: Server) -> None:
         developments = client.get(f"/api/stories/{story['id']}").json()["developments"]
         shown = [d["published"] or d["detected_at"] for d in developments]
         assert shown == sorted(shown, reverse=True), story["id"]
-        if developments:
-            assert story["latest"]["id"] == developments[0]["id"]
+        # The latest is the newest still counted: one judged "wrong story" is not.
+        counted = [d for d in developments if "wrong-story" not in d["verdicts"]]
+        assert story["developments"] == len(counted)
+        assert (story["latest"] or {}).get("id") == (counted[0]["id"] if counted else None)
 
 
 def test_a_control_character_in_a_title_leaves_the_atom_feed_readable() -> None:
@@ -572,3 +574,40 @@ def test_a_control_character_in_a_title_leaves_the_atom_feed_readable() -> None:
     parsed = ET.fromstring(document)
     title = parsed.find("{http://www.w3.org/2005/Atom}entry/{http://www.w3.org/2005/Atom}title")
     assert title is not None and title.text == "COP29   climate deal   row"
+
+
+def test_a_development_judged_wrong_story_is_shown_struck_and_not_counted(desk: Server) -> None:
+    client = desk.client(headers={"Authorization": f"Bearer {TOKEN}"})
+    alerts = {a["id"]: a for a in client.get("/api/alerts?limit=1000").json()}
+    alert = desk.filled.alerts[6]
+    story = alerts[alert]["story_id"]
+    before = {s["id"]: s for s in client.get("/api/stories").json()}[story]
+    assert (
+        client.post("/api/feedback", json={"alert": alert, "verdict": "wrong-story"}).status_code
+        == 201
+    )
+    after = {s["id"]: s for s in client.get("/api/stories").json()}[story]
+    assert after["developments"] == before["developments"] - 1
+    detail = client.get(f"/api/stories/{story}").json()["developments"]
+    [judged] = [d for d in detail if d["alert_id"] == alert]
+    assert judged["verdicts"] == ["wrong-story"]
+    assert "not counted as one of its developments" in client.get(f"/stories/{story}").text
+    feed = client.get(f"/stories/{story}/feed.xml").text
+    assert f"urn:storywatch:development:{judged['id']}<" not in feed
+
+
+def test_a_refused_form_says_why_and_leads_back_through_sign_in(desk: Server) -> None:
+    browser = desk.client()
+    answer = browser.post(
+        "/feedback",
+        data={"alert": "x", "verdict": "not-new"},
+        headers={"Referer": f"{desk.url}/alerts"},
+    )
+    assert answer.status_code == 403 and "text/html" in answer.headers["content-type"]
+    assert 'href="/login?back=/alerts"' in answer.text
+    assert desk.client().get("/stories/no-such-story").status_code == 404
+    signed, _ = signed_in(desk)
+    back = signed.post("/login", data={"token": TOKEN, "back": "/alerts"})
+    assert back.status_code == 303 and back.headers["location"].startswith("/alerts?")
+    out = signed.post("/logout")
+    assert out.status_code == 303 and not signed.cookies.get("storywatch_token")

@@ -20,6 +20,7 @@ from worker.store.schema import (
     Article,
     Development,
     DevelopmentSource,
+    Feedback,
     Item,
     StoryReport,
     StoryRow,
@@ -50,10 +51,16 @@ class DevelopmentView:
     reasons: tuple[str, ...]
     alert_id: str | None
     also_reported: tuple[Source, ...] = ()
+    verdicts: tuple[str, ...] = ()  # what people said of it (worker.store.feedback)
 
     @property
     def when(self) -> datetime:
         return self.published or self.detected_at
+
+    @property
+    def wrong_story(self) -> bool:
+        """People said it is not about the story: shown struck, not counted."""
+        return "wrong-story" in self.verdicts
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +101,9 @@ def overviews(session: Session, today: date) -> tuple[StoryOverview, ...]:
     developments = {
         story_id: count
         for story_id, count in session.execute(
-            select(Development.story_id, func.count()).group_by(Development.story_id)
+            select(Development.story_id, func.count())
+            .where(~_JUDGED_WRONG)
+            .group_by(Development.story_id)
         )
     }
     reports = {
@@ -113,6 +122,7 @@ def overviews(session: Session, today: date) -> tuple[StoryOverview, ...]:
             .label("rank"),
         )
         .join(Article, Article.id == Development.article_id)
+        .where(~_JUDGED_WRONG)
         .subquery()
     )
     latest_ids = select(ranked.c.id).where(ranked.c.rank == 1)
@@ -238,6 +248,17 @@ def latest_developments(session: Session, limit: int) -> tuple[DevelopmentView, 
 
 # A development's date as the desk shows it (`DevelopmentView.when`).
 _WHEN = func.coalesce(Article.published, Development.detected_at)
+# People said the development's article is not about its story ("wrong story"): its
+# record stays (decisions are history), but it is no longer counted as the story's.
+_JUDGED_WRONG = (
+    select(Feedback.id)
+    .where(
+        Feedback.story_id == Development.story_id,
+        Feedback.article_id == Development.article_id,
+        Feedback.verdict == "wrong-story",
+    )
+    .exists()
+)
 
 
 def _developments(
@@ -265,6 +286,14 @@ def _developments(
             .order_by(other.id)
         ):
             sources[development_id].append(Source(source, url, how))
+    verdicts: dict[tuple[str, int], list[str]] = defaultdict(list)
+    if found:
+        for story_id, article_id, verdict in session.execute(
+            select(Feedback.story_id, Feedback.article_id, Feedback.verdict)
+            .where(Feedback.article_id.in_([a.id for _, a, _ in found]))
+            .order_by(Feedback.id)
+        ):
+            verdicts[(story_id, article_id)].append(verdict)
     return tuple(
         DevelopmentView(
             id=development.id,
@@ -279,6 +308,7 @@ def _developments(
             reasons=tuple(str(r) for r in development.reasons),
             alert_id=alert_id,
             also_reported=tuple(sources[development.id]),
+            verdicts=tuple(verdicts[(development.story_id, article.id)]),
         )
         for development, article, alert_id in found
     )

@@ -162,7 +162,7 @@ class Api:
             title=f"storywatch: {found.story.title}",
             self_url=str(request.url),
             alternate=f"{base}/stories/{quote(found.story.id)}",
-            entries=[_entry(d) for d in found.developments],
+            entries=[_entry(d) for d in found.developments if not d.wrong_story],
             updated=now,
         )
         return Response(body, media_type="application/atom+xml; charset=utf-8")
@@ -177,7 +177,7 @@ class Api:
             title="storywatch: every development",
             self_url=str(request.url),
             alternate=f"{base}/alerts",
-            entries=[_entry(d, titles.get(d.story_id)) for d in latest],
+            entries=[_entry(d, titles.get(d.story_id)) for d in latest if not d.wrong_story],
             updated=self.desk.clock(),
         )
         return Response(body, media_type="application/atom+xml; charset=utf-8")

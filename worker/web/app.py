@@ -28,6 +28,7 @@ def create_app(desk: Desk) -> Starlette:
         Route("/alerts", reads(desk, pages.alerts)),
         Route("/alerts/feed.xml", reads(desk, api.alerts_feed)),
         Route("/login", reads(desk, pages.login), methods=["GET", "POST"]),
+        Route("/logout", reads(desk, pages.logout), methods=["POST"]),
         Route("/feedback", pages.feedback, methods=post),
         Route("/mute", pages.mute, methods=post),
         Route("/feeds/add", pages.add_feed, methods=post),

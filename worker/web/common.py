@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -104,17 +104,48 @@ def api_writes(desk: Desk, handler: Handler) -> Handler:
 
 
 async def signed_form(desk: Desk, request: Request) -> dict[str, str] | Response:
-    """The posted form of a signed-in browser with its CSRF field, or the refusal."""
+    """The posted form of a signed-in browser with its CSRF field, or the refusal (a page
+    that says why and links on, since a person sees it)."""
     if desk.token is None:
-        return PlainTextResponse("writes are off: STORYWATCH_WEB_TOKEN is not set", 403)
+        return refused(request, "Writes are off: STORYWATCH_WEB_TOKEN is not set.", 403)
     if not desk.signed_in(request):
-        return PlainTextResponse("sign in first (/login)", 403)
+        return refused(request, "Sign in first: this needs the desk's token.", 403, login=True)
     form = await read_form(request)
     if isinstance(form, Response):
         return form
     if not access.same_token(form.get("csrf"), access.csrf_value(desk.token)):
-        return PlainTextResponse("the form's CSRF field is missing or wrong", 403)
+        # Signed in, but the form is not one of this desk's pages of this token (an old
+        # page kept open across a token change, or another site's form).
+        return refused(
+            request, "That form is out of date: reload the page and try again.", 403, login=True
+        )
     return form
+
+
+def refused(request: Request, message: str, status: int, *, login: bool = False) -> Response:
+    """A refusal a person reads: the reason, and the way back (to sign in, or home)."""
+    return TEMPLATES.TemplateResponse(
+        request,
+        "refused.html",
+        {"message": None, "reason": message, "login": login, "back": same_site_path(request)},
+        status_code=status,
+    )
+
+
+def same_site_path(request: Request) -> str:
+    """The page the request came from, when it is this desk's, else "/"."""
+    referer = request.headers.get("referer") or ""
+    parts = urlsplit(referer)
+    if parts.netloc and parts.netloc != request.url.netloc:
+        return "/"
+    return safe_path(parts.path + (f"?{parts.query}" if parts.query else "")) if referer else "/"
+
+
+def safe_path(target: str | None) -> str:
+    """`target` when it is a path on this site, else "/" (never an open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
 
 
 async def read_form(request: Request) -> dict[str, str] | Response:
@@ -194,9 +225,7 @@ def unstorable(value: Any) -> str | None:
 
 def back(form: dict[str, str], message: str) -> Response:
     """303 to the page the form came from (a path on this site only), with a message."""
-    target = form.get("back", "/")
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        target = "/"  # never an open redirect
+    target = safe_path(form.get("back"))
     separator = "&" if "?" in target else "?"
     return RedirectResponse(f"{target}{separator}message={quote(message)}", 303)
 

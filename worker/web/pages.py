@@ -8,14 +8,23 @@ from typing import Any
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from worker.feeds.discover import OpmlError, read_opml
 from worker.pipeline import desk as use
 from worker.store import alerts as store_alerts
 from worker.store import desk, feedback
 from worker.web import access
-from worker.web.common import TEMPLATES, Desk, back, id_of, read_form, signed_form
+from worker.web.common import (
+    TEMPLATES,
+    Desk,
+    back,
+    id_of,
+    read_form,
+    refused,
+    safe_path,
+    signed_form,
+)
 from worker.web.reads import NoSuchAlert, overview, retry, status
 
 
@@ -45,7 +54,7 @@ class Pages:
         now = self.desk.clock()
         found = await self.desk.read(desk.timeline, request.path_params["story_id"], now.date())
         if found is None:
-            return PlainTextResponse("no such story", 404)
+            return await self.not_found(request, "such story")
         story_id = found.story.id
         verdicts = await self.desk.read(
             lambda session: feedback.verdicts(session, story_id=story_id)
@@ -77,14 +86,19 @@ class Pages:
 
     async def login(self, request: Request) -> Response:
         if request.method == "GET":
-            return self.render(request, "login.html")
+            back = safe_path(request.query_params.get("back"))
+            return self.render(request, "login.html", back=back)
         form = await read_form(request)
         if isinstance(form, Response):
             return form
         token = self.desk.token
+        back = safe_path(form.get("back"))
         if token is None or not access.same_token(form.get("token"), token):
-            return self.render(request, "login.html", error="that is not the desk's token")
-        response = RedirectResponse("/?message=signed%20in", 303)
+            return self.render(
+                request, "login.html", error="that is not the desk's token", back=back
+            )
+        separator = "&" if "?" in back else "?"
+        response = RedirectResponse(f"{back}{separator}message=signed%20in", 303)
         response.set_cookie(
             access.COOKIE,
             access.session_value(token),
@@ -93,6 +107,15 @@ class Pages:
             path="/",
         )
         return response
+
+    async def logout(self, request: Request) -> Response:
+        """Forget this browser's sign-in (a POST, so no link or prefetch signs anyone out)."""
+        response = RedirectResponse("/?message=signed%20out", 303)
+        response.delete_cookie(access.COOKIE, path="/")
+        return response
+
+    async def not_found(self, request: Request, what: str) -> Response:
+        return refused(request, f"There is no {what} here.", 404)
 
     # --- writes ---------------------------------------------------------------------------
 

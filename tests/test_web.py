@@ -188,7 +188,7 @@ def test_feedback_through_the_api_and_a_form_is_recorded_once(desk: Server) -> N
     )
     assert answer.status_code == 303 and answer.headers["location"].startswith(back)
     page = browser.get(answer.headers["location"]).text
-    assert "recorded: wrong-story" in page and "wrong-story on article" in page
+    assert "recorded: wrong story" in page and "wrong-story on article" in page
     with transaction(desk.filled.runtime.sessions) as session:
         given = {(f.alert_id, f.verdict) for f in session.scalars(select(Feedback))}
     assert {(first, "not-new"), (second, "wrong-story")} <= given
@@ -277,10 +277,13 @@ def test_opml_of_200_feeds_imports_in_one_request_skipping_duplicates(desk: Serv
 
 def test_retry_moves_dead_deliveries_back_to_pending(desk: Server) -> None:
     browser, csrf = signed_in(desk)
+    assert "Retry every dead delivery" in browser.get("/alerts").text
     alert = desk.filled.alerts[-1]
     answer = browser.post("/alerts/retry", data={"alert": alert, "csrf": csrf, "back": "/alerts"})
     assert answer.status_code == 303
-    assert "back to pending" in browser.get(answer.headers["location"]).text
+    shown = browser.get(answer.headers["location"]).text
+    assert f"{alert}: 1 delivery(ies) back to pending" in shown
+    assert "pending</strong> <span class=\"muted\">due" in shown
     with transaction(desk.filled.runtime.sessions) as session:
         statuses = set(
             session.scalars(select(Delivery.status).where(Delivery.alert_id == alert)).all()
@@ -521,7 +524,10 @@ def test_an_unmatched_report_can_be_given_to_a_story_as_a_development(desk: Serv
         "back": "/unmatched",
     }
     answer = browser.post("/feedback", data=form)
-    assert answer.status_code == 303 and "recorded%3A%20development" in answer.headers["location"]
+    assert (
+        answer.status_code == 303
+        and "recorded%3A%20this%20was%20a%20development" in answer.headers["location"]
+    )
     after = client.get(f"/api/stories/{story['id']}").json()
     assert len(after["developments"]) == len(before["developments"]) + 1
     assert report["article_id"] in {d["article_id"] for d in after["developments"]}

@@ -27,6 +27,13 @@ from worker.web.common import (
 )
 from worker.web.reads import NoSuchAlert, overview, retry, status
 
+# How a confirmation names each verdict (the desk's buttons say it so).
+_VERDICT_WORDS = {
+    "not-new": "not new",
+    "wrong-story": "wrong story",
+    "development": "this was a development",
+}
+
 
 class Pages:
     def __init__(self, desk: Desk) -> None:
@@ -134,7 +141,8 @@ class Pages:
         )
         if isinstance(result, use.Refused):
             return back(form, f"not recorded: {result.reason}")
-        return back(form, f"recorded: {result.verdict}" + ("" if result.new else " (already)"))
+        said = _VERDICT_WORDS.get(result.verdict, result.verdict)
+        return back(form, f"recorded: {said}" + ("" if result.new else " (already)"))
 
     async def mute(self, request: Request) -> Response:
         form = await signed_form(self.desk, request)
@@ -193,7 +201,9 @@ class Pages:
         form = await signed_form(self.desk, request)
         if isinstance(form, Response):
             return form
+        alert = form.get("alert") or None
         try:
-            return back(form, await retry(self.desk, form.get("alert") or None))
+            done = await retry(self.desk, alert)
+            return back(form, f"{alert}: {done}" if alert else done)
         except NoSuchAlert as exc:
             return back(form, str(exc))

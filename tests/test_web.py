@@ -283,7 +283,7 @@ def test_retry_moves_dead_deliveries_back_to_pending(desk: Server) -> None:
     assert answer.status_code == 303
     shown = browser.get(answer.headers["location"]).text
     assert f"{alert}: 1 delivery(ies) back to pending" in shown
-    assert "pending</strong> <span class=\"muted\">due" in shown
+    assert 'pending</strong> <span class="muted">due' in shown
     with transaction(desk.filled.runtime.sessions) as session:
         statuses = set(
             session.scalars(select(Delivery.status).where(Delivery.alert_id == alert)).all()

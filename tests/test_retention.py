@@ -7,6 +7,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 
@@ -125,14 +126,26 @@ def test_the_prune_command_runs_on_the_configured_database(
     assert "pruned 0 item(s), the text of 0 article(s), 0 delivered delivery(ies)" in done.stdout
 
 
-def test_prune_before_init_says_so_and_creates_no_database(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("prune",),
+        ("feedback", "alrt_x", "not-new"),
+        ("mute", "some-story"),
+        ("feeds", "resume", "some-feed"),
+        ("alerts", "retry", "--dead"),
+    ],
+)
+def test_commands_on_the_data_before_init_say_so_and_create_no_database(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
     config = write_config(tmp_path)
     env = {
         "STORYWATCH_CONFIG_DIR": str(config),
         "STORYWATCH_DATA_DIR": str(tmp_path / "v"),
         "PATH": os.environ.get("PATH", ""),
     }
-    done = storywatch("prune", cwd=tmp_path, env=env)
+    done = storywatch(*command, cwd=tmp_path, env=env)
     assert done.returncode == 2 and "does not exist; run `storywatch init`" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "v" / "storywatch.db").exists()

@@ -7,6 +7,7 @@ import argparse
 import sys
 from typing import Any
 
+from worker.cli.ready import database_ready
 from worker.observe.logs import configure_logging
 from worker.settings import Settings, load_settings
 
@@ -52,18 +53,11 @@ def _settings() -> Settings:
 
 
 def _web(args: argparse.Namespace, _extra: list[str]) -> int:
-    from worker.store import reader  # noqa: PLC0415
     from worker.web.serve import serve  # noqa: PLC0415
 
     settings = _settings()
     # The desk reads what the service wrote: without its schema every page would fail.
-    problem = reader.not_ready(settings.database_url)
-    if problem is not None:
-        shown = reader.shown(settings.database_url)
-        print(
-            f"storywatch: web: the database {shown} {problem}; run `storywatch init`",
-            file=sys.stderr,
-        )
+    if not database_ready(settings, "web"):
         return 2
     serve(
         settings,
@@ -83,7 +77,10 @@ def _feedback(args: argparse.Namespace, _extra: list[str]) -> int:
     from worker.pipeline.desk import Refused, give_verdict  # noqa: PLC0415
     from worker.pipeline.runtime import open_runtime  # noqa: PLC0415
 
-    runtime = open_runtime(_settings(), run_migrations=False)
+    settings = _settings()
+    if not database_ready(settings, "feedback"):
+        return 2
+    runtime = open_runtime(settings, run_migrations=False)
     try:
         result = give_verdict(runtime, verdict=args.verdict, alert_id=args.alert_id, note=args.note)
     finally:
@@ -105,6 +102,8 @@ def _mute(args: argparse.Namespace, _extra: list[str]) -> int:
     from worker.utc import utcnow  # noqa: PLC0415
 
     settings = _settings()
+    if not database_ready(settings, "mute"):
+        return 2
     sessions = _sessions(settings)
     if args.off:
         print(

@@ -21,6 +21,7 @@ from typing import Any
 
 from worker.alerts.payloads import sample_alert
 from worker.cli.ops_report import alert_to_json, render_alerts, render_status, report_to_json
+from worker.cli.ready import database_ready
 from worker.models import CONSOLE, DestinationConfig
 from worker.observe.logs import configure_logging, register_secrets
 from worker.settings import Settings, load_settings
@@ -165,6 +166,8 @@ def _alerts_retry(args: argparse.Namespace, _extra: list[str]) -> int:
         print("storywatch: alerts retry: give an alert ID or --dead (not both)", file=sys.stderr)
         return 2
     settings = _settings(sends=True)
+    if not database_ready(settings, "alerts retry"):
+        return 2
     runtime = open_runtime(settings, run_migrations=False)
     try:
         with transaction(runtime.sessions) as session:
@@ -232,6 +235,8 @@ def _feeds_resume(args: argparse.Namespace, _extra: list[str]) -> int:
     from worker.utc import utcnow  # noqa: PLC0415
 
     settings = _settings()
+    if not database_ready(settings, "feeds resume"):
+        return 2
     engine = make_engine(settings.database_url)
     try:
         with transaction(make_sessions(engine)) as session:
@@ -247,17 +252,10 @@ def _feeds_resume(args: argparse.Namespace, _extra: list[str]) -> int:
 
 def _prune(_args: argparse.Namespace, _extra: list[str]) -> int:
     from worker.pipeline import open_runtime, prune  # noqa: PLC0415
-    from worker.store import reader  # noqa: PLC0415
 
     settings = _settings()
     # Nothing to prune in a database the service never set up; opening it would make it.
-    problem = reader.not_ready(settings.database_url)
-    if problem is not None:
-        shown = reader.shown(settings.database_url)
-        print(
-            f"storywatch: prune: the database {shown} {problem}; run `storywatch init`",
-            file=sys.stderr,
-        )
+    if not database_ready(settings, "prune"):
         return 2
     runtime = open_runtime(settings, run_migrations=False)
     try:

@@ -39,6 +39,7 @@ DEFAULT_ADDR = "0.0.0.0"  # noqa: S104 - Prometheus scrapes from another host or
 EVENT_MULTIPROCESS = "metrics.multiprocess_dir"
 EVENT_TOO_LATE = "metrics.multiprocess_unavailable"
 EVENT_SHARED = "metrics.multiprocess_dir_not_own"
+_PREPARED = "STORYWATCH_METRICS_PREPARED_BY"  # the pid that prepared the directory
 
 
 def metrics_port(environ: Mapping[str, str]) -> int:
@@ -80,6 +81,12 @@ def prepare_multiprocess(environ: MutableMapping[str, str]) -> Path | None:
     if metrics_port(environ) == 0:
         return None
     path = multiprocess_dir(environ)
+    if environ.get(_PREPARED) == str(os.getpid()):
+        # Prepared already in this process (the CLI, then Celery's `worker_init`): the
+        # files there are in use now, and wiping them would lose every metric created
+        # since (prometheus_client keeps writing to the deleted files).
+        return path
+    environ[_PREPARED] = str(os.getpid())
     if path is not None and "prometheus_client" in sys.modules:
         # Loaded already (`celery -A worker.celery_app worker` imports the tasks first):
         # it writes in the directory it was given, so that one is this worker's.

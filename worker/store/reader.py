@@ -13,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session
 
 from worker.store.engine import alembic_config, make_reader_engine, sqlite_file
@@ -72,8 +73,12 @@ def not_ready(database_url: str) -> str | None:
     problem = unreachable(database_url)
     if problem is not None:
         return problem
-    with snapshot(database_url) as session:
-        state = schema_state(session)
+    try:
+        with snapshot(database_url) as session:
+            state = schema_state(session)
+    except (OperationalError, DatabaseError) as exc:  # not there, refused, not a database
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        return f"cannot be opened ({reason})"
     if state.revision != state.head:
         return f"is at schema revision {state.revision}, not {state.head}"
     return None

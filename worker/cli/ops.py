@@ -40,11 +40,11 @@ def register(subparsers: Any) -> None:
     )
     status.add_argument("--json", action="store_true", help="print JSON")
     status.add_argument(
-        "--hours", type=float, default=24.0, help="window of the per-host rates (default 24)"
+        "--hours", type=_hours, default=24.0, help="window of the per-host rates (default 24)"
     )
     status.set_defaults(handler=_status)
 
-    alerts = subparsers.add_parser("alerts", help="list, replay or test alert deliveries")
+    alerts = subparsers.add_parser("alerts", help="list, retry or test alert deliveries")
     commands = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
     listing = commands.add_parser("list", help="alerts, newest first, with their deliveries")
     listing.add_argument("--status", choices=("pending", "failed", "dead", "delivered"))
@@ -248,6 +248,17 @@ def _feeds_resume(args: argparse.Namespace, _extra: list[str]) -> int:
         return 1
     print(f"feed {args.feed_id} will be polled at the next tick")
     return 0
+
+
+def _hours(raw: str) -> float:
+    """A window of hours: positive and finite (argparse reports anything else)."""
+    try:
+        hours = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of hours: {raw!r}") from None
+    if not 0 < hours <= 24 * 365:
+        raise argparse.ArgumentTypeError(f"{raw} hours: give more than 0, at most a year")
+    return hours
 
 
 def _prune(_args: argparse.Namespace, _extra: list[str]) -> int:

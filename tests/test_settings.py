@@ -426,3 +426,20 @@ def test_a_number_written_unusually_is_refused(tmp_path: Path, raw: str) -> None
     with pytest.raises(ConfigError) as caught:
         load_settings(env_for(config, tmp_path, STORYWATCH_KEEP_ITEMS_DAYS=raw), dotenv=False)
     assert caught.value.problems == [f"STORYWATCH_KEEP_ITEMS_DAYS: expected a number, got {raw!r}"]
+
+
+def test_a_webhook_secret_the_signer_cannot_use_is_refused_at_start(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        destinations='[[destinations]]\nid = "w"\nkind = "webhook"\nurl = "https://r/x"\n'
+        'secret_env = "HOOK_SECRET"\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_for(config, tmp_path, HOOK_SECRET="whsec_x"), dotenv=False)
+    [problem] = caught.value.problems
+    assert "secret_env: must name a Standard Webhooks secret" in problem
+    assert "whsec_x" not in problem  # the value is the secret
+    fine = load_settings(
+        env_for(config, tmp_path, HOOK_SECRET="whsec_ZmluZS1zZWNyZXQ="), dotenv=False
+    )
+    assert fine.destinations[0].secret == "whsec_ZmluZS1zZWNyZXQ="

@@ -208,8 +208,11 @@ def load_destinations(
         secret = None
         if kind == "webhook":
             secret = _env_value(table, "secret_env", environ, problems, required=secrets)
-            if secret is not None and not secret.startswith("whsec_"):
-                table.problem("secret_env", "must name a Standard Webhooks secret (whsec_…)")
+            if secret is not None and not _signing_secret(secret):
+                table.problem(
+                    "secret_env",
+                    "must name a Standard Webhooks secret (whsec_ followed by base64)",
+                )
         elif "secret_env" in (data if isinstance(data, dict) else {}):
             table.problem("secret_env", "only webhook destinations take a signing secret")
         jsonl_path = table.get("path", str)
@@ -381,3 +384,17 @@ def load_story_rules(
             )
         )
     return tuple(rules), default
+
+
+def _signing_secret(secret: str) -> bool:
+    """Whether the Standard Webhooks library signs with it, as delivery will: found here,
+    not as every delivery to the destination dying."""
+    if not secret.startswith("whsec_"):
+        return False
+    from standardwebhooks import Webhook  # noqa: PLC0415 - only when a webhook is set up
+
+    try:
+        Webhook(secret)
+    except Exception:  # the library raises binascii.Error, ValueError, ... for bad base64
+        return False
+    return True

@@ -212,11 +212,13 @@ print(metrics.multiprocess_active())
 """
 
 
-def test_counters_from_forked_children_add_up_in_multiprocess_mode(tmp_path: Path) -> None:
+def _fresh_interpreter(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`script` run by a new Python of this checkout, with no multiprocess directory set
+    (as a worker starts), asserted to succeed."""
     env = {k: v for k, v in os.environ.items() if k != metrics_env.MULTIPROC_ENV}
     env["PYTHONPATH"] = str(REPO)
     done = subprocess.run(
-        [sys.executable, "-c", MULTIPROCESS_SCRIPT, f"sqlite:///{tmp_path / 'x.db'}"],
+        [sys.executable, "-c", script, *args],
         env=env,
         capture_output=True,
         text=True,
@@ -224,6 +226,11 @@ def test_counters_from_forked_children_add_up_in_multiprocess_mode(tmp_path: Pat
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_counters_from_forked_children_add_up_in_multiprocess_mode(tmp_path: Path) -> None:
+    done = _fresh_interpreter(MULTIPROCESS_SCRIPT, f"sqlite:///{tmp_path / 'x.db'}")
     assert done.stdout.split()[-3:] == ["5.0", "2.0", "True"]
 
 
@@ -254,17 +261,7 @@ def test_prepare_multiprocess_gives_each_worker_its_own_directory(tmp_path: Path
     for other in (alive, dead, elsewhere):
         other.mkdir()
         (other / "counter_1.db").write_bytes(b"counts")
-    env = {k: v for k, v in os.environ.items() if k != metrics_env.MULTIPROC_ENV}
-    env["PYTHONPATH"] = str(REPO)
-    done = subprocess.run(
-        [sys.executable, "-c", OWN_DIRECTORY_SCRIPT, str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = _fresh_interpreter(OWN_DIRECTORY_SCRIPT, str(tmp_path))
     name, shown_host, same, kept = done.stdout.split()[-4:]
     assert name.startswith(f"worker-{shown_host}-") and (same, kept) == ("True", "True")
     assert (alive / "counter_1.db").exists() and (elsewhere / "counter_1.db").exists()

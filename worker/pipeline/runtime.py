@@ -19,7 +19,14 @@ from worker.fetch.net import GuardedClient
 from worker.pipeline.results import DecidedHere
 from worker.pipeline.tracking import TrackerCache
 from worker.settings import Settings
-from worker.store.engine import DbEngine, DbSessions, make_engine, make_sessions, migrate
+from worker.store.engine import (
+    DbEngine,
+    DbSessions,
+    database_reason,
+    make_engine,
+    make_sessions,
+    migrate,
+)
 from worker.utc import utcnow
 
 
@@ -80,7 +87,7 @@ def open_runtime(settings: Settings, *, run_migrations: bool = True) -> Runtime:
             # A file that is no database, a directory, a database that does not exist or
             # refuses us: one line at start, not a traceback of the migration.
             engine.dispose()
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            reason = database_reason(exc)
             where = engine.url.render_as_string(hide_password=True)
             raise ConfigError([f"STORYWATCH_DATABASE_URL: cannot open {where}: {reason}"]) from exc
     limiter: RateLimiter = (

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError, InvalidatePoolError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InvalidatePoolError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -229,3 +229,8 @@ def alembic_config(engine: Engine) -> Config:
 def migrate(engine: Engine) -> None:
     """Upgrade the schema to the latest revision (safe to run on every start)."""
     command.upgrade(alembic_config(engine), "head")
+
+
+def database_reason(exc: DBAPIError) -> str:
+    """The driver's first line about why a database refused (no traceback, no URL)."""
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)

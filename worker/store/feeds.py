@@ -98,7 +98,7 @@ def record_success(
     batch: int = 100,
     in_flight: int = 200,
     backlog_delay: float = 30.0,
-    hold: int = 10_000,
+    hold: int = 0,
 ) -> PollRecord | None:
     """A poll that worked: `items` when the body was parsed (new ones are inserted),
     `unchanged` when it was the same bytes as last time; None when the feed is gone.

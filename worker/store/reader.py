@@ -16,7 +16,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session
 
-from worker.store.engine import alembic_config, make_reader_engine, sqlite_file
+from worker.store.engine import (
+    alembic_config,
+    database_reason,
+    make_reader_engine,
+    sqlite_file,
+)
 from worker.store.schema import Development, StoryFact, StoryRow
 
 
@@ -77,7 +82,7 @@ def not_ready(database_url: str) -> str | None:
         with snapshot(database_url) as session:
             state = schema_state(session)
     except (OperationalError, DatabaseError) as exc:  # not there, refused, not a database
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        reason = database_reason(exc)
         return f"cannot be opened ({reason})"
     if state.revision != state.head:
         return f"is at schema revision {state.revision}, not {state.head}"

@@ -24,6 +24,13 @@ from worker.store.engine import DbSessions
 from worker.web import access
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# How the desk names each verdict (its buttons, its confirmations, its timelines).
+VERDICT_WORDS = {
+    "not-new": "not new",
+    "wrong-story": "wrong story",
+    "development": "this was a development",
+}
+TEMPLATES.env.globals["verdict_words"] = VERDICT_WORDS
 MAX_BODY_BYTES = 5_000_000  # an OPML file of thousands of feeds fits
 
 Handler = Callable[[Request], Awaitable[Response]]

@@ -17,6 +17,7 @@ from worker.store import desk, feedback
 from worker.web import access
 from worker.web.common import (
     TEMPLATES,
+    VERDICT_WORDS,
     Desk,
     back,
     id_of,
@@ -26,13 +27,6 @@ from worker.web.common import (
     signed_form,
 )
 from worker.web.reads import NoSuchAlert, overview, retry, status
-
-# How a confirmation names each verdict (the desk's buttons say it so).
-_VERDICT_WORDS = {
-    "not-new": "not new",
-    "wrong-story": "wrong story",
-    "development": "this was a development",
-}
 
 
 class Pages:
@@ -141,7 +135,7 @@ class Pages:
         )
         if isinstance(result, use.Refused):
             return back(form, f"not recorded: {result.reason}")
-        said = _VERDICT_WORDS.get(result.verdict, result.verdict)
+        said = VERDICT_WORDS.get(result.verdict, result.verdict)
         return back(form, f"recorded: {said}" + ("" if result.new else " (already)"))
 
     async def mute(self, request: Request) -> Response:

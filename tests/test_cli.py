@@ -317,3 +317,21 @@ def test_workers_get_a_node_name_unique_on_the_host_unless_one_is_given() -> Non
     assert node_name(["--concurrency=2"], 4242) != node_name(["--concurrency=2"], 4243)
     for given in (["-n", "a@%h"], ["-na@%h"], ["--hostname=a@%h"], ["--hostname", "a@%h"]):
         assert node_name(given, 4242) == given
+
+
+def test_check_refuses_a_file_larger_than_a_page_the_service_would_read(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    env = {
+        "STORYWATCH_CONFIG_DIR": str(config),
+        "STORYWATCH_DATA_DIR": str(tmp_path / "v"),
+        "STORYWATCH_MAX_RESPONSE_BYTES": "10000",
+        "PATH": os.environ.get("PATH", ""),
+    }
+    page = tmp_path / "page.txt"
+    page.write_text("A ferry sank off the coast on Tuesday. " * 300, encoding="utf-8")  # 11,700
+    refused = storywatch("check", str(page), cwd=tmp_path, env=env)
+    assert refused.returncode == 2
+    assert "STORYWATCH_MAX_RESPONSE_BYTES (10000 bytes)" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    page.write_text("A ferry sank off the coast on Tuesday. " * 200, encoding="utf-8")  # 7,800
+    assert storywatch("check", str(page), cwd=tmp_path, env=env).returncode == 0

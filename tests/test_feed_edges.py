@@ -23,7 +23,7 @@ from worker.pipeline.runtime import Runtime
 from worker.store import feeds as feeds_store
 from worker.store import ops
 from worker.store.engine import transaction
-from worker.store.schema import Item
+from worker.store.schema import Feed, Item
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -152,6 +152,32 @@ def test_a_feed_that_leaves_the_configuration_or_moves_drops_what_it_held(
         gone.close()
 
 
+def test_removing_a_desk_feed_in_a_terminal_stops_it_and_drops_what_it_held(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    body = dated_rss(base, 450, newest=datetime(2026, 12, 1, 12, tzinfo=UTC))
+    httpserver.expect_request("/feed.xml").respond_with_data(body)
+    settings, env = runtime.settings, _cli_env(runtime)
+    listed = storywatch("feeds", "remove", "local", cwd=settings.data_dir, env=env)
+    assert listed.returncode == 1 and "listed in feeds.toml" in listed.stderr
+    assert feed_row(runtime).enabled is True
+    with transaction(runtime.sessions) as session:  # as if added on the desk
+        session.execute(update(Feed).values(origin=feeds_store.DESK))
+    pipeline.poll_feed(runtime, "local")
+    assert feed_row(runtime).held_items == 350
+
+    removed = storywatch("feeds", "remove", "local", cwd=settings.data_dir, env=env)
+
+    assert removed.returncode == 0, removed.stderr
+    assert feed_row(runtime).enabled is False and feed_row(runtime).held_items == 0
+    statuses = [item.status for item in items_of(runtime)]
+    assert statuses == ["new"] * 100  # what was handed out is still processed
+    assert pipeline.claim_due_feeds(runtime) == []
+    unknown = storywatch("feeds", "remove", "nope", cwd=settings.data_dir, env=env)
+    assert unknown.returncode == 1 and "no feed 'nope'" in unknown.stderr
+
+
 def test_retention_deletes_what_a_stopped_feed_held_and_keeps_a_live_ones(
     runtime: Runtime, httpserver: HTTPServer
 ) -> None:
@@ -262,12 +288,7 @@ def test_repeated_404s_stop_a_feed_and_one_success_resets_the_count(
     assert (feed_row(runtime).stopped or "").startswith("HTTP 404 Not Found on 5 polls in a row")
 
     # The operator fixed the site: `storywatch feeds resume` polls it again at once.
-    settings = runtime.settings
-    env = {
-        "STORYWATCH_CONFIG_DIR": str(settings.config_dir),
-        "STORYWATCH_DATA_DIR": str(settings.data_dir),
-        "PATH": os.environ.get("PATH", ""),
-    }
+    settings, env = runtime.settings, _cli_env(runtime)
     resumed = storywatch("feeds", "resume", "local", cwd=settings.data_dir, env=env)
     assert resumed.returncode == 0, resumed.stderr
     assert storywatch("feeds", "resume", "nope", cwd=settings.data_dir, env=env).returncode == 1
@@ -395,3 +416,12 @@ def test_one_tick_hands_out_every_due_feed_in_batches(tmp_path: Path) -> None:
         runtime.close()
     assert [len(batch) for batch in batches] == [500, 500, 200]
     assert len({feed for batch in batches for feed in batch}) == 1_200 and again == []
+
+
+def _cli_env(runtime: Runtime) -> dict[str, str]:
+    """The environment a `storywatch` command needs to act on this runtime's database."""
+    return {
+        "STORYWATCH_CONFIG_DIR": str(runtime.settings.config_dir),
+        "STORYWATCH_DATA_DIR": str(runtime.settings.data_dir),
+        "PATH": os.environ.get("PATH", ""),
+    }

@@ -8,13 +8,17 @@ ones marked `postgres` repeat the decisive paths on PostgreSQL.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import structlog
 from pytest_httpserver import HTTPServer
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
@@ -868,3 +872,71 @@ def test_a_decision_run_is_counted_when_its_pooled_connection_died_since_its_las
     finally:
         rt.close()
         engine.dispose()
+
+
+# --- what libraries log while the pipeline works on a feed or an item names it: their
+# stdlib records are rendered with the bound context (structlog's `merge_contextvars` in
+# the formatter's pre-chain), so the context must be bound there, not only on our loggers.
+
+
+class _Recorder(logging.Handler):
+    """Keeps each record's message with the context bound when it was emitted."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append((record.getMessage(), structlog.contextvars.get_contextvars()))
+
+
+@contextmanager
+def _recording(name: str, level: int) -> Iterator[_Recorder]:
+    logger = logging.getLogger(name)
+    recorder, before = _Recorder(), logger.level
+    logger.addHandler(recorder)
+    logger.setLevel(level)
+    try:
+        yield recorder
+    finally:
+        logger.removeHandler(recorder)
+        logger.setLevel(before)
+
+
+def test_the_extractors_own_warning_names_the_item_and_its_feed(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    page = f"{base}/empty"
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        rss(base, ("An empty page", page, "g1", "A summary too short to stand in."))
+    )
+    # A page with no text at all: trafilatura warns "discarding data" through its logger.
+    httpserver.expect_request("/empty").respond_with_data(
+        "<html><body></body></html>", content_type="text/html"
+    )
+    [item_id] = pipeline.poll_feed(runtime, "local").new_item_ids
+    with _recording("trafilatura", logging.WARNING) as recorder:
+        pipeline.store_item(runtime, item_id, page_attempts=1)
+    assert recorder.seen, "trafilatura logged nothing: the test no longer tests anything"
+    for message, context in recorder.seen:
+        assert context.get("item_id") == item_id, message
+        assert context.get("feed_id") == "local" and context.get("url") == page
+    # Unbound afterwards: the next task's lines do not carry this item.
+    assert "item_id" not in structlog.contextvars.get_contextvars()
+
+
+def test_the_http_clients_own_lines_name_the_feed_being_polled(
+    runtime: Runtime, httpserver: HTTPServer
+) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    httpserver.expect_request("/feed.xml").respond_with_data(rss(base))
+    # httpx logs each request at INFO ("HTTP Request: GET ..."); the service keeps it at
+    # WARNING, raised here to have a library line to look at.
+    with _recording("httpx", logging.INFO) as recorder:
+        pipeline.poll_feed(runtime, "local")
+    assert recorder.seen, "httpx logged nothing: the test no longer tests anything"
+    for message, context in recorder.seen:
+        assert context.get("feed_id") == "local", message
+        assert context.get("url") == httpserver.url_for("/feed.xml")
+    assert "feed_id" not in structlog.contextvars.get_contextvars()

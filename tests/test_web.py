@@ -275,6 +275,54 @@ def test_opml_of_200_feeds_imports_in_one_request_skipping_duplicates(desk: Serv
     assert origins == {"desk"}
 
 
+def test_stop_watching_a_desk_feed_then_watch_it_again(desk: Server) -> None:
+    site = desk.site
+    for path in ("/stop/rss", "/stop-form/rss"):
+        site.expect_request(path).respond_with_data(
+            "<rss version='2.0'><channel><title>To stop</title></channel></rss>",
+            content_type="application/rss+xml",
+        )
+    api = desk.client(headers={"Authorization": f"Bearer {TOKEN}"})
+    feed_id = api.post("/api/feeds", json={"url": site.url_for("/stop/rss")}).json()["feed_id"]
+
+    def listed() -> dict[str, dict[str, object]]:
+        return {f["id"]: f for f in api.get("/api/feeds").json()}
+
+    assert listed()[feed_id]["origin"] == "desk" and listed()[feed_id]["enabled"] is True
+    assert desk.client().delete(f"/api/feeds/{feed_id}").status_code == 401
+    stopped = api.delete(f"/api/feeds/{feed_id}")
+    assert stopped.status_code == 200 and stopped.json() == {"id": feed_id, "enabled": False}
+    assert listed()[feed_id]["enabled"] is False  # kept, with its history, but not polled
+    exported = {o.url for o in read_opml(api.get("/feeds.opml").content)}
+    assert site.url_for("/stop/rss") not in exported
+    assert api.delete(f"/api/feeds/{feed_id}").status_code == 200  # already stopped: the same
+    wire = api.delete("/api/feeds/wire")
+    assert wire.status_code == 409 and "feeds.toml" in wire.json()["error"]
+    assert api.delete("/api/feeds/no-such-feed").status_code == 404
+    assert listed()["wire"]["enabled"] is True
+    again = api.post("/api/feeds", json={"url": site.url_for("/stop/rss")})
+    assert again.status_code == 201 and again.json()["feed_id"] == feed_id
+    assert listed()[feed_id]["enabled"] is True
+
+    # On the page: only a feed the desk added has the button, and it works.
+    other = api.post("/api/feeds", json={"url": site.url_for("/stop-form/rss")}).json()["feed_id"]
+    browser, csrf = signed_in(desk)
+    page = browser.get("/feeds").text
+    row = page.split(site.url_for("/stop-form/rss"), 1)[1].split("</tr>", 1)[0]
+    assert "Stop watching" in row and f'value="{other}"' in row
+    wire_row = page.split(f"<td>{listed()['wire']['title'] or 'wire'}<br>", 1)[1].split("</tr>")[0]
+    assert "Stop watching" not in wire_row
+    answer = browser.post("/feeds/remove", data={"feed": other, "csrf": csrf, "back": "/feeds"})
+    assert answer.status_code == 303
+    shown = browser.get(answer.headers["location"]).text
+    assert f"stopped watching {other}" in shown
+    row = shown.split(site.url_for("/stop-form/rss"), 1)[1].split("</tr>", 1)[0]
+    assert "no longer watched" in row and "Stop watching" not in row
+    refused = browser.post("/feeds/remove", data={"feed": "wire", "csrf": csrf, "back": "/feeds"})
+    assert "listed in feeds.toml" in browser.get(refused.headers["location"]).text
+    assert listed()["wire"]["enabled"] is True
+
+
 def test_retry_moves_dead_deliveries_back_to_pending(desk: Server) -> None:
     browser, csrf = signed_in(desk)
     assert "Retry every dead delivery" in browser.get("/alerts").text

@@ -158,9 +158,7 @@ def load_settings(
         "keep_deliveries_days": env.number(
             "STORYWATCH_KEEP_DELIVERIES_DAYS", 90.0, minimum=0, maximum=36500
         ),
-        "max_response_bytes": env.whole(
-            "STORYWATCH_MAX_RESPONSE_BYTES", 5_000_000, minimum=10_000, maximum=500_000_000
-        ),
+        "max_response_bytes": _max_response_bytes(env),
     }
     _check_urls(settings_kwargs["database_url"], settings_kwargs["redis_url"], problems)
     if service:
@@ -262,6 +260,25 @@ def _check_data_dir(data_dir: Path, problems: list[str]) -> None:
 
 def _load_dotenv() -> None:
     load_dotenv(Path.cwd() / ".env", override=False)
+
+
+def max_response_bytes(environ: Mapping[str, str] | None = None) -> int:
+    """STORYWATCH_MAX_RESPONSE_BYTES alone, for what needs no `config/` (`storywatch check
+    FILE --corpus DIR`); raises ConfigError as `load_settings` would."""
+    if environ is None:
+        _load_dotenv()
+        environ = os.environ
+    problems: list[str] = []
+    limit = _max_response_bytes(_EnvReader(environ, problems))
+    if problems:
+        raise ConfigError(problems)
+    return limit
+
+
+def _max_response_bytes(env: _EnvReader) -> int:
+    return env.whole(
+        "STORYWATCH_MAX_RESPONSE_BYTES", 5_000_000, minimum=10_000, maximum=500_000_000
+    )
 
 
 class _EnvReader:

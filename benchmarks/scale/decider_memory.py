@@ -1,11 +1,15 @@
 """What the deciding process's memory grows with: one tracker decides and learns the
-burst benchmark's 3,000 Timeline17 articles (burst.py's stories and stream), in three
-bursts of 1,000, and tracemalloc names the source lines whose allocations grew in each.
+burst benchmark's Timeline17 articles (burst.py's stories and stream), by default in
+three bursts of 1,000, and tracemalloc names the source lines whose allocations grew in
+each. More, smaller bursts (`--bursts 9 --items 500`: the stream holds 4,565) show
+whether the growth stops once the stories reach their bounds.
 
     .venv/bin/python benchmarks/scale/decider_memory.py [--max-known-sentences N]
+        [--bursts 3] [--items 1000]
 
-Writes benchmarks/results/decider_memory[_N].json: per burst, the traced growth and
-the lines that grew most. A few minutes (tracemalloc slows the replay down).
+Writes benchmarks/results/decider_memory[_N][_BxI].json (the second suffix only when
+the bursts are not the default): per burst, the traced growth and the lines that grew
+most. A few minutes (tracemalloc slows the replay down).
 """
 
 from __future__ import annotations
@@ -44,18 +48,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=default_data_dir())
     parser.add_argument("--max-known-sentences", type=int, default=None)
+    parser.add_argument("--bursts", type=int, default=BURSTS)
+    parser.add_argument("--items", type=int, default=ITEMS, help="articles per burst")
     args = parser.parse_args()
     config = tracker_knobs(args.max_known_sentences)
     split = _first_articles("t17", list(read_jsonl(args.data / T17_ARTICLES)), T17_TRACKED, 10)
-    articles = list(split.stream[: BURSTS * ITEMS])
+    articles = list(split.stream[: args.bursts * args.items])
+    if len(articles) < args.bursts * args.items:
+        parser.error(f"the stream holds {len(split.stream)} articles")
     folder = write_config(Path(tempfile.mkdtemp(prefix="storywatch-memory-")), split.corpus)
     tracker = Tracker(build_stories(read_corpus(folder / "corpus")), config)
     tracemalloc.start(1)
     gc.collect()
     before = tracemalloc.take_snapshot()
     bursts = []
-    for number in range(BURSTS):
-        for article in articles[number * ITEMS : (number + 1) * ITEMS]:
+    for number in range(args.bursts):
+        for article in articles[number * args.items : (number + 1) * args.items]:
             tracker.learn(article, tracker.decide(article))
         gc.collect()
         after = tracemalloc.take_snapshot()
@@ -73,10 +81,12 @@ def main() -> int:
         before = after
     result = {
         "max_known_sentences": config.max_known_sentences,
-        "articles_per_burst": ITEMS,
+        "articles_per_burst": args.items,
         "bursts": bursts,
     }
     suffix = "" if args.max_known_sentences is None else f"_{args.max_known_sentences}"
+    if (args.bursts, args.items) != (BURSTS, ITEMS):
+        suffix += f"_{args.bursts}x{args.items}"
     out = ROOT / "benchmarks" / "results" / f"decider_memory{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

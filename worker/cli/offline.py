@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from worker.errors import ConfigError, ExtractionError, FetchError
 from worker.models import Article, Decision, Story
-from worker.settings import load_settings
+from worker.settings import load_settings, max_response_bytes
 
 if TYPE_CHECKING:
     from worker.decide.tracker import Tracker, TrackerConfig
@@ -282,7 +282,7 @@ def _check_tracker(corpus: Path | None) -> tuple[Tracker, str]:
 def _read_target(target: str, extract_page: Any) -> Article:
     path = Path(target)
     if not target.startswith(("http://", "https://")) and path.is_file():
-        raw = path.read_bytes()
+        raw = _read_capped(path, max_response_bytes())
         if raw.lstrip()[:1] == b"<":
             page = extract_page(raw, url=path.resolve().as_uri())
             return Article(id=target, title=page.title, text=page.text, source=page.source)
@@ -303,6 +303,19 @@ def _read_target(target: str, extract_page: Any) -> Article:
         source=page.source,
         published=page.published,
     )
+
+
+def _read_capped(path: Path, limit: int) -> bytes:
+    """A file's bytes, refused past the size the service would fetch of a page (its
+    whole text would be read into memory and tokenised)."""
+    with path.open("rb") as handle:
+        raw = handle.read(limit + 1)
+    if len(raw) > limit:
+        raise OSError(
+            f"{path}: larger than STORYWATCH_MAX_RESPONSE_BYTES ({limit} bytes), "
+            "the most the service reads of a page"
+        )
+    return raw
 
 
 def _explain(article: Article, decision: Decision, tracker: Any) -> None:

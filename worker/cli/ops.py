@@ -68,6 +68,11 @@ def register(subparsers: Any) -> None:
     )
     resume.add_argument("feed_id", help="a feed id, as `storywatch status` shows it")
     resume.set_defaults(handler=_feeds_resume)
+    remove = feed_commands.add_parser(
+        "remove", help="stop watching a feed added on the desk or by OPML import"
+    )
+    remove.add_argument("feed_id", help="a feed id, as `storywatch status` shows it")
+    remove.set_defaults(handler=_feeds_remove)
 
     prune = subparsers.add_parser(
         "prune",
@@ -247,6 +252,25 @@ def _feeds_resume(args: argparse.Namespace, _extra: list[str]) -> int:
         print(f"storywatch: no feed {args.feed_id!r}", file=sys.stderr)
         return 1
     print(f"feed {args.feed_id} will be polled at the next tick")
+    return 0
+
+
+def _feeds_remove(args: argparse.Namespace, _extra: list[str]) -> int:
+    from worker.pipeline.desk import stop_watching  # noqa: PLC0415
+    from worker.store.engine import make_engine, make_sessions  # noqa: PLC0415
+
+    settings = _settings()
+    if not database_ready(settings, "feeds remove"):
+        return 2
+    engine = make_engine(settings.database_url)
+    try:
+        refused = stop_watching(make_sessions(engine), args.feed_id)
+    finally:
+        engine.dispose()
+    if refused is not None:
+        print(f"storywatch: {refused.reason}", file=sys.stderr)
+        return 1
+    print(f"feed {args.feed_id} is no longer watched (its history stays)")
     return 0
 
 

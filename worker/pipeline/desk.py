@@ -42,6 +42,7 @@ class FeedAdded:
 @dataclass(frozen=True, slots=True)
 class Refused:
     reason: str
+    missing: bool = False  # nothing goes by the id asked for (an API caller's 404)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,17 @@ def _find_feed(client: GuardedClient, url: str) -> FeedAdded | Refused:
     answer = client.get(feed.url)
     parsed = parse_feed(answer.body, url=answer.url, headers=answer.headers)
     return FeedAdded(feed_id_for(feed.url), feed.url, parsed.title or feed.title, url)
+
+
+def stop_watching(sessions: DbSessions, feed_id: str) -> Refused | None:
+    """Stop polling a feed added on the desk or by OPML import; None when done."""
+    with transaction(sessions) as session:
+        done = feeds.stop_watching(session, feed_id)
+    if done == "missing":
+        return Refused(f"there is no feed {feed_id!r}", missing=True)
+    if done == "configured":
+        return Refused(f"{feed_id} is listed in feeds.toml: remove it there")
+    return None
 
 
 def import_outlines(sessions: DbSessions, outlines: list[Outline], now: datetime) -> Imported:

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from structlog.contextvars import bound_contextvars
 from structlog.typing import FilteringBoundLogger
 
 from worker.errors import FeedParseError, FetchError, backoff_delay
@@ -151,7 +152,9 @@ def _poll_feed(runtime: Runtime, feed_id: str) -> PollSummary:
             next_check_in=backlog.next_check_in,
         )
         return PollSummary(feed_id, "backlog", backlog.new_item_ids, backlog.next_check_in)
-    return _fetch_feed(runtime, feed_id, known, now)
+    # Bound for every logger, not only ours: what httpx or feedparser log names the feed.
+    with bound_contextvars(feed_id=feed_id, url=known.url):
+        return _fetch_feed(runtime, feed_id, known, now)
 
 
 def _fetch_feed(

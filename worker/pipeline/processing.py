@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from structlog.contextvars import bound_contextvars
 from structlog.typing import FilteringBoundLogger
 
 from worker.articles.dedupe import (
@@ -73,7 +74,12 @@ def store_item(runtime: Runtime, item_id: int, *, page_attempts: int = 3) -> Ite
     allow_fallback = snapshot.attempts >= page_attempts
     bound = log.bind(item_id=item_id, feed_id=snapshot.feed_id, url=snapshot.url)
 
-    with metrics.observe_stage("fetch_extract"):
+    # Bound for every logger, not only ours: what httpx or trafilatura log about this page
+    # names the item it was fetched for.
+    with (
+        bound_contextvars(item_id=item_id, feed_id=snapshot.feed_id, url=snapshot.url),
+        metrics.observe_stage("fetch_extract"),
+    ):
         page, extraction = _obtain_text(runtime, snapshot, allow_fallback=allow_fallback, log=bound)
     if page is None:
         with transaction(runtime.sessions) as session:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -54,6 +55,7 @@ class PollRecord:
     stopped: str | None = None  # why the feed is no longer polled
 
 
+DESK = "desk"  # a feed's origin: added on the desk or by OPML import, not from feeds.toml
 HELD = "held"  # an item's status: recorded, waiting for room in the feed's batches
 
 
@@ -338,9 +340,15 @@ def _known_links(session: Session, feed_id: str, keys: list[str]) -> dict[str, s
 
 
 def feed_urls(session: Session) -> dict[str, str]:
-    """Every stored feed's URL (and where it moved to), each to its feed id."""
+    """Every watched feed's URL (and where it moved to), each to its feed id. A feed the
+    desk stopped watching is not listed: adding it again watches it again."""
     urls: dict[str, str] = {}
-    for feed_id, url, moved_to in session.execute(select(Feed.id, Feed.url, Feed.moved_to)):
+    rows = session.execute(
+        select(Feed.id, Feed.url, Feed.moved_to).where(
+            Feed.enabled.is_(True) | (Feed.origin != DESK)
+        )
+    )
+    for feed_id, url, moved_to in rows:
         urls[url] = feed_id
         if moved_to:
             urls[moved_to] = feed_id
@@ -350,7 +358,14 @@ def feed_urls(session: Session) -> dict[str, str]:
 def add_desk_feed(
     session: Session, feed_id: str, url: str, title: str | None, every: int, now: datetime
 ) -> None:
-    """A feed added on the desk or by OPML import, due now; kept when feeds.toml changes."""
+    """A feed added on the desk or by OPML import, due now; kept when feeds.toml changes.
+    One the desk stopped watching (the same URL, so the same id) is watched again."""
+    earlier = session.get(Feed, feed_id)
+    if earlier is not None and earlier.origin == DESK and not earlier.enabled:
+        earlier.enabled, earlier.next_check_at = True, now
+        earlier.title, earlier.poll_every_seconds = title or earlier.title, every
+        session.flush()
+        return
     session.add(
         Feed(
             id=feed_id,
@@ -358,9 +373,25 @@ def add_desk_feed(
             title=title,
             poll_every_seconds=every,
             enabled=True,
-            origin="desk",
+            origin=DESK,
             next_check_at=now,
             created_at=now,
         )
     )
     session.flush()
+
+
+def stop_watching(session: Session, feed_id: str) -> Literal["stopped", "missing", "configured"]:
+    """Stop polling a feed added on the desk ("stopped", also when it was already), unless
+    there is no such feed ("missing") or feeds.toml lists it ("configured": that file
+    decides). Its items, articles and alerts stay: they are the stories' history. What
+    it held back is forgotten, as for a feed that leaves feeds.toml."""
+    feed = session.get(Feed, feed_id)
+    if feed is None:
+        return "missing"
+    if feed.origin != DESK:
+        return "configured"
+    feed.enabled = False
+    if feed.held_items:
+        drop_held(session, feed_id)
+    return "stopped"

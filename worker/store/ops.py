@@ -52,6 +52,7 @@ class FeedStatus:
     stale_reason: str | None  # None: the feed is healthy (or disabled)
     moved_to: str | None = None  # where a permanent redirect sent it (polled instead)
     stopped: str | None = None  # why it is no longer polled
+    origin: str = "config"  # "desk": added on the desk or by OPML import (it can remove it)
 
     @property
     def stale(self) -> bool:
@@ -192,6 +193,7 @@ def feed_statuses(session: Session, now: datetime) -> tuple[FeedStatus, ...]:
             stale_reason=stale_reason(feed, now),
             moved_to=feed.moved_to,
             stopped=feed.stopped,
+            origin=feed.origin,
         )
         for feed in feeds
     )

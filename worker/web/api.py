@@ -14,7 +14,7 @@ from worker.feeds.discover import OpmlError, Outline, read_opml, write_opml
 from worker.pipeline import desk as use
 from worker.store import alerts as store_alerts
 from worker.store import desk, feedback
-from worker.web.common import MAX_BODY_BYTES, Desk, as_json, json_body, limit_of
+from worker.web.common import MAX_BODY_BYTES, Desk, as_json, json_body, limit_of, unstorable
 from worker.web.reads import NoSuchAlert, overview, retry, status
 from worker.web.syndication import Entry, atom
 
@@ -98,6 +98,15 @@ class Api:
         if isinstance(result, use.Refused):
             return JSONResponse({"error": result.reason}, 400)
         return JSONResponse(as_json(result), 201)
+
+    async def remove_feed(self, request: Request) -> Response:
+        feed_id = request.path_params["feed_id"]
+        if unstorable(feed_id):
+            return JSONResponse({"error": "there is no such feed"}, 404)
+        refused = await run_in_threadpool(use.stop_watching, self.desk.sessions, feed_id)
+        if refused is None:
+            return JSONResponse({"id": feed_id, "enabled": False})
+        return JSONResponse({"error": refused.reason}, 404 if refused.missing else 409)
 
     async def import_opml(self, request: Request) -> Response:
         document = await request.body()

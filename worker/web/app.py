@@ -33,6 +33,7 @@ def create_app(desk: Desk) -> Starlette:
         Route("/mute", pages.mute, methods=post),
         Route("/feeds/add", pages.add_feed, methods=post),
         Route("/feeds/import", pages.import_opml, methods=post),
+        Route("/feeds/remove", pages.remove_feed, methods=post),
         Route("/alerts/retry", pages.retry, methods=post),
         Route("/api/stories", reads(desk, api.stories)),
         Route("/api/stories/{story_id}", reads(desk, api.story)),
@@ -42,6 +43,7 @@ def create_app(desk: Desk) -> Starlette:
         Route("/api/feeds", reads(desk, api.feeds), methods=["GET"]),
         Route("/api/feeds", api_writes(desk, api.add_feed), methods=post),
         Route("/api/feeds/opml", api_writes(desk, api.import_opml), methods=post),
+        Route("/api/feeds/{feed_id}", api_writes(desk, api.remove_feed), methods=["DELETE"]),
         Route("/api/feedback", api_writes(desk, api.feedback), methods=post),
         Route("/api/mute", api_writes(desk, api.mute), methods=post),
     ]

@@ -172,6 +172,16 @@ class Pages:
         found = f" (named by {result.discovered_from})" if result.discovered_from else ""
         return back(form, f"added {result.url}{found}")
 
+    async def remove_feed(self, request: Request) -> Response:
+        form = await signed_form(self.desk, request)
+        if isinstance(form, Response):
+            return form
+        feed_id = form.get("feed", "")
+        refused = await run_in_threadpool(use.stop_watching, self.desk.sessions, feed_id)
+        if refused is not None:
+            return back(form, f"not removed: {refused.reason}")
+        return back(form, f"stopped watching {feed_id}")
+
     async def import_opml(self, request: Request) -> Response:
         form = await signed_form(self.desk, request)
         if isinstance(form, Response):

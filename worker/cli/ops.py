@@ -248,8 +248,14 @@ def _feeds_resume(args: argparse.Namespace, _extra: list[str]) -> int:
             found = feeds.resume(session, args.feed_id, utcnow())
     finally:
         engine.dispose()
-    if not found:
-        print(f"storywatch: no feed {args.feed_id!r}", file=sys.stderr)
+    if found != "resumed":
+        why = (
+            f"no feed {args.feed_id!r}"
+            if found == "missing"
+            else f"feed {args.feed_id} is not watched (it left feeds.toml, or the desk stopped "
+            "watching it): add it again to poll it"
+        )
+        print(f"storywatch: {why}", file=sys.stderr)
         return 1
     print(f"feed {args.feed_id} will be polled at the next tick")
     return 0

@@ -77,8 +77,9 @@ def add_feed(
     if checked is None:
         return Refused(f"{url!r} is not an http(s) address")
     with transaction(sessions) as session:
-        if checked in feeds.feed_urls(session):
-            return Refused(f"{checked} is already watched")
+        why = _known_as(feeds.feed_urls(session), checked)
+        if why is not None:
+            return Refused(f"{checked}: {why}")
     try:
         found = _find_feed(client, checked)
     except (FetchError, FeedParseError) as exc:
@@ -87,12 +88,20 @@ def add_feed(
         return found
     with transaction(sessions) as session:
         known = feeds.feed_urls(session)
-        if found.url in known:
-            return Refused(f"{found.url} is already watched (as {known[found.url]})")
-        feeds.add_desk_feed(
-            session, found.feed_id, found.url, found.title, DEFAULT_EVERY_SECONDS, now
+        why = _known_as(known, found.url) or feeds.add_desk_feed(
+            session, found.feed_id, found.url, found.title, DEFAULT_EVERY_SECONDS, now, known
         )
-    return found
+    return Refused(f"{found.url}: {why}") if why is not None else found
+
+
+def _known_as(known: dict[str, feeds.KnownFeed], url: str) -> str | None:
+    """Why `url` cannot be added, being a stored feed's; None when it is not."""
+    feed = known.get(url)
+    if feed is None:
+        return None
+    if feed.watched:
+        return f"already watched (as {feed.feed_id})"
+    return f"feeds.toml's feed {feed.feed_id}, which left the file: add it back there"
 
 
 def _find_feed(client: GuardedClient, url: str) -> FeedAdded | Refused:
@@ -143,14 +152,17 @@ def import_outlines(sessions: DbSessions, outlines: list[Outline], now: datetime
                 skipped.append((outline.url, "not an http(s) address"))
             elif url in listed:
                 skipped.append((url, "listed earlier in this document"))
-            elif url in known:
-                skipped.append((url, f"already watched (as {known[url]})"))
+            elif (why := _known_as(known, url)) is not None:
+                skipped.append((url, why))
             else:
                 feed = FeedAdded(feed_id_for(url), url, outline.title)
-                feeds.add_desk_feed(
-                    session, feed.feed_id, url, feed.title, DEFAULT_EVERY_SECONDS, now
+                why = feeds.add_desk_feed(
+                    session, feed.feed_id, url, feed.title, DEFAULT_EVERY_SECONDS, now, known
                 )
-                added.append(feed)
+                if why is None:
+                    added.append(feed)
+                else:
+                    skipped.append((url, why))
             if url is not None:
                 listed.add(url)
     return Imported(tuple(added), tuple(skipped))

@@ -118,8 +118,10 @@ def record_success(
     left = 0
     if items is not None:
         room = max(0, min(batch, in_flight - waiting_items(session, feed_id)))
+        # A feed stopped while it was being polled holds nothing back: nothing would
+        # ever release it.
         new_ids, held, unread = insert_new_items(
-            session, feed_id, items, now, limit=room, hold=hold
+            session, feed_id, items, now, limit=room, hold=hold if feed.enabled else 0
         )
         left = held + unread
         feed.held_items += held
@@ -233,6 +235,10 @@ def drop_held(session: Session, feed_id: str) -> int:
     feed = session.get(Feed, feed_id)
     if feed is not None:
         feed.held_items = 0
+        if dropped:
+            # So that the next fetch, if the feed is ever polled again, reads the body
+            # instead of being told "not modified": that is how they are listed again.
+            feed.etag = feed.last_modified = feed.body_hash = None
     return int(dropped or 0)
 
 
@@ -264,14 +270,18 @@ def waiting_items(session: Session, feed_id: str) -> int:
     return int(count or 0)
 
 
-def resume(session: Session, feed_id: str, now: datetime) -> bool:
-    """Poll a stopped feed again, now; False when there is no such feed."""
+def resume(session: Session, feed_id: str, now: datetime) -> Literal["resumed", "missing", "off"]:
+    """Poll a stopped feed again, now: "resumed"; "missing" when there is no such feed,
+    "off" when nothing polls it anyway (it left feeds.toml, or the desk stopped watching
+    it: adding it again is what starts it)."""
     feed = session.get(Feed, feed_id)
     if feed is None:
-        return False
+        return "missing"
+    if not feed.enabled:
+        return "off"
     feed.stopped, feed.not_found_streak, feed.error_count = None, 0, 0
     feed.next_check_at = now
-    return True
+    return "resumed"
 
 
 def insert_new_items(
@@ -339,33 +349,60 @@ def _known_links(session: Session, feed_id: str, keys: list[str]) -> dict[str, s
     return known
 
 
-def feed_urls(session: Session) -> dict[str, str]:
-    """Every watched feed's URL (and where it moved to), each to its feed id. A feed the
-    desk stopped watching is not listed: adding it again watches it again."""
-    urls: dict[str, str] = {}
+@dataclass(frozen=True, slots=True)
+class KnownFeed:
+    """A stored feed an address belongs to (its URL, or where it moved to)."""
+
+    feed_id: str
+    watched: bool  # False: a feeds.toml feed that left the file (the file may bring it back)
+
+
+def feed_urls(session: Session) -> dict[str, KnownFeed]:
+    """The feed each stored address belongs to (URLs and where they moved to). A feed
+    the desk stopped watching is not listed: adding its address again watches it again."""
+    urls: dict[str, KnownFeed] = {}
     rows = session.execute(
-        select(Feed.id, Feed.url, Feed.moved_to).where(
+        select(Feed.id, Feed.url, Feed.moved_to, Feed.enabled).where(
             Feed.enabled.is_(True) | (Feed.origin != DESK)
         )
     )
-    for feed_id, url, moved_to in rows:
-        urls[url] = feed_id
-        if moved_to:
-            urls[moved_to] = feed_id
+    for feed_id, url, moved_to, enabled in rows:
+        for address in (url, moved_to):
+            if address:
+                urls[address] = KnownFeed(feed_id, bool(enabled))
     return urls
 
 
 def add_desk_feed(
-    session: Session, feed_id: str, url: str, title: str | None, every: int, now: datetime
-) -> None:
+    session: Session,
+    feed_id: str,
+    url: str,
+    title: str | None,
+    every: int,
+    now: datetime,
+    known: dict[str, KnownFeed],
+) -> str | None:
     """A feed added on the desk or by OPML import, due now; kept when feeds.toml changes.
-    One the desk stopped watching (the same URL, so the same id) is watched again."""
+    None when added; else why not. `known` is `feed_urls` as the caller read it in this
+    transaction (the caller has checked `url` against it).
+
+    One the desk stopped watching (the same URL, so the same id) is watched again, as a
+    new subscription: what its last polls said (stopped, errors, validators) is dropped.
+    Unless it had moved to an address another feed now watches: both would poll it."""
     earlier = session.get(Feed, feed_id)
-    if earlier is not None and earlier.origin == DESK and not earlier.enabled:
+    if earlier is not None:
+        if earlier.origin != DESK or earlier.enabled:
+            return f"the feed id {feed_id} is taken"
+        elsewhere = known.get(earlier.moved_to or "")
+        if elsewhere is not None:
+            return f"it moved to {earlier.moved_to}, already watched (as {elsewhere.feed_id})"
         earlier.enabled, earlier.next_check_at = True, now
         earlier.title, earlier.poll_every_seconds = title or earlier.title, every
+        earlier.stopped, earlier.not_found_streak = None, 0
+        earlier.error_count, earlier.last_error = 0, None
+        earlier.etag = earlier.last_modified = earlier.body_hash = None
         session.flush()
-        return
+        return None
     session.add(
         Feed(
             id=feed_id,
@@ -379,6 +416,7 @@ def add_desk_feed(
         )
     )
     session.flush()
+    return None
 
 
 def stop_watching(session: Session, feed_id: str) -> Literal["stopped", "missing", "configured"]:
@@ -389,6 +427,8 @@ def stop_watching(session: Session, feed_id: str) -> Literal["stopped", "missing
     feed = session.get(Feed, feed_id)
     if feed is None:
         return "missing"
+    if not feed.enabled:
+        return "stopped"  # stopped before, or a feeds.toml feed that left the file
     if feed.origin != DESK:
         return "configured"
     feed.enabled = False

@@ -19,7 +19,7 @@ from worker import pipeline
 from worker.feeds.discover import Outline
 from worker.pipeline import desk, polling
 from worker.pipeline.runtime import Runtime
-from worker.store import feeds as feeds_store
+from worker.store import subscriptions
 from worker.store.engine import transaction
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -137,7 +137,7 @@ def test_feeds_toml_feeds_are_the_files_to_start_and_stop(
         resumed = storywatch("feeds", "resume", "wire", cwd=left.settings.data_dir, env=env)
         assert resumed.returncode == 1 and "is not watched" in resumed.stderr
         with transaction(left.sessions) as session:
-            assert feeds_store.resume(session, "wire", NOW) == "off"
+            assert subscriptions.resume(session, "wire", NOW) == "off"
         assert not feed_row(left, "wire").enabled
     finally:
         left.close()

@@ -21,7 +21,7 @@ from worker.cli.ops_report import render_status
 from worker.pipeline import polling
 from worker.pipeline.runtime import Runtime
 from worker.store import feeds as feeds_store
-from worker.store import ops
+from worker.store import ops, subscriptions
 from worker.store.engine import transaction
 from worker.store.schema import Feed, Item
 
@@ -163,7 +163,7 @@ def test_removing_a_desk_feed_in_a_terminal_stops_it_and_drops_what_it_held(
     assert listed.returncode == 1 and "listed in feeds.toml" in listed.stderr
     assert feed_row(runtime).enabled is True
     with transaction(runtime.sessions) as session:  # as if added on the desk
-        session.execute(update(Feed).values(origin=feeds_store.DESK))
+        session.execute(update(Feed).values(origin=subscriptions.DESK))
     pipeline.poll_feed(runtime, "local")
     assert feed_row(runtime).held_items == 350
 

@@ -235,7 +235,7 @@ def _alerts_test(args: argparse.Namespace, _extra: list[str]) -> int:
 
 
 def _feeds_resume(args: argparse.Namespace, _extra: list[str]) -> int:
-    from worker.store import feeds  # noqa: PLC0415
+    from worker.store import subscriptions  # noqa: PLC0415
     from worker.store.engine import make_engine, make_sessions, transaction  # noqa: PLC0415
     from worker.utc import utcnow  # noqa: PLC0415
 
@@ -245,7 +245,7 @@ def _feeds_resume(args: argparse.Namespace, _extra: list[str]) -> int:
     engine = make_engine(settings.database_url)
     try:
         with transaction(make_sessions(engine)) as session:
-            found = feeds.resume(session, args.feed_id, utcnow())
+            found = subscriptions.resume(session, args.feed_id, utcnow())
     finally:
         engine.dispose()
     if found != "resumed":

@@ -22,7 +22,7 @@ from worker.fetch.net import GuardedClient
 from worker.models import Decision, Match, Novelty
 from worker.pipeline.outbox import record_development
 from worker.pipeline.runtime import Runtime
-from worker.store import articles, desk, developments, feedback, feeds, knowledge
+from worker.store import articles, desk, developments, feedback, knowledge, subscriptions
 from worker.store.engine import DbSession, DbSessions, transaction
 from worker.text.terms import bounded_text
 from worker.utc import parse_iso
@@ -77,7 +77,7 @@ def add_feed(
     if checked is None:
         return Refused(f"{url!r} is not an http(s) address")
     with transaction(sessions) as session:
-        why = _known_as(feeds.feed_urls(session), checked)
+        why = _known_as(subscriptions.feed_urls(session), checked)
         if why is not None:
             return Refused(f"{checked}: {why}")
     try:
@@ -87,14 +87,14 @@ def add_feed(
     if isinstance(found, Refused):
         return found
     with transaction(sessions) as session:
-        known = feeds.feed_urls(session)
-        why = _known_as(known, found.url) or feeds.add_desk_feed(
+        known = subscriptions.feed_urls(session)
+        why = _known_as(known, found.url) or subscriptions.add_desk_feed(
             session, found.feed_id, found.url, found.title, DEFAULT_EVERY_SECONDS, now, known
         )
     return Refused(f"{found.url}: {why}") if why is not None else found
 
 
-def _known_as(known: dict[str, feeds.KnownFeed], url: str) -> str | None:
+def _known_as(known: dict[str, subscriptions.KnownFeed], url: str) -> str | None:
     """Why `url` cannot be added, being a stored feed's; None when it is not."""
     feed = known.get(url)
     if feed is None:
@@ -128,7 +128,7 @@ def _find_feed(client: GuardedClient, url: str) -> FeedAdded | Refused:
 def stop_watching(sessions: DbSessions, feed_id: str) -> Refused | None:
     """Stop polling a feed added on the desk or by OPML import; None when done."""
     with transaction(sessions) as session:
-        done = feeds.stop_watching(session, feed_id)
+        done = subscriptions.stop_watching(session, feed_id)
     if done == "missing":
         return Refused(f"there is no feed {feed_id!r}", missing=True)
     if done == "configured":
@@ -143,7 +143,7 @@ def import_outlines(sessions: DbSessions, outlines: list[Outline], now: datetime
     skipped: list[tuple[str, str]] = []
     listed: set[str] = set()
     with transaction(sessions) as session:
-        known = feeds.feed_urls(session)
+        known = subscriptions.feed_urls(session)
         for number, outline in enumerate(outlines):
             url = _web_url(outline.url)
             if number >= MAX_IMPORT:
@@ -156,7 +156,7 @@ def import_outlines(sessions: DbSessions, outlines: list[Outline], now: datetime
                 skipped.append((url, why))
             else:
                 feed = FeedAdded(feed_id_for(url), url, outline.title)
-                why = feeds.add_desk_feed(
+                why = subscriptions.add_desk_feed(
                     session, feed.feed_id, url, feed.title, DEFAULT_EVERY_SECONDS, now, known
                 )
                 if why is None:

@@ -323,6 +323,35 @@ def test_stop_watching_a_desk_feed_then_watch_it_again(desk: Server) -> None:
     assert listed()["wire"]["enabled"] is True
 
 
+def test_a_report_promoted_to_a_development_is_no_longer_another_outlets_report(
+    desk: Server,
+) -> None:
+    client = desk.client(headers={"Authorization": f"Bearer {TOKEN}"})
+    # A report the story took to repeat one of its developments ("also reported by").
+    found = [
+        (story["id"], development, report)
+        for story in client.get("/api/stories").json()
+        for detail in [client.get(f"/api/stories/{story['id']}").json()]
+        for development in detail["developments"]
+        for report in detail["reports"]
+        if report["copy_of"] is None
+        and report["url"] in {o["url"] for o in development["also_reported"]}
+    ]
+    assert found, "the replay recorded no rewrite on a development: nothing to test"
+    story_id, development, report = found[0]
+    alerts = {a["id"]: a for a in client.get("/api/alerts?limit=1000").json()}
+    assert report["url"] in {url for _, url in alerts[development["alert_id"]]["also_reported_by"]}
+    body = {"article": report["article_id"], "story": story_id, "verdict": "development"}
+    assert client.post("/api/feedback", json=body).status_code == 201
+
+    detail = client.get(f"/api/stories/{story_id}").json()
+    [same] = [d for d in detail["developments"] if d["id"] == development["id"]]
+    assert report["url"] not in {o["url"] for o in same["also_reported"]}
+    alerts = {a["id"]: a for a in client.get("/api/alerts?limit=1000").json()}
+    assert report["url"] not in {u for _, u in alerts[development["alert_id"]]["also_reported_by"]}
+    assert report["url"] in {d["url"] for d in detail["developments"]}  # its own now
+
+
 def test_retry_moves_dead_deliveries_back_to_pending(desk: Server) -> None:
     browser, csrf = signed_in(desk)
     assert "Retry every dead delivery" in browser.get("/alerts").text

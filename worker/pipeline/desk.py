@@ -297,6 +297,8 @@ def _promote(runtime: Runtime, session: DbSession, story_id: str, article_id: in
     # without the story the alert would carry its id for a title and ignore the
     # destinations the story names.
     story = knowledge.stored_story(session, story_id)
+    # No longer another outlet's report of the development it was taken to repeat.
+    developments.drop_source(session, story_id, article_id)
     return record_development(runtime, session, article, decision, story)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from worker.alerts.stored import alert_from_json, alert_to_json
@@ -100,3 +100,26 @@ def recount_sources(session: Session, development_id: int) -> int:
         if content.also_reported_by != others:
             alert.content = alert_to_json(dataclasses.replace(content, also_reported_by=others))
     return others
+
+
+def drop_source(session: Session, story_id: str, article_id: int) -> tuple[int, ...]:
+    """Take the article off the story's developments it was recorded on ("also reported
+    by"), recounting each: a person said it is a development of its own. Returns those
+    developments' ids. Follow-ups already sent stay sent."""
+    development_ids = tuple(
+        session.scalars(
+            select(DevelopmentSource.development_id)
+            .join(Development, Development.id == DevelopmentSource.development_id)
+            .where(Development.story_id == story_id, DevelopmentSource.article_id == article_id)
+        )
+    )
+    if development_ids:
+        session.execute(
+            delete(DevelopmentSource).where(
+                DevelopmentSource.article_id == article_id,
+                DevelopmentSource.development_id.in_(development_ids),
+            )
+        )
+        for development_id in development_ids:
+            recount_sources(session, development_id)
+    return development_ids

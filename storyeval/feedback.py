@@ -180,6 +180,25 @@ def _right(
     return credit(gold, mapping.get(story) if mapping is not None else story, credited)
 
 
+def story_mapping(protocol: TrackingProtocol, config: TrackerConfig) -> dict[str, str | None]:
+    """Which gold story each system story stands for: itself when the set is labelled
+    with the stories' own ids, else as the development scores map them after a replay
+    without feedback."""
+    if protocol.gold_ids:
+        return {s.id: s.id for s in protocol.stories}
+    baseline_system, _ = _replay(protocol, config, None, answer=False)
+    return map_stories(baseline_system, list(protocol.gold))
+
+
+def answered_run(
+    protocol: TrackingProtocol, config: TrackerConfig, *, every: bool, matches: bool
+) -> Run:
+    """The replay with the simulated person's feedback, as `feedback_effect` makes it:
+    its alerts (or matches), their scores and the verdicts given."""
+    mapping = story_mapping(protocol, config)
+    return _replay(protocol, config, mapping, answer=True, every=every, matches=matches)[1]
+
+
 def feedback_effect(
     protocol: TrackingProtocol,
     config: TrackerConfig,
@@ -190,13 +209,7 @@ def feedback_effect(
     """The two replays compared. `every`: the person answers every wrong alert, not only
     each story's first (later wrong alerts are still counted from the first).
     `matches`: judge and answer matches rather than alerts (see `_replay`)."""
-    baseline_system, _ = _replay(protocol, config, None, answer=False)
-    gold = list(protocol.gold)
-    mapping: dict[str, str | None] = (
-        {s.id: s.id for s in protocol.stories}
-        if protocol.gold_ids
-        else map_stories(baseline_system, gold)
-    )
+    mapping = story_mapping(protocol, config)
     _, without = _replay(protocol, config, mapping, answer=False, matches=matches)
     _, with_feedback = _replay(protocol, config, mapping, answer=True, every=every, matches=matches)
     # Each story's feedback point: where the person answered its first wrong alert (the

@@ -4,7 +4,6 @@ is a new subscription, and no address ends up polled by two feeds."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from tests.test_cli import storywatch
-from tests.test_feed_edges import dated_rss, items_of
+from tests.test_feed_edges import cli_env, dated_rss, items_of
 from tests.test_pipeline import feed_row, make_runtime
 from worker import pipeline
 from worker.feeds.discover import Outline
@@ -129,11 +128,7 @@ def test_feeds_toml_feeds_are_the_files_to_start_and_stop(
         assert _stop(left, "wire") is None and not feed_row(left, "wire").enabled
         [(_, why)] = _add(left, httpserver.url_for("/wire.xml")).skipped
         assert why == "feeds.toml's feed wire, which left the file: add it back there"
-        env = {
-            "STORYWATCH_CONFIG_DIR": str(left.settings.config_dir),
-            "STORYWATCH_DATA_DIR": str(left.settings.data_dir),
-            "PATH": os.environ.get("PATH", ""),
-        }
+        env = cli_env(left)
         resumed = storywatch("feeds", "resume", "wire", cwd=left.settings.data_dir, env=env)
         assert resumed.returncode == 1 and "is not watched" in resumed.stderr
         with transaction(left.sessions) as session:

@@ -158,7 +158,7 @@ def test_removing_a_desk_feed_in_a_terminal_stops_it_and_drops_what_it_held(
     base = httpserver.url_for("").rstrip("/")
     body = dated_rss(base, 450, newest=datetime(2026, 12, 1, 12, tzinfo=UTC))
     httpserver.expect_request("/feed.xml").respond_with_data(body)
-    settings, env = runtime.settings, _cli_env(runtime)
+    settings, env = runtime.settings, cli_env(runtime)
     listed = storywatch("feeds", "remove", "local", cwd=settings.data_dir, env=env)
     assert listed.returncode == 1 and "listed in feeds.toml" in listed.stderr
     assert feed_row(runtime).enabled is True
@@ -288,7 +288,7 @@ def test_repeated_404s_stop_a_feed_and_one_success_resets_the_count(
     assert (feed_row(runtime).stopped or "").startswith("HTTP 404 Not Found on 5 polls in a row")
 
     # The operator fixed the site: `storywatch feeds resume` polls it again at once.
-    settings, env = runtime.settings, _cli_env(runtime)
+    settings, env = runtime.settings, cli_env(runtime)
     resumed = storywatch("feeds", "resume", "local", cwd=settings.data_dir, env=env)
     assert resumed.returncode == 0, resumed.stderr
     assert storywatch("feeds", "resume", "nope", cwd=settings.data_dir, env=env).returncode == 1
@@ -418,7 +418,7 @@ def test_one_tick_hands_out_every_due_feed_in_batches(tmp_path: Path) -> None:
     assert len({feed for batch in batches for feed in batch}) == 1_200 and again == []
 
 
-def _cli_env(runtime: Runtime) -> dict[str, str]:
+def cli_env(runtime: Runtime) -> dict[str, str]:
     """The environment a `storywatch` command needs to act on this runtime's database."""
     return {
         "STORYWATCH_CONFIG_DIR": str(runtime.settings.config_dir),

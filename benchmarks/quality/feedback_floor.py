@@ -24,9 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from storyeval.feedback import _replay  # noqa: E402
+from storyeval.feedback import answered_run  # noqa: E402
 from storyeval.harness import load_set  # noqa: E402
-from storyeval.metrics import map_stories  # noqa: E402
 from storyeval.report import REPO, default_data_dir  # noqa: E402
 from worker.decide.tracker import TrackerConfig  # noqa: E402
 
@@ -39,14 +38,8 @@ def main() -> int:
     args = parser.parse_args()
     protocol = load_set(args.set, args.data, REPO / "config" / "corpus").protocol
     assert protocol is not None
-    config, matches = TrackerConfig(), args.set != "seed"
-    baseline, _ = _replay(protocol, config, None, answer=False)
-    mapping: dict[str, str | None] = (
-        {s.id: s.id for s in protocol.stories}
-        if protocol.gold_ids
-        else map_stories(baseline, list(protocol.gold))
-    )
-    _, run = _replay(protocol, config, mapping, answer=True, every=args.every, matches=matches)
+    matches = args.set != "seed"
+    run = answered_run(protocol, TrackerConfig(), every=args.every, matches=matches)
     ids = [a.id for a in protocol.stream]
     verdicts = {position: verdict for position, _, verdict in run.verdicts}
     floor: dict[str, float] = {}

@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from worker.models import FeedConfig, Story
-from worker.store.feeds import drop_held
+from worker.store.feeds import drop_held, stop_polling
 from worker.store.schema import Feed, Meta, StoryFact, StoryReport, StoryRow
 from worker.stories.stored import story_from_json, story_to_json
 
@@ -57,9 +57,7 @@ def sync_feeds(session: Session, feeds: tuple[FeedConfig, ...]) -> None:
         row.enabled = True
     for row in existing.values():
         if row.origin == "config":  # a feed added on the desk is not feeds.toml's to drop
-            row.enabled = False
-            if row.held_items:  # never polled again: its held items would stay for good
-                drop_held(session, row.id)
+            stop_polling(session, row)
 
 
 def sync_stories(session: Session, stories: list[Story], fingerprint: str) -> bool:

@@ -224,6 +224,15 @@ def release_held(
     return PollRecord(tuple(released), backlog_delay, left_for_later=feed.held_items)
 
 
+def stop_polling(session: Session, feed: Feed) -> None:
+    """Nothing polls the feed from now on (it left feeds.toml, or the desk stopped
+    watching it); what it held back is forgotten, since nothing would ever release it.
+    Its items, articles and alerts stay: they are the stories' history."""
+    feed.enabled = False
+    if feed.held_items:
+        drop_held(session, feed.id)
+
+
 def drop_held(session: Session, feed_id: str) -> int:
     """Forget the feed's held items (it left the configuration, or now names another
     address): never processed, they are listed again if the feed still has them."""

@@ -14,7 +14,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.store.feeds import drop_held
+from worker.store.feeds import stop_polling
 from worker.store.schema import Feed
 
 DESK = "desk"  # a feed's origin: added on the desk or by OPML import, not from feeds.toml
@@ -102,9 +102,7 @@ def stop_watching(session: Session, feed_id: str) -> Literal["stopped", "missing
         return "stopped"  # stopped before, or a feeds.toml feed that left the file
     if feed.origin != DESK:
         return "configured"
-    feed.enabled = False
-    if feed.held_items:
-        drop_held(session, feed_id)
+    stop_polling(session, feed)
     return "stopped"
 
 
